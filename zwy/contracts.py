@@ -1,0 +1,235 @@
+"""Column contracts of the frames that move between stages.
+
+Every stage reads and writes Parquet files whose columns are exactly these schemas, so a
+stage can be tested alone and the Airflow tasks only pass paths. A frame that does not match
+is a programming error, caught by :func:`conform`.
+
+Times: HJ 212 ``DataTime`` is Beijing clock time (UTC+8, no DST). Frames carry
+``data_time`` as a timezone-aware ``Asia/Shanghai`` datetime; staging and marts add
+``data_time_utc`` and the compliance day ``local_day`` (the Asia/Shanghai calendar day).
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+TZ_LOCAL = "Asia/Shanghai"
+LOCAL_DT = pl.Datetime("us", TZ_LOCAL)
+UTC_DT = pl.Datetime("us", "UTC")
+
+#: Streams the product knows. Wastewater and exhaust gas arrive as HJ 212 logs and
+#: platform exports; dust and solid waste plug in later with their own readers.
+STREAMS: tuple[str, ...] = ("wastewater", "exhaust_gas")
+
+#: One row per physical line of a text input, as the reader saw it (I/O edge output).
+LINES = pl.Schema(
+    {
+        "source_file": pl.String,
+        "line": pl.Int64,  # 1-based line number in the file
+        "text": pl.String,  # the line without its line terminator
+    }
+)
+
+#: One row per HJ 212 frame found (a ``##`` followed by four digits), accepted or not.
+PACKETS = pl.Schema(
+    {
+        "source_file": pl.String,
+        "line": pl.Int64,  # 1-based line where the frame starts
+        "raw": pl.String,  # the frame text from ``##`` up to the line end (prefix removed)
+        "status": pl.String,  # "ok" | "quarantined"
+        "rule": pl.String,  # machine-readable rule that failed (null when ok)
+        "reason": pl.String,  # person-readable reason (null when ok)
+        "crc_variant": pl.String,  # "appendix_a" | "modbus" | "modbus_swapped" | "none"
+        "declared_length": pl.Int64,
+        "actual_length": pl.Int64,
+        "qn": pl.String,
+        "st": pl.String,
+        "cn": pl.String,
+        "pw": pl.String,
+        "mn": pl.String,
+        "flag": pl.Int64,
+        "protocol": pl.String,  # "2017" | "2005" | "2025?" (from Flag version bits / code style)
+        "pnum": pl.Int64,
+        "pno": pl.Int64,
+        "data_time": LOCAL_DT,
+    }
+)
+
+#: One row per value in the CP area of an accepted frame (or per cell of a platform export).
+VALUES = pl.Schema(
+    {
+        "source_file": pl.String,
+        "line": pl.Int64,
+        "mn": pl.String,
+        "cn": pl.String,
+        "data_time": LOCAL_DT,
+        "pollutant": pl.String,  # HJ 212-2017 code (2005 codes mapped); vendor codes as sent
+        "code_raw": pl.String,  # the code exactly as sent
+        "code_status": pl.String,  # "hj212_2017" | "mapped_2005" | "vendor"
+        "field": pl.String,  # Rtd, Avg, Min, Max, Cou, ZsRtd, ZsAvg, ... (unknown suffixes kept)
+        "field_known": pl.Boolean,  # False for suffixes not in HJ 212-2017 Table 4
+        "value": pl.Float64,  # null when value_text is not a number
+        "value_text": pl.String,
+        "flag": pl.String,  # the pollutant's -Flag in the same packet (N/F/M/S/D/C/T/B), or null
+    }
+)
+
+#: Rejected input: every frame or line that did not make it into staging, with why.
+QUARANTINE = pl.Schema(
+    {
+        "source_file": pl.String,
+        "line": pl.Int64,
+        "raw": pl.String,
+        "rule": pl.String,
+        "reason": pl.String,
+    }
+)
+
+#: Staging readings: typed, codes normalised, registry joined, UTC and local day added.
+READINGS = pl.Schema(
+    {
+        "batch_day": pl.Date,  # the day whose inbox delivered the record (the load partition)
+        "source_file": pl.String,
+        "line": pl.Int64,
+        "stream": pl.String,
+        "facility_id": pl.String,  # null when the MN is not in the registry
+        "outlet_id": pl.String,
+        "mn": pl.String,
+        "cn": pl.String,
+        "data_time_utc": UTC_DT,
+        "local_day": pl.Date,
+        "pollutant": pl.String,
+        "code_status": pl.String,
+        "field": pl.String,
+        "value": pl.Float64,
+        "unit": pl.String,
+        "flag": pl.String,
+        "valid": pl.Boolean,  # only flag N (or no flag sent) counts as valid
+    }
+)
+
+#: Hourly values per monitoring point and pollutant (marts layer).
+HOURLY = pl.Schema(
+    {
+        "local_day": pl.Date,
+        "hour_start_utc": UTC_DT,
+        "facility_id": pl.String,
+        "outlet_id": pl.String,
+        "mn": pl.String,
+        "stream": pl.String,
+        "pollutant": pl.String,
+        "value": pl.Float64,  # hourly mean (flow-weighted for wastewater pollutants)
+        "value_zs": pl.Float64,  # O2-corrected to the outlet's reference O2 (stacks), else null
+        "o2_measured": pl.Float64,
+        "o2_ref": pl.Float64,
+        "discharge": pl.Float64,  # water: m3 in the hour (flow) or kg load (pollutant)
+        "unit": pl.String,
+        "n_values": pl.Int64,
+        "n_valid": pl.Int64,
+        "valid_minutes": pl.Int64,
+        "valid": pl.Boolean,
+        "n_flag_t": pl.Int64,  # over-range values: the hour is at least this value
+        "n_flag_s": pl.Int64,  # manually set values
+        "source_cn": pl.String,  # 2051 | 2011 | 2061 | export
+    }
+)
+
+#: Daily values per monitoring point and pollutant (marts layer).
+DAILY = pl.Schema(
+    {
+        "local_day": pl.Date,
+        "facility_id": pl.String,
+        "outlet_id": pl.String,
+        "mn": pl.String,
+        "stream": pl.String,
+        "pollutant": pl.String,
+        "value": pl.Float64,
+        "value_zs": pl.Float64,
+        "discharge": pl.Float64,
+        "unit": pl.String,
+        "valid_hours": pl.Int64,
+        "valid": pl.Boolean,
+        "n_flag_t": pl.Int64,
+        "n_flag_s": pl.Int64,
+    }
+)
+
+
+def empty(schema: pl.Schema) -> pl.DataFrame:
+    """Return an empty frame with ``schema``."""
+    return pl.DataFrame(schema=schema)
+
+
+def conform(df: pl.DataFrame, schema: pl.Schema) -> pl.DataFrame:
+    """Select and cast ``df`` to ``schema``: missing columns become nulls, extras are dropped.
+
+    Raises:
+        polars.exceptions.InvalidOperationError: a column cannot be cast to its contract type.
+    """
+    cols = [
+        (pl.col(name) if name in df.columns else pl.lit(None)).cast(dtype).alias(name)
+        for name, dtype in schema.items()
+    ]
+    return df.select(cols)
+
+
+# --- Facility registry (reference data; CSV files in the registry folder) -------------------
+
+#: registry/facilities.csv
+FACILITIES = pl.Schema(
+    {
+        "facility_id": pl.String,  # stable id, e.g. "F0001"
+        "name": pl.String,  # Chinese name as registered
+        "uscc": pl.String,  # 18-character unified social credit code
+        "industry": pl.String,
+        "ehs_email": pl.String,
+    }
+)
+
+#: registry/outlets.csv
+OUTLETS = pl.Schema(
+    {
+        "outlet_id": pl.String,  # e.g. "F0001-WS1"
+        "facility_id": pl.String,
+        "outlet_type": pl.String,  # wastewater_sewer | wastewater_direct | stack
+        "stream": pl.String,  # wastewater | exhaust_gas
+        "standard": pl.String,  # e.g. "DB11/307-2013"
+        "table_class": pl.String,  # e.g. "Table 3", "Table 1 A", "new boilers"
+        "applies_to": pl.String,  # source type: boiler_new, boiler_in_use_ban_zone, process, ...
+        "name": pl.String,
+    }
+)
+
+#: registry/monitoring_points.csv: one HJ 212 device (MN) per monitoring point
+MONITORING_POINTS = pl.Schema(
+    {
+        "mn": pl.String,
+        "outlet_id": pl.String,
+        "protocol": pl.String,  # "2017" | "2005": the code style the device sends
+        "crc_policy": pl.String,  # tolerant | strict
+        "rtd_interval_s": pl.Int64,  # real-time upload interval (RtdInterval)
+        "min_interval_min": pl.Int64,  # minute-data period (MinInterval)
+        "delivery": pl.String,  # hj212 | platform_export
+    }
+)
+
+#: One row per input file seen by a run (the raw layer's ingest manifest).
+INGEST_FILES = pl.Schema(
+    {
+        "batch_day": pl.Date,
+        "stream": pl.String,
+        "path": pl.String,  # path relative to the inbox root
+        "sha256": pl.String,
+        "bytes": pl.Int64,
+        "arrival_time": UTC_DT,  # file mtime: when the file landed in the inbox
+        "parser": pl.String,  # hj212 | platform_export
+        "status": pl.String,  # parsed | unreadable
+        "error": pl.String,
+        "lines_total": pl.Int64,
+        "noise_lines": pl.Int64,  # non-HJ 212 lines (receiver timestamps, Modbus hex, blank)
+        "frames_found": pl.Int64,  # HJ 212 frames, or data rows of an export
+        "frames_loaded": pl.Int64,
+        "frames_quarantined": pl.Int64,
+        "values_loaded": pl.Int64,
+    }
+)
