@@ -1,0 +1,376 @@
+"""The nightly pipeline for one day: discover → parse → transform → load, stage by stage.
+
+Each stage is a plain function of ``(day, stream, settings)`` that reads and writes Parquet
+files under ``staging/<day>/<stream>/`` and returns a small JSON-able dict of paths and counts,
+so that ``zwy run`` and the Airflow DAG call exactly the same code and never pass DataFrames
+between tasks. Only :func:`load_day` opens the DuckDB warehouse (the single writer).
+
+Layout of the inbox: ``<inbox>/<YYYY-MM-DD>/<stream>/<file>``; ``*.log``/``*.txt`` are HJ 212
+packet logs, ``*.csv`` platform exports. Any other file is recorded as unreadable.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from zwy.contracts import (
+    INGEST_FILES,
+    PACKETS,
+    QUARANTINE,
+    READINGS,
+    STREAMS,
+    VALUES,
+    conform,
+    empty,
+)
+from zwy.errors import InputFileError
+from zwy.registry import Registry, load_registry
+from zwy.settings import Settings, get_settings
+
+HJ212_SUFFIXES = {".log", ".txt", ".hj212"}
+EXPORT_SUFFIXES = {".csv"}
+
+StageCallback = Callable[[str, str | None, str], None]
+
+
+@dataclass(frozen=True)
+class InputFile:
+    """One file found in the inbox for a day and stream."""
+
+    stream: str
+    path: Path
+    rel_path: str  # relative to the inbox root: stable across machines, used as source_file
+    parser: str  # hj212 | platform_export | unsupported
+
+
+@dataclass
+class RunSummary:
+    """What a one-day run did, for the CLI's summary table and the runs table."""
+
+    run_id: str
+    day: date
+    status: str
+    stages: list[dict[str, Any]] = field(default_factory=list)
+    files: pl.DataFrame = field(default_factory=lambda: empty(INGEST_FILES))
+    duration_s: float = 0.0
+
+
+def stage_dir(settings: Settings, day: date, stream: str) -> Path:
+    """Return the staging folder of ``day`` and ``stream`` (created if needed)."""
+    d = settings.staging / day.isoformat() / stream
+    d.mkdir(parents=True, exist_ok=True)
+    return d
+
+
+def discover_inputs(inbox: Path, day: date, stream: str) -> list[InputFile]:
+    """List the files delivered for ``day`` and ``stream``, sorted by name."""
+    folder = inbox / day.isoformat() / stream
+    if not folder.is_dir():
+        return []
+    out = []
+    for p in sorted(folder.iterdir()):
+        if not p.is_file() or p.name.startswith("."):
+            continue
+        suffix = p.suffix.lower()
+        parser = (
+            "hj212"
+            if suffix in HJ212_SUFFIXES
+            else "platform_export"
+            if suffix in EXPORT_SUFFIXES
+            else "unsupported"
+        )
+        out.append(InputFile(stream, p, p.relative_to(inbox).as_posix(), parser))
+    return out
+
+
+def fingerprint(path: Path) -> tuple[str, int, datetime]:
+    """Return (sha256 hex, size in bytes, arrival time) of a file; arrival is its mtime, UTC."""
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 22), b""):
+            h.update(chunk)
+    st = path.stat()
+    return h.hexdigest(), st.st_size, datetime.fromtimestamp(st.st_mtime, tz=UTC)
+
+
+def parse_stream(day: date, stream: str, settings: Settings | None = None) -> dict[str, Any]:
+    """Parse every input file of ``stream`` delivered for ``day``.
+
+    Reads ``<inbox>/<day>/<stream>/*``; writes ``files``, ``packets``, ``values`` and
+    ``quarantine`` Parquet files into the stage folder. A file that cannot be read is recorded
+    with its error and the others go on.
+
+    Returns:
+        ``{"day", "stream", "dir", "files", "unreadable", "frames_found", "frames_loaded",
+        "frames_quarantined", "values", "nothing_arrived"}``.
+    """
+    from zwy.exports import read_platform_export
+    from zwy.hj212.parse import parse_lines
+    from zwy.hj212.reader import read_log_lines
+
+    settings = settings or get_settings()
+    registry = load_registry(settings.registry)
+    inputs = discover_inputs(settings.inbox, day, stream)
+    out = stage_dir(settings, day, stream)
+
+    file_rows: list[dict[str, Any]] = []
+    line_frames: list[pl.DataFrame] = []
+    values: list[pl.DataFrame] = []
+    quarantine: list[pl.DataFrame] = []
+    export_counts: dict[str, dict[str, int]] = {}
+    for f in inputs:
+        sha, size, arrival = fingerprint(f.path)
+        row: dict[str, Any] = {
+            "batch_day": day, "stream": stream, "path": f.rel_path, "sha256": sha,
+            "bytes": size, "arrival_time": arrival, "parser": f.parser,
+            "status": "parsed", "error": None,
+        }
+        try:
+            if f.parser == "hj212":
+                line_frames.append(read_log_lines(f.path, f.rel_path))
+            elif f.parser == "platform_export":
+                res = read_platform_export(f.path, f.rel_path)
+                values.append(res.values)
+                quarantine.append(res.quarantine)
+                export_counts[f.rel_path] = {
+                    "lines_total": res.lines_total,
+                    "noise_lines": 0,
+                    "frames_found": res.rows_found,
+                    "frames_loaded": res.rows_loaded,
+                    "frames_quarantined": res.rows_found - res.rows_loaded,
+                    "values_loaded": res.values.height,
+                }
+            else:
+                raise InputFileError(
+                    f.rel_path, f"unsupported file type {f.path.suffix!r} (expected .log or .csv)"
+                )
+        except InputFileError as exc:
+            row.update(status="unreadable", error=exc.reason)
+        file_rows.append(row)
+
+    packets = empty(PACKETS)
+    per_file = pl.DataFrame()
+    if line_frames:
+        result = parse_lines(
+            pl.concat(line_frames),
+            registry.crc_policies(),
+            default_policy=settings.default_crc_policy,
+        )
+        packets = result.packets
+        values.append(result.values)
+        quarantine.append(result.quarantine)
+        per_file = result.per_file()
+
+    counts = {r["path"]: dict(r) for r in per_file.iter_rows(named=True)} if per_file.height else {}
+    counts.update(export_counts)
+    zero = dict.fromkeys(
+        ("lines_total", "noise_lines", "frames_found", "frames_loaded", "frames_quarantined",
+         "values_loaded"), 0,
+    )
+    for row in file_rows:
+        c = counts.get(row["path"], {})
+        row.update({k: int(c.get(k, 0) or 0) for k in zero})
+    files = conform(pl.DataFrame(file_rows, schema_overrides=dict(INGEST_FILES)), INGEST_FILES) \
+        if file_rows else empty(INGEST_FILES)
+    all_values = conform(pl.concat(values), VALUES) if values else empty(VALUES)
+    all_q = conform(pl.concat(quarantine), QUARANTINE) if quarantine else empty(QUARANTINE)
+
+    files.write_parquet(out / "files.parquet")
+    packets.write_parquet(out / "packets.parquet")
+    all_values.write_parquet(out / "values.parquet")
+    all_q.write_parquet(out / "quarantine.parquet")
+    return {
+        "day": day.isoformat(),
+        "stream": stream,
+        "dir": str(out),
+        "files": files.height,
+        "unreadable": int((files["status"] == "unreadable").sum()) if files.height else 0,
+        "frames_found": int(files["frames_found"].sum()) if files.height else 0,
+        "frames_loaded": int(files["frames_loaded"].sum()) if files.height else 0,
+        "frames_quarantined": int(files["frames_quarantined"].sum()) if files.height else 0,
+        "values": all_values.height,
+        "nothing_arrived": files.height == 0,
+    }
+
+
+def transform_stream(day: date, stream: str, settings: Settings | None = None) -> dict[str, Any]:
+    """Turn the parsed values of ``day``/``stream`` into staging readings.
+
+    Reads ``values.parquet`` from the stage folder and the registry; writes
+    ``readings.parquet`` (READINGS contract: codes normalised, registry joined, UTC and local
+    day, validity flag).
+    """
+    from transforms.readings import build_readings
+    from zwy.hj212.codes import units_table
+
+    settings = settings or get_settings()
+    registry = load_registry(settings.registry)
+    out = stage_dir(settings, day, stream)
+    values = pl.read_parquet(out / "values.parquet")
+    readings = build_readings(
+        values,
+        registry.monitoring_points,
+        registry.outlets,
+        units_table(),
+        batch_day=day,
+        stream=stream,
+    )
+    readings = conform(readings, READINGS)
+    readings.write_parquet(out / "readings.parquet")
+    return {"day": day.isoformat(), "stream": stream, "dir": str(out), "readings": readings.height}
+
+
+def rebuild_marts(
+    registry: Registry, settings: Settings
+) -> Callable[[pl.DataFrame], tuple[pl.DataFrame, pl.DataFrame]]:
+    """Return the function the loader calls to rebuild hourly and daily marts from readings."""
+    from transforms.daily import aggregate_daily
+    from transforms.hourly import aggregate_hourly
+    from transforms.o2 import load_reference_o2
+
+    o2_ref = load_reference_o2()
+
+    def rebuild(readings: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+        hourly = aggregate_hourly(
+            readings.lazy(), registry.monitoring_points, registry.outlets, o2_ref,
+            settings.validity,
+        ).collect()
+        daily = aggregate_daily(hourly.lazy(), settings.validity).collect()
+        return hourly, daily
+
+    return rebuild
+
+
+def load_day(
+    day: date,
+    streams: tuple[str, ...] = STREAMS,
+    run_id: str | None = None,
+    settings: Settings | None = None,
+) -> dict[str, Any]:
+    """Load the staged streams of ``day`` into the warehouse: the only stage that writes DuckDB.
+
+    Each stream's partition of ``day`` is replaced in one transaction, the marts of every
+    local day it touches are rebuilt, and the accounting invariant is checked (a violation
+    rolls the stream back and raises :class:`zwy.errors.AccountingError`).
+    """
+    from warehouse.db import connect, migrate
+    from warehouse.load import load_batch
+
+    settings = settings or get_settings()
+    registry = load_registry(settings.registry)
+    run_id = run_id or new_run_id(day)
+    rebuild = rebuild_marts(registry, settings)
+    result: dict[str, Any] = {"day": day.isoformat(), "run_id": run_id, "streams": {}}
+    with connect(settings.warehouse) as con:
+        migrate(con)
+        for stream in streams:
+            d = stage_dir(settings, day, stream)
+            if not (d / "readings.parquet").exists():
+                continue
+            packets = pl.read_parquet(d / "packets.parquet")
+            lr = load_batch(
+                con,
+                batch_day=day,
+                stream=stream,
+                run_id=run_id,
+                files=pl.read_parquet(d / "files.parquet"),
+                packets=packets.filter(pl.col("status") == "ok"),
+                readings=pl.read_parquet(d / "readings.parquet"),
+                quarantine=pl.read_parquet(d / "quarantine.parquet"),
+                registry=registry.as_dict(),
+                rebuild=rebuild,
+            )
+            result["streams"][stream] = lr.as_dict()
+    return result
+
+
+def new_run_id(day: date, trigger: str = "manual") -> str:
+    """Return a unique run id that names the day and the trigger."""
+    return f"{day.isoformat()}_{trigger}_{uuid.uuid4().hex[:8]}"
+
+
+def run_day(
+    day: date,
+    settings: Settings | None = None,
+    streams: tuple[str, ...] = STREAMS,
+    trigger: str = "manual",
+    on_stage: StageCallback | None = None,
+) -> RunSummary:
+    """Process one day end to end without Airflow: parse and transform each stream, then load.
+
+    The run and its per-stage status, counts and durations are written to ``ops_runs``,
+    including streams where nothing arrived (status ``nothing_arrived``, never success).
+    """
+    from warehouse.db import connect, migrate
+    from warehouse.runs import StageResult, record_run
+
+    settings = settings or get_settings()
+    run_id = new_run_id(day, trigger)
+    started = datetime.now(tz=UTC)
+    t0 = time.perf_counter()
+    stages: list[StageResult] = []
+    status = "success"
+
+    def stage(name: str, stream: str | None, fn: Callable[[], dict[str, Any]]) -> dict[str, Any] | None:
+        nonlocal status
+        if on_stage:
+            on_stage(name, stream, "running")
+        s0 = time.perf_counter()
+        try:
+            res = fn()
+        except Exception as exc:  # recorded, reported, and re-raised after the run row is written
+            status = "failed"
+            stages.append(StageResult(name, stream, "failed", {}, time.perf_counter() - s0, str(exc)))
+            if on_stage:
+                on_stage(name, stream, "failed")
+            raise
+        counts = {k: int(v) for k, v in res.items() if isinstance(v, int | bool)}
+        st = "nothing_arrived" if res.get("nothing_arrived") else "success"
+        stages.append(StageResult(name, stream, st, counts, time.perf_counter() - s0, None))
+        if on_stage:
+            on_stage(name, stream, st)
+        return res
+
+    error: BaseException | None = None
+    try:
+        for stream in streams:
+            parsed = stage("parse_stream", stream, lambda s=stream: parse_stream(day, s, settings))
+            if parsed and parsed["nothing_arrived"]:
+                status = "nothing_arrived" if status == "success" else status
+            stage("transform_stream", stream, lambda s=stream: transform_stream(day, s, settings))
+        stage("load_day", None, lambda: _flatten(load_day(day, streams, run_id, settings)))
+    except Exception as exc:
+        error = exc
+    finished = datetime.now(tz=UTC)
+    with connect(settings.warehouse) as con:
+        migrate(con)
+        record_run(con, run_id, day, trigger, started, finished, status, stages)
+    files = pl.concat(
+        [pl.read_parquet(p) for s in streams if (p := stage_dir(settings, day, s) / "files.parquet").exists()]
+    ) if streams else empty(INGEST_FILES)
+    summary = RunSummary(
+        run_id=run_id, day=day, status=status,
+        stages=[s.__dict__ for s in stages], files=files,
+        duration_s=time.perf_counter() - t0,
+    )
+    if error is not None:
+        raise error
+    return summary
+
+
+def _flatten(res: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for stream, d in res.get("streams", {}).items():
+        for k, v in d.items():
+            if isinstance(v, int):
+                out[f"{stream}.{k}"] = v
+    return out
