@@ -1,0 +1,186 @@
+"""Benchmark one full-scale district day: parse → transform → load, against DuckDB's read_csv.
+
+Usage: ``uv run python -m benchmarks.run_benchmark [--repeats 3] [--out benchmarks/out]``
+
+Generates (once, cached by seed) a district-day at full scale: 2,000 monitoring points —
+1,600 wastewater points sending 2051 data every 10 min with 6 pollutants and 400 stacks
+sending 2011 data every 30 s with 8 pollutants — then runs each stage ``--repeats`` times
+and reports medians of wall time, MB/s, rows/s and peak RSS per stage. In the same run it
+measures DuckDB's own ``read_csv`` on a plain CSV of the same size (the rate to beat) and
+prints the ratio. Results go to ``<out>/results.json`` and a Markdown table on stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import threading
+import time
+from collections.abc import Callable
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+DAY = date(2024, 5, 1)
+
+
+class PeakRSS:
+    """Sample this process's resident set size in a thread; report the peak since start()."""
+
+    def __init__(self, interval: float = 0.02) -> None:
+        self.interval = interval
+        self.peak = 0
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    @staticmethod
+    def current() -> int:
+        with open("/proc/self/statm") as fh:
+            return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+    def __enter__(self) -> PeakRSS:
+        self.peak = self.current()
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.peak = max(self.peak, self.current())
+            time.sleep(self.interval)
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        if self._thread:
+            self._thread.join()
+        self.peak = max(self.peak, self.current())
+
+
+def timed(fn: Callable[[], Any]) -> tuple[float, int, Any]:
+    with PeakRSS() as rss:
+        t0 = time.perf_counter()
+        res = fn()
+        dt = time.perf_counter() - t0
+    return dt, rss.peak, res
+
+
+def make_plain_csv(path: Path, target_bytes: int) -> int:
+    """Write a plain CSV (mn,time,pollutant,value,flag) of about ``target_bytes``; return rows."""
+    import polars as pl
+
+    one = pl.DataFrame(
+        {
+            "mn": [f"{i:014d}" for i in range(1000)],
+            "data_time": ["2024-05-01 00:00:00"] * 1000,
+            "pollutant": ["w01018"] * 1000,
+            "value": [123.456 + i for i in range(1000)],
+            "flag": ["N"] * 1000,
+        }
+    )
+    row_bytes = len(one.write_csv()) / 1000
+    n = int(target_bytes / row_bytes)
+    reps = n // 1000 + 1
+    big = pl.concat([one] * reps).head(n)
+    big.write_csv(path)
+    return n
+
+
+def duckdb_read_csv_rate(path: Path) -> tuple[float, int]:
+    import duckdb
+
+    con = duckdb.connect()
+    t0 = time.perf_counter()
+    con.execute(f"CREATE TABLE t AS SELECT * FROM read_csv('{path}')")
+    dt = time.perf_counter() - t0
+    n = con.execute("SELECT count(*) FROM t").fetchone()[0]  # type: ignore[index]
+    con.close()
+    return dt, int(n)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--out", type=Path, default=Path("benchmarks/out"))
+    ap.add_argument("--scale", default="benchmark")
+    args = ap.parse_args()
+
+    from zwy.pipeline import load_day, parse_stream, transform_stream
+    from zwy.sample.generate import generate_district
+    from zwy.settings import Settings
+
+    out: Path = args.out
+    district = out / f"district-{args.scale}"
+    if not (district / "planted.json").exists():
+        t0 = time.perf_counter()
+        generate_district(district, [DAY], scale=args.scale)
+        print(f"generated {district} in {time.perf_counter() - t0:.1f} s")
+    inbox = district / "inbox"
+    input_bytes = sum(p.stat().st_size for p in (inbox / DAY.isoformat()).rglob("*") if p.is_file())
+
+    csv_path = out / "plain.csv"
+    csv_rows = make_plain_csv(csv_path, input_bytes)
+
+    runs: list[dict[str, Any]] = []
+    for r in range(args.repeats):
+        data = out / f"run{r}"
+        shutil.rmtree(data, ignore_errors=True)
+        settings = Settings(
+            data_dir=data, inbox_dir=inbox, registry_dir=district / "registry"
+        )
+        rec: dict[str, Any] = {}
+        total0 = time.perf_counter()
+        frames = values = readings = 0
+        for stream in ("wastewater", "exhaust_gas"):
+            dt, peak, res = timed(lambda s=stream: parse_stream(DAY, s, settings))
+            rec[f"parse.{stream}"] = (dt, peak)
+            frames += res["frames_found"]
+            values += res["values"]
+            dt, peak, res = timed(lambda s=stream: transform_stream(DAY, s, settings))
+            rec[f"transform.{stream}"] = (dt, peak)
+            readings += res["readings"]
+        dt, peak, _ = timed(lambda: load_day(DAY, settings=settings))
+        rec["load"] = (dt, peak)
+        rec["total"] = (time.perf_counter() - total0, max(p for _, p in rec.values()))
+        dt, _, n = timed(lambda: duckdb_read_csv_rate(csv_path))
+        rec["duckdb_read_csv"] = (dt, 0)
+        runs.append(rec)
+        shutil.rmtree(data, ignore_errors=True)
+
+    med = {k: statistics.median(r[k][0] for r in runs) for k in runs[0]}
+    peak = {k: max(r[k][1] for r in runs) for k in runs[0]}
+    mb = input_bytes / 1e6
+    parse_s = med["parse.wastewater"] + med["parse.exhaust_gas"]
+    csv_rate = mb / med["duckdb_read_csv"]
+    parse_rate = mb / parse_s
+    result = {
+        "machine": {"cores": os.cpu_count(), "python": os.sys.version.split()[0]},  # type: ignore[attr-defined]
+        "input_mb": round(mb, 1),
+        "frames": frames,
+        "values": values,
+        "readings": readings,
+        "repeats": args.repeats,
+        "median_s": {k: round(v, 2) for k, v in med.items()},
+        "peak_rss_mb": {k: round(v / 1e6) for k, v in peak.items()},
+        "parse_mb_s": round(parse_rate, 1),
+        "parse_frames_s": round(frames / parse_s),
+        "duckdb_read_csv_mb_s": round(csv_rate, 1),
+        "duckdb_read_csv_rows": csv_rows,
+        "parse_vs_read_csv": round(parse_rate / csv_rate, 2),
+        "total_s": round(med["total"], 1),
+    }
+    (out / "results.json").write_text(json.dumps(result, indent=2))
+    print(f"\ninput {mb:.0f} MB, {frames:,} frames, {values:,} values; medians of {args.repeats}\n")
+    print("| stage | median s | MB/s | rows/s | peak RSS MB |\n|---|---:|---:|---:|---:|")
+    for k, v in med.items():
+        rows = frames if k.startswith("parse") else readings if k != "duckdb_read_csv" else csv_rows
+        print(f"| {k} | {v:.2f} | {mb / v if k in ('total', 'duckdb_read_csv') or k.startswith('parse') else float('nan'):.0f} | {rows / v:,.0f} | {peak[k] / 1e6:.0f} |")
+    print(f"\nparse {parse_rate:.0f} MB/s vs DuckDB read_csv {csv_rate:.0f} MB/s: ratio {result['parse_vs_read_csv']}x")
+    print(f"whole day parse→warehouse: {med['total']:.1f} s wall, peak RSS {peak['total'] / 1e9:.2f} GB")
+
+
+if __name__ == "__main__":
+    main()
