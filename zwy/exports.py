@@ -134,8 +134,8 @@ def parse_export_text(text: str, source_file: str) -> ExportResult:
         .alias("reason"),
     )
     ok = df.filter(pl.col("rule").is_null())
-    code_map = codes.code_2005_to_2017()
-    known_2017 = codes.known_codes_2017()
+    code_map = codes.map_2005_to_2017()
+    known_2017 = codes.codes_2017()
     ok = ok.with_columns(
         pl.col("code_raw").str.strip_chars().alias("code_raw"),
         pl.col("mn").str.strip_chars().alias("mn"),

@@ -170,7 +170,7 @@ def parse_stream(day: date, stream: str, settings: Settings | None = None) -> di
         quarantine.append(result.quarantine)
         per_file = result.per_file()
 
-    counts = {r["path"]: dict(r) for r in per_file.iter_rows(named=True)} if per_file.height else {}
+    counts = {r["source_file"]: dict(r) for r in per_file.iter_rows(named=True)} if per_file.height else {}
     counts.update(export_counts)
     zero = dict.fromkeys(
         ("lines_total", "noise_lines", "frames_found", "frames_loaded", "frames_quarantined",
@@ -210,19 +210,22 @@ def transform_stream(day: date, stream: str, settings: Settings | None = None) -
     day, validity flag).
     """
     from transforms.readings import build_readings
-    from zwy.hj212.codes import units_table
+    from zwy.hj212.codes import code_table
 
     settings = settings or get_settings()
     registry = load_registry(settings.registry)
     out = stage_dir(settings, day, stream)
     values = pl.read_parquet(out / "values.parquet")
+    packets = pl.read_parquet(out / "packets.parquet", columns=["source_file", "line", "st"])
+    # Unknown devices take their stream from the frame's ST, else from the inbox folder.
+    values = values.join(packets.unique(["source_file", "line"]), on=["source_file", "line"],
+                         how="left").with_columns(pl.lit(stream).alias("stream"))
     readings = build_readings(
         values,
         registry.monitoring_points,
         registry.outlets,
-        units_table(),
+        code_table(),
         batch_day=day,
-        stream=stream,
     )
     readings = conform(readings, READINGS)
     readings.write_parquet(out / "readings.parquet")
@@ -233,21 +236,18 @@ def rebuild_marts(
     registry: Registry, settings: Settings
 ) -> Callable[[pl.DataFrame], tuple[pl.DataFrame, pl.DataFrame]]:
     """Return the function the loader calls to rebuild hourly and daily marts from readings."""
-    from transforms.daily import aggregate_daily
-    from transforms.hourly import aggregate_hourly
-    from transforms.o2 import load_reference_o2
+    from functools import partial
 
-    o2_ref = load_reference_o2()
+    from expectations.reference import load_reference_o2
+    from transforms.daily import build_marts
 
-    def rebuild(readings: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
-        hourly = aggregate_hourly(
-            readings.lazy(), registry.monitoring_points, registry.outlets, o2_ref,
-            settings.validity,
-        ).collect()
-        daily = aggregate_daily(hourly.lazy(), settings.validity).collect()
-        return hourly, daily
-
-    return rebuild
+    return partial(
+        build_marts,
+        points=registry.monitoring_points,
+        outlets=registry.outlets,
+        o2_ref=load_reference_o2(),
+        validity=settings.validity,
+    )
 
 
 def load_day(
@@ -270,26 +270,42 @@ def load_day(
     run_id = run_id or new_run_id(day)
     rebuild = rebuild_marts(registry, settings)
     result: dict[str, Any] = {"day": day.isoformat(), "run_id": run_id, "streams": {}}
+    staged = [s for s in streams if (stage_dir(settings, day, s) / "readings.parquet").exists()]
+    frames: dict[str, list[pl.DataFrame]] = {k: [] for k in ("files", "packets", "readings", "quarantine")}
+    for stream in staged:
+        d = stage_dir(settings, day, stream)
+        frames["files"].append(pl.read_parquet(d / "files.parquet"))
+        packets = pl.read_parquet(d / "packets.parquet")
+        frames["packets"].append(packets.filter(pl.col("status") == "ok").with_columns(
+            pl.lit(stream).alias("stream")))
+        frames["readings"].append(pl.read_parquet(d / "readings.parquet"))
+        frames["quarantine"].append(pl.read_parquet(d / "quarantine.parquet").with_columns(
+            pl.lit(stream).alias("stream")))
+    schemas = {"files": INGEST_FILES, "packets": PACKETS, "readings": READINGS,
+               "quarantine": QUARANTINE}
+    merged = {
+        k: pl.concat(v, how="diagonal_relaxed") if v else empty(schemas[k])
+        for k, v in frames.items()
+    }
+    # All streams of a day load in one transaction: the day's partition is replaced whole,
+    # so a rerun can never leave one stream new and another old.
     with connect(settings.warehouse) as con:
         migrate(con)
-        for stream in streams:
-            d = stage_dir(settings, day, stream)
-            if not (d / "readings.parquet").exists():
-                continue
-            packets = pl.read_parquet(d / "packets.parquet")
-            lr = load_batch(
-                con,
-                batch_day=day,
-                stream=stream,
-                run_id=run_id,
-                files=pl.read_parquet(d / "files.parquet"),
-                packets=packets.filter(pl.col("status") == "ok"),
-                readings=pl.read_parquet(d / "readings.parquet"),
-                quarantine=pl.read_parquet(d / "quarantine.parquet"),
-                registry=registry.as_dict(),
-                rebuild=rebuild,
-            )
-            result["streams"][stream] = lr.as_dict()
+        lr = load_batch(
+            con,
+            batch_day=day,
+            run_id=run_id,
+            files=merged["files"],
+            packets=merged["packets"],
+            readings=merged["readings"],
+            quarantine=merged["quarantine"],
+            registry=registry.as_dict(),
+            rebuild=rebuild,
+        )
+    result["streams"] = staged
+    result["rows"] = dict(lr.rows)
+    result["affected_days"] = [d.isoformat() for d in lr.affected_days]
+    result["duration_s"] = round(lr.duration_s, 3)
     return result
 
 
@@ -354,9 +370,12 @@ def run_day(
     with connect(settings.warehouse) as con:
         migrate(con)
         record_run(con, run_id, day, trigger, started, finished, status, stages)
-    files = pl.concat(
-        [pl.read_parquet(p) for s in streams if (p := stage_dir(settings, day, s) / "files.parquet").exists()]
-    ) if streams else empty(INGEST_FILES)
+    file_frames = [
+        pl.read_parquet(p)
+        for s in streams
+        if (p := stage_dir(settings, day, s) / "files.parquet").exists()
+    ]
+    files = pl.concat(file_frames) if file_frames else empty(INGEST_FILES)
     summary = RunSummary(
         run_id=run_id, day=day, status=status,
         stages=[s.__dict__ for s in stages], files=files,
@@ -368,9 +387,4 @@ def run_day(
 
 
 def _flatten(res: dict[str, Any]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for stream, d in res.get("streams", {}).items():
-        for k, v in d.items():
-            if isinstance(v, int):
-                out[f"{stream}.{k}"] = v
-    return out
+    return {f"rows.{k}": int(v) for k, v in res.get("rows", {}).items()}

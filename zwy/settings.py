@@ -9,11 +9,11 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import BaseModel, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
-class ValiditySettings(BaseSettings):
+class ValiditySettings(BaseModel):
     """Data-capture thresholds of HJ 212-2017 Annex D (configurable, defaults cited).
 
     Gas (Annex D.2, formulas 23-25): a minute needs ``gas_minute_min_values`` valid
@@ -24,8 +24,6 @@ class ValiditySettings(BaseSettings):
     Water (Annex D.1): an hour needs at least ``water_hour_min_periods`` valid minute
     periods, a day at least ``water_day_min_hours`` valid hours.
     """
-
-    model_config = SettingsConfigDict(env_prefix="ZWY_VALIDITY_")
 
     gas_minute_min_values: int = 12
     gas_hour_min_minutes: int = 45

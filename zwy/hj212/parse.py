@@ -1,0 +1,896 @@
+"""Parse HJ 212 frames out of log lines into the PACKETS, VALUES and QUARANTINE contracts.
+
+Every frame found ends either ``ok`` or ``quarantined`` with one rule and a reason; a rule
+failure is data, not an exception. Rules are checked in this order, the first failure wins:
+
+``truncated``/``length`` → ``crc`` → ``syntax`` → ``st`` → ``cn`` → ``flag`` → ``mn`` →
+``datatime`` → ``duplicate``.
+
+Everything runs on whole columns; nothing loops per line or per value in Python:
+
+- frames are cut out of lines with Polars string kernels (:func:`zwy.hj212.frames.find_frames`);
+- the CRCs are numpy table walks over the Arrow bytes (:func:`zwy.hj212.frames.crc_column`),
+  in a worker thread while the items are split;
+- the data segments are cut into ``key=value`` items in one pass of Polars' CSV reader (``;``,
+  ``,`` and ``&`` translated to line feeds, ``=`` as the separator), the keys read as a
+  categorical: every later step (header fields, DataTime, ``-Flag`` matching, 2005 code
+  mapping) is integer arithmetic on key ids over the few distinct keys. Frames the CSV
+  reader cannot represent exactly (an item with two ``=``, a stray ``&``) are split by
+  ``split`` + ``explode`` + ``splitn`` instead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+import polars as pl
+import pyarrow as pa
+
+from zwy.contracts import LINES, LOCAL_DT, PACKETS, QUARANTINE, TZ_LOCAL, VALUES, conform
+from zwy.hj212 import codes
+from zwy.hj212.exceptions import CrcPolicyError
+from zwy.hj212.frames import crc_column, find_frames
+
+POLICIES: tuple[str, ...] = ("tolerant", "strict")
+
+#: Header fields of the data segment (HJ 212-2017 Table 3).
+HEADER_KEYS: tuple[str, ...] = ("QN", "ST", "CN", "PW", "MN", "Flag", "PNUM", "PNO")
+
+FILE_STATS = pl.Schema(
+    {
+        "source_file": pl.String,
+        "lines_total": pl.Int64,
+        "noise_lines": pl.Int64,
+        "blank_lines": pl.Int64,
+    }
+)
+
+PER_FILE = pl.Schema(
+    {
+        "source_file": pl.String,
+        "lines_total": pl.Int64,
+        "noise_lines": pl.Int64,
+        "blank_lines": pl.Int64,
+        "frames_found": pl.Int64,
+        "frames_loaded": pl.Int64,
+        "frames_quarantined": pl.Int64,
+        "values_loaded": pl.Int64,
+    }
+)
+
+_DATETIME_RE = r"^[0-9]{14}(?:[0-9]{3})?$"
+_HEX4_RE = r"^[0-9A-Fa-f]{4}$"
+_MAX_DECLARABLE = 9999  # the largest data length the 4-digit field can declare
+
+
+@dataclass(frozen=True)
+class ParseResult:
+    """What :func:`parse_lines` found.
+
+    Attributes:
+        packets: one row per frame (PACKETS), ``ok`` or ``quarantined``.
+        values: one row per CP value of the accepted data frames (VALUES).
+        quarantine: one row per quarantined frame (QUARANTINE).
+        noise_lines: non-blank lines holding no frame (receiver timestamps, Modbus hex...).
+        blank_lines: lines that are empty or whitespace only.
+        lines_total: lines read.
+        file_stats: per ``source_file``: lines_total, noise_lines, blank_lines.
+
+    """
+
+    packets: pl.DataFrame
+    values: pl.DataFrame
+    quarantine: pl.DataFrame
+    noise_lines: int
+    blank_lines: int
+    lines_total: int
+    file_stats: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=FILE_STATS))
+
+    def per_file(self) -> pl.DataFrame:
+        """Return the counts per source file (every file of the input, even without frames).
+
+        Columns: source_file, lines_total, noise_lines, blank_lines, frames_found,
+        frames_loaded, frames_quarantined, values_loaded. For each file
+        ``frames_found == frames_loaded + frames_quarantined``.
+        """
+        frames = self.packets.group_by("source_file").agg(
+            pl.len().cast(pl.Int64).alias("frames_found"),
+            (pl.col("status") == "ok").sum().cast(pl.Int64).alias("frames_loaded"),
+            (pl.col("status") == "quarantined").sum().cast(pl.Int64).alias("frames_quarantined"),
+        )
+        vals = self.values.group_by("source_file").agg(
+            pl.len().cast(pl.Int64).alias("values_loaded")
+        )
+        out = (
+            self.file_stats.join(frames, on="source_file", how="full", coalesce=True)
+            .join(vals, on="source_file", how="left")
+            .with_columns(pl.exclude("source_file").fill_null(0))
+            .sort("source_file")
+        )
+        return conform(out, PER_FILE)
+
+
+def _policy_expr(policies: Mapping[str, str] | None, default_policy: str) -> pl.Expr:
+    for name, pol in [("default_policy", default_policy), *(policies or {}).items()]:
+        if pol not in POLICIES:
+            raise CrcPolicyError(f"CRC policy {pol!r} for {name}: expected one of {POLICIES}")
+    if not policies:
+        return pl.lit(default_policy)
+    return (
+        pl.col("mn")
+        .replace_strict(dict(policies), default=default_policy, return_dtype=pl.String)
+        .fill_null(default_policy)
+    )
+
+
+def _frame_fields(frames: pl.DataFrame) -> pl.DataFrame:
+    """Add length fields, data segment, CRC text and where the CP area is."""
+    raw = pl.col("raw")
+    rest_chars = raw.str.len_chars() - 6
+    df = frames.with_columns(
+        raw.str.slice(2, 4).cast(pl.Int64).alias("declared_length"),
+        (raw.str.len_bytes().cast(pl.Int64) - 6).alias("_rest_bytes"),
+        raw.str.slice(6, (rest_chars - 4).clip(lower_bound=0)).alias("_data"),
+        pl.when(rest_chars >= 4).then(raw.str.tail(4)).otherwise(pl.lit("")).alias("_crc_text"),
+    )
+    data = pl.col("_data")
+    cp_pos = data.str.find("CP=&&", literal=True).cast(pl.Int64)
+    n_bytes = data.str.len_bytes().cast(pl.Int64)
+    return df.with_columns(
+        n_bytes.alias("actual_length"),
+        cp_pos.is_not_null().alias("_has_cp"),
+        (data.str.ends_with("&&") & (cp_pos + 7 <= n_bytes)).fill_null(False).alias("_cp_closed"),
+    )
+
+
+_ITEMS = pl.Schema({"_fid": pl.Int64, "key": pl.String, "value_text": pl.String})
+
+
+def _items_slow(frames: pl.DataFrame) -> pl.DataFrame:
+    """Items by split + explode + splitn: exact for any text, used for the rare frames."""
+    data = pl.col("_data")
+    text = (
+        pl.when(data.str.ends_with("&&") & (data.str.len_bytes() >= 7))
+        .then(data.str.head(-2))
+        .otherwise(data)
+        .str.replace("CP=&&", "\nCP=\n", literal=True)
+        .str.replace_all("[;,]", "\n")
+        .str.split("\n")
+    )
+    items = (
+        frames.select("_fid", text.alias("_item"))
+        .explode("_item")
+        .with_columns(pl.col("_item").str.splitn("=", 2).alias("_kv"))
+        .select(
+            "_fid",
+            pl.col("_kv").struct.field("field_0").alias("key"),
+            pl.col("_kv").struct.field("field_1").alias("value_text"),
+        )
+    )
+    return conform(items, _ITEMS)
+
+
+_ITEM_SEPARATORS = bytes.maketrans(b";,&", b"\n\n\n")
+
+
+def _read_items(blob: bytes) -> pl.DataFrame | None:
+    """Read ``key=value`` lines; None when the CSV reader refuses the text."""
+    try:
+        return pl.read_csv(
+            blob,
+            has_header=False,
+            separator="=",
+            quote_char=None,
+            comment_prefix=None,
+            new_columns=["key", "value_text"],
+            schema={"key": pl.String, "value_text": pl.String},
+            truncate_ragged_lines=True,
+            empty_string_is_null=False,
+        )
+    except pl.exceptions.PolarsError:
+        return None
+
+
+def _items_csv(frames: pl.DataFrame) -> tuple[pl.DataFrame, npt.NDArray[np.int64]]:
+    """Items by one pass of the CSV reader (``=`` as the separator) over all frames.
+
+    Only for frames whose data segment ends with ``&&`` and holds exactly four ``&``: then
+    replacing ``;``, ``,`` and ``&`` by line feeds ends each frame's text with a line feed and
+    turns ``CP=&&`` into a ``CP=`` item that marks where the CP area starts.
+
+    Returns:
+        The items, and the ``_fid`` of frames whose items the reader cut short (an item with
+        two ``=``) or could not read, which the caller must split with :func:`_items_slow`.
+
+    """
+    arr = frames.get_column("_data").to_arrow(compat_level=pl.CompatLevel.oldest())
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    offs = np.frombuffer(arr.buffers()[1], dtype=np.int64)[arr.offset : arr.offset + len(arr) + 1]
+    data = arr.buffers()[2].slice(int(offs[0]), int(offs[-1] - offs[0])).to_pybytes()
+    # Byte-level: ";", "," and "&" are ASCII and never inside a UTF-8 multi-byte character.
+    blob = data.translate(_ITEM_SEPARATORS)
+    u8 = np.frombuffer(blob, dtype=np.uint8)
+    starts = (offs - offs[0]).astype(np.int64)
+    counts = np.diff(np.searchsorted(np.flatnonzero(u8 == ord("\n")), starts)).astype(np.int64)
+    eq = np.diff(np.searchsorted(np.flatnonzero(u8 == ord("=")), starts)).astype(np.int64)
+    fids = frames.get_column("_fid").to_numpy().astype(np.int64)
+    kv = _read_items(blob)
+    if kv is None or kv.height != int(counts.sum()):
+        # The first line fixes the number of columns: retry after a sentinel "k=v" line.
+        kv = _read_items(b"k=v\n" + blob)
+        if kv is None or kv.height != int(counts.sum()) + 1:
+            return pl.DataFrame(schema=_ITEMS), fids
+        kv = kv.slice(1)
+    # An item "a=b=c" loses "=c": find frames with more "=" than items holding one.
+    # (A blank line reads as (null, ""): it holds no "=".)
+    has_eq = (
+        kv.select(
+            (
+                pl.col("value_text").is_not_null()
+                & (pl.col("key").is_not_null() | (pl.col("value_text") != ""))
+            ).cast(pl.Int64)
+        )
+        .to_series()
+        .to_numpy()
+    )
+    ends = np.cumsum(counts)
+    cum = np.concatenate([[0], np.cumsum(has_eq)])
+    with_eq = cum[ends] - cum[ends - counts]
+    cut = fids[eq != with_eq]
+    items = kv.select(
+        pl.Series("_fid", np.repeat(fids, counts), dtype=pl.Int64), "key", "value_text"
+    )
+    if len(cut):
+        items = items.filter(~pl.col("_fid").is_in(pl.Series(cut).implode()))
+    return items, cut
+
+
+def _split_items(df: pl.DataFrame) -> pl.DataFrame:
+    """Split every frame's data segment into ``key=value`` items (``_fid, key, value_text``).
+
+    Items are separated by ``;`` and ``,`` and split at their first ``=``; the CP area starts
+    after an item with key ``CP``. ``key`` is null for an empty item and ``value_text`` is null
+    for an item without ``=``. Rows are in frame order, then item order.
+    """
+    data = pl.col("_data")
+    fast_mask = data.str.ends_with("&&") & (data.str.count_matches("&", literal=True) == 4)
+    frames = df.select("_fid", "_data", fast_mask.fill_null(False).alias("_fast"))
+    fast = frames.filter(pl.col("_fast"))
+    parts = []
+    slow_ids = frames.filter(~pl.col("_fast")).get_column("_fid")
+    if not fast.is_empty():
+        items, cut = _items_csv(fast)
+        parts.append(items)
+        if len(cut):
+            slow_ids = pl.concat([slow_ids, pl.Series(cut, dtype=pl.Int64)])
+    if not slow_ids.is_empty():
+        parts.append(_items_slow(frames.filter(pl.col("_fid").is_in(slow_ids.implode()))))
+    items = pl.concat(parts) if parts else pl.DataFrame(schema=_ITEMS)
+    if len(parts) > 1:
+        items = items.sort("_fid", maintain_order=True)
+    return items
+
+
+_KEYS = pl.Schema(
+    {
+        "key": pl.String,
+        "code_raw": pl.String,
+        "field": pl.String,
+        "pollutant": pl.String,
+        "code_status": pl.String,
+        "field_known": pl.Boolean,
+        "is_flag": pl.Boolean,
+        "is_datatime": pl.Boolean,
+    }
+)
+
+
+def _key_table(keys: list[str]) -> pl.DataFrame:
+    """Describe each distinct CP key (few per file): code, field, 2017 code, status."""
+    rows: list[tuple[str, str | None, str, str | None, str | None, bool, bool, bool]] = []
+    for key in keys:
+        code, sep, suffix = key.partition("-")
+        if sep:
+            pollutant, status = codes.classify_code(code)
+            known = suffix in codes.TABLE4_SUFFIXES
+            rows.append((key, code, suffix, pollutant, status, known, suffix == "Flag", False))
+        else:
+            known = key in codes.TABLE4_KEYS
+            rows.append((key, None, key, None, None, known, False, key == "DataTime"))
+    return pl.DataFrame(rows, schema=_KEYS, orient="row")
+
+
+@dataclass(frozen=True)
+class _Items:
+    """Items with their key as an integer id, split into header and CP parts per frame."""
+
+    fid: npt.NDArray[np.int64]  # frame id of each item
+    kid: npt.NDArray[np.int64]  # row of the item's key in ``keys`` (-1: empty item)
+    value_text: pl.Series
+    keys: pl.DataFrame  # _KEYS rows
+    in_header: npt.NDArray[np.bool_]  # before the frame's "CP=" item (all items without one)
+    in_cp: npt.NDArray[np.bool_]  # after the frame's "CP=" item
+
+    def first_per_frame(self, mask: npt.NDArray[np.bool_], n_frames: int) -> npt.NDArray[np.int64]:
+        """Item row of the first item matching ``mask`` in each frame (-1 when none)."""
+        rows = np.flatnonzero(mask)
+        out = np.full(n_frames, -1, dtype=np.int64)
+        # Reversed assignment: the first occurrence is written last and wins.
+        out[self.fid[rows][::-1]] = rows[::-1]
+        return out
+
+
+def _encode_items(items: pl.DataFrame, n_frames: int) -> _Items:
+    key = items.get_column("key")
+    names = key.unique().drop_nulls().sort()
+    # An Enum over the distinct keys turns each key into its index in ``names`` (a hash
+    # lookup per item, much cheaper than a Categorical read by the CSV reader).
+    phys = (
+        key.cast(pl.Enum(names.to_list()))
+        .to_physical()
+        .cast(pl.Int64)
+        .fill_null(len(names))
+        .to_numpy()
+    )
+    keep = (names != "").to_numpy()  # the empty key ("=5") counts as an empty item
+    keys = _key_table(names.filter(names != "").to_list())
+    # lut: index in names -> key row; the extra last slot (-1) takes null keys.
+    lut = np.full(len(names) + 1, -1, dtype=np.int64)
+    lut[np.flatnonzero(keep)] = np.arange(int(keep.sum()))
+    fid = items.get_column("_fid").to_numpy().astype(np.int64)
+    kid = lut[phys]
+    cp_kid = np.flatnonzero((keys.get_column("key") == "CP").to_numpy())
+    marks = np.flatnonzero(kid == cp_kid[0]) if len(cp_kid) else np.zeros(0, dtype=np.int64)
+    cp_row = np.full(n_frames, len(fid), dtype=np.int64)
+    cp_row[fid[marks][::-1]] = marks[::-1]
+    rel = np.arange(len(fid), dtype=np.int64) - cp_row[fid]
+    return _Items(
+        fid=fid,
+        kid=kid,
+        value_text=items.get_column("value_text"),
+        keys=keys,
+        in_header=rel < 0,
+        in_cp=rel > 0,
+    )
+
+
+def _frame_item_columns(n: int, it: _Items) -> list[pl.Series]:
+    """Per frame: header fields ``_h_<KEY>``, ``_bad_item``, ``_dt_text``, ``_has_values``.
+
+    ``_bad_item`` is the first header item that is not KEY=value; ``_dt_text`` the first
+    DataTime of the CP area; ``_has_values`` tells whether the CP area has a ``code-field`` key.
+    """
+    names = it.keys.get_column("key").to_list()
+    # One slot per wanted (part, key): header keys, then DataTime in the CP area.
+    slot_of_key = np.full(len(names) + 1, -1, dtype=np.int64)
+    for k, name in enumerate(names):
+        if name in HEADER_KEYS:
+            slot_of_key[k] = HEADER_KEYS.index(name)
+    dt_slot = len(HEADER_KEYS)
+    kid = it.kid  # -1 indexes the extra last slot, which stays -1
+    slot = slot_of_key[kid]
+    slot = np.where(it.in_header, slot, -1)
+    is_dt = np.zeros(len(names) + 1, dtype=bool)
+    if "DataTime" in names:
+        is_dt[names.index("DataTime")] = True
+    slot = np.where(it.in_cp & is_dt[kid], dt_slot, slot)
+    rows = np.flatnonzero(slot >= 0)
+    first = np.full((n, dt_slot + 1), -1, dtype=np.int64)
+    # Reversed assignment: the first occurrence is written last and wins.
+    first[it.fid[rows][::-1], slot[rows][::-1]] = rows[::-1]
+    cols = [
+        _gather_nullable(it.value_text, first[:, s]).alias(f"_h_{k}")
+        for s, k in enumerate(HEADER_KEYS)
+    ]
+    no_value = it.in_header & (kid >= 0) & it.value_text.is_null().to_numpy()
+    bad_row = it.first_per_frame(no_value, n)
+    bad_kid = np.where(bad_row >= 0, kid[np.maximum(bad_row, 0)], -1)
+    cols.append(_gather_nullable(it.keys.get_column("key"), bad_kid).alias("_bad_item"))
+    cols.append(_gather_nullable(it.value_text, first[:, dt_slot]).alias("_dt_text"))
+    has_code_k = np.append(it.keys.get_column("code_raw").is_not_null().to_numpy(), False)
+    has_code = it.in_cp & has_code_k[kid]
+    cols.append(pl.Series("_has_values", np.bincount(it.fid[has_code], minlength=n) > 0))
+    return cols
+
+
+def _gather_nullable(values: pl.Series, idx: npt.NDArray[np.int64]) -> pl.Series:
+    if len(values) == 0:
+        return pl.Series(values.name, [None] * len(idx), dtype=values.dtype)
+    index = pl.Series(idx).set(pl.Series(idx < 0), None)
+    return values.gather(index)
+
+
+def _crc_variants(df: pl.DataFrame) -> list[pl.Series]:
+    """Return ``crc_variant`` and ``_crc_expected`` (the Appendix A CRC in hex) per frame.
+
+    ``df`` holds ``_data`` and ``_crc_text``. Runs in a worker thread: numpy and Polars
+    release the GIL, so it overlaps with the item splitting.
+    """
+    data = df.get_column("_data")
+    # A data segment longer than the 4-digit length field allows fails the length rule:
+    # its CRC is not computed (-2 matches nothing).
+    sized = np.flatnonzero(data.str.len_bytes().to_numpy() <= _MAX_DECLARABLE)
+    crc_a = np.full(len(data), -2, dtype=np.int64)
+    if len(sized) == len(data):
+        crc_a[:] = crc_column(data, "appendix_a")
+    else:
+        data = data.gather(pl.Series(sized))
+        crc_a[sized] = crc_column(data, "appendix_a")
+    sent = (
+        df.select(
+            pl.when(pl.col("_crc_text").str.contains(_HEX4_RE))
+            .then(pl.col("_crc_text").str.to_integer(base=16, strict=False))
+            .fill_null(-1)
+        )
+        .to_series()
+        .to_numpy()
+        .astype(np.int64)
+    )
+    variant = np.full(len(df), "none", dtype=object)
+    is_a = sent == crc_a
+    variant[is_a] = "appendix_a"
+    # Modbus only for the frames that fail Appendix A.
+    rest = np.flatnonzero((sent >= 0) & ~is_a & (crc_a >= 0))
+    if len(rest):
+        in_data = rest if len(sized) == len(crc_a) else np.searchsorted(sized, rest)
+        crc_m = crc_column(data.gather(pl.Series(in_data)), "modbus").astype(np.int64)
+        crc_swapped = ((crc_m & 0xFF) << 8) | (crc_m >> 8)
+        got = sent[rest]
+        variant[rest[got == crc_m]] = "modbus"
+        variant[rest[(got != crc_m) & (got == crc_swapped)]] = "modbus_swapped"
+    return [
+        pl.Series("crc_variant", variant, dtype=pl.String),
+        _to_hex(crc_a).alias("_crc_expected"),
+    ]
+
+
+def _to_hex(values: npt.NDArray[np.int64]) -> pl.Series:
+    # Polars has no integer -> hex formatter; an Appendix A CRC takes at most 256 values, so
+    # format each distinct value once.
+    uniq, inv = np.unique(values, return_inverse=True)
+    table = pl.Series([f"{int(v):04X}" if v >= 0 else None for v in uniq], dtype=pl.String)
+    return table.gather(pl.Series(inv.astype(np.int64)))
+
+
+def _datatime(df: pl.DataFrame) -> pl.DataFrame:
+    """Add ``data_time`` (Asia/Shanghai) and ``_dt_ok`` for frames whose DataTime parses."""
+    text = pl.col("_dt_text")
+    digits = text.str.contains(_DATETIME_RE).fill_null(False)
+    naive = text.str.head(14).str.strptime(pl.Datetime("us"), "%Y%m%d%H%M%S", strict=False)
+    millis = pl.when(text.str.len_bytes() == 17).then(text.str.tail(3).cast(pl.Int64, strict=False))
+    local = (
+        (naive + pl.duration(milliseconds=millis.fill_null(0)))
+        .dt.replace_time_zone(TZ_LOCAL, ambiguous="earliest", non_existent="null")
+        .cast(LOCAL_DT)
+    )
+    return df.with_columns(
+        pl.when(digits).then(local).alias("data_time"),
+    ).with_columns((digits & pl.col("data_time").is_not_null()).alias("_dt_ok"))
+
+
+def _inherit_datatime(df: pl.DataFrame) -> pl.DataFrame:
+    # Split packets (PNUM/PNO): a part without DataTime takes its sibling's (same QN and MN).
+    need = df.get_column("_dt_text").is_null() & df.get_column("pnum").is_not_null()
+    if not need.any():
+        return df
+    split = df.filter(pl.col("pnum").is_not_null() & pl.col("qn").is_not_null())
+    sib = (
+        split.filter(pl.col("_dt_ok"))
+        .group_by("qn", "mn")
+        .agg(pl.col("data_time").first().alias("_sib_dt"))
+    )
+    df = df.join(sib, on=["qn", "mn"], how="left", maintain_order="left", nulls_equal=False)
+    inherit = pl.col("_dt_text").is_null() & pl.col("pnum").is_not_null()
+    return df.with_columns(
+        pl.when(inherit).then(pl.col("_sib_dt")).otherwise(pl.col("data_time")).alias("data_time"),
+        (pl.col("_dt_ok") | (inherit & pl.col("_sib_dt").is_not_null())).alias("_dt_ok"),
+    ).drop("_sib_dt")
+
+
+def _rules(df: pl.DataFrame, policy: pl.Expr) -> pl.DataFrame:
+    """Add ``rule`` and ``reason``: the first failing rule of each frame (null when ok)."""
+    declared = pl.col("declared_length")
+    actual = pl.col("actual_length")
+    rest_bytes = pl.col("_rest_bytes")
+    variant = pl.col("crc_variant")
+    st, cn, mn, flag_text = pl.col("st"), pl.col("cn"), pl.col("mn"), pl.col("_h_Flag")
+    flag_int = flag_text.cast(pl.Int64, strict=False)
+    flag_valid = flag_text.str.contains(r"^[0-9]{1,3}$").fill_null(False) & flag_int.is_between(
+        0, 255
+    )
+    version = flag_int // 4
+    s = pl.lit
+
+    truncated = rest_bytes < declared + 4
+    bad_length = actual != declared
+    crc_ok = (variant == "appendix_a") | (
+        (policy == "tolerant") & variant.is_in(["modbus", "modbus_swapped"])
+    )
+    pnum_bad = pl.col("_h_PNUM").is_not_null() & pl.col("pnum").is_null()
+    pno_bad = pl.col("_h_PNO").is_not_null() & pl.col("pno").is_null()
+    no_cp = ~pl.col("_has_cp")
+    not_closed = ~pl.col("_cp_closed")
+    bad_item = pl.col("_bad_item").is_not_null()
+    st_bad = st.is_null() | ~st.is_in(sorted(codes.ST_KNOWN))
+    cn_bad = cn.is_null() | ~cn.is_in(sorted(codes.CN_KNOWN))
+    flag_bad = flag_text.is_not_null() & (
+        ~flag_valid | ~version.is_in(list(codes.PROTOCOL_BY_VERSION))
+    )
+    mn_bad = mn.is_null() | (mn.str.strip_chars() == "")
+    data_cn = cn.is_in(sorted(codes.DATA_CNS))
+    has_values = pl.col("_has_values")
+    dt_present_bad = pl.col("_dt_text").is_not_null() & ~pl.col("_dt_ok")
+    dt_missing = pl.col("_dt_text").is_null() & ~pl.col("_dt_ok") & has_values
+    dt_bad = data_cn & (dt_present_bad | dt_missing)
+
+    crc_reason = (
+        pl.when(variant == "none")
+        .then(
+            pl.concat_str(
+                s("CRC '"),
+                pl.col("_crc_text"),
+                s("' matches no known algorithm: expected Appendix A CRC "),
+                pl.col("_crc_expected"),
+            )
+        )
+        .otherwise(
+            pl.concat_str(
+                s("CRC '"),
+                pl.col("_crc_text"),
+                s("' is "),
+                variant,
+                s(" (CRC-16/MODBUS); policy "),
+                policy,
+                s(" accepts only Appendix A CRC "),
+                pl.col("_crc_expected"),
+            )
+        )
+    )
+    head = pl.col("_data").str.head(40)
+    rules = [
+        (
+            truncated,
+            "truncated",
+            pl.concat_str(
+                s("frame ends after "),
+                rest_bytes.clip(lower_bound=0).cast(pl.String),
+                s(" of "),
+                (declared + 4).cast(pl.String),
+                s(" declared characters (data segment "),
+                declared.cast(pl.String),
+                s(" + CRC 4)"),
+            ),
+        ),
+        (
+            bad_length,
+            "length",
+            pl.concat_str(
+                s("declared data length "),
+                declared.cast(pl.String),
+                s(", actual "),
+                actual.cast(pl.String),
+                s(" bytes"),
+            ),
+        ),
+        (~crc_ok, "crc", crc_reason),
+        (
+            no_cp,
+            "syntax",
+            pl.concat_str(s("no 'CP=&&' data area in data segment starting '"), head, s("'")),
+        ),
+        (
+            not_closed,
+            "syntax",
+            s("CP area not closed by &&: expected the data segment to end with '&&'"),
+        ),
+        (
+            bad_item,
+            "syntax",
+            pl.concat_str(s("header field '"), pl.col("_bad_item"), s("' is not KEY=value")),
+        ),
+        (
+            pnum_bad | pno_bad,
+            "syntax",
+            pl.concat_str(
+                s("PNUM/PNO must be integers, found PNUM="),
+                pl.col("_h_PNUM").fill_null("(absent)"),
+                s(" PNO="),
+                pl.col("_h_PNO").fill_null("(absent)"),
+            ),
+        ),
+        (
+            st_bad,
+            "st",
+            pl.concat_str(
+                s("ST "),
+                st.fill_null("(absent)"),
+                s(" is not a system code of HJ 212-2017 Table 5"),
+            ),
+        ),
+        (
+            cn_bad,
+            "cn",
+            pl.concat_str(
+                s("CN "),
+                cn.fill_null("(absent)"),
+                s(" is not a command code of HJ 212-2017 Table 9 or HJ/T 212-2005"),
+            ),
+        ),
+        (
+            flag_bad,
+            "flag",
+            pl.when(~flag_valid)
+            .then(pl.concat_str(s("Flag '"), flag_text, s("' is not an integer 0-255")))
+            .otherwise(
+                pl.concat_str(
+                    s("Flag "),
+                    flag_text,
+                    s(" has version bits "),
+                    version.cast(pl.String).str.zfill(2),
+                    s(" (Flag // 4); expected 0 (2005), 1 (2017) or 2 (2025?)"),
+                )
+            ),
+        ),
+        (mn_bad, "mn", s("MN missing: expected the device id MN=... in the header")),
+        (
+            dt_bad,
+            "datatime",
+            pl.when(pl.col("_dt_text").is_null())
+            .then(
+                pl.concat_str(
+                    s("DataTime missing in a CN "),
+                    cn,
+                    s(" data packet (no sibling packet with the same QN and MN carries one)"),
+                )
+            )
+            .otherwise(
+                pl.concat_str(
+                    s("DataTime '"),
+                    pl.col("_dt_text"),
+                    s("' is not a valid YYYYMMDDhhmmss[zzz] Beijing time"),
+                )
+            ),
+        ),
+    ]
+    rule_expr: pl.Expr = pl.lit(None, dtype=pl.String)
+    reason_expr: pl.Expr = pl.lit(None, dtype=pl.String)
+    for cond, name, reason in reversed(rules):
+        rule_expr = pl.when(cond.fill_null(False)).then(s(name)).otherwise(rule_expr)
+        reason_expr = pl.when(cond.fill_null(False)).then(reason).otherwise(reason_expr)
+    return df.with_columns(rule_expr.alias("rule"), reason_expr.alias("reason"))
+
+
+def _duplicates(df: pl.DataFrame) -> pl.DataFrame:
+    """Quarantine accepted frames repeating (mn, cn, data_time, pno) of an earlier one."""
+    keys = ["mn", "cn", "data_time", "pno"]
+    cand = df.filter(pl.col("rule").is_null() & pl.col("data_time").is_not_null())
+    dup = cand.filter(pl.struct(keys).is_duplicated())
+    if dup.is_empty():
+        return df
+    dup = (
+        dup.sort("source_file", "line", "_fno")
+        .with_columns(
+            pl.col("source_file").first().over(keys).alias("_first_file"),
+            pl.col("line").first().over(keys).alias("_first_line"),
+            pl.int_range(pl.len()).over(keys).alias("_nth"),
+        )
+        .filter(pl.col("_nth") > 0)
+        .select(
+            "_fid",
+            pl.concat_str(
+                pl.lit("duplicate of "),
+                pl.col("_first_file"),
+                pl.lit(":"),
+                pl.col("_first_line").cast(pl.String),
+                pl.lit(" (same MN, CN, DataTime and PNO)"),
+            ).alias("_dup_reason"),
+        )
+    )
+    df = df.join(dup, on="_fid", how="left", maintain_order="left")
+    is_dup = pl.col("_dup_reason").is_not_null()
+    return df.with_columns(
+        pl.when(is_dup).then(pl.lit("duplicate")).otherwise(pl.col("rule")).alias("rule"),
+        pl.when(is_dup).then(pl.col("_dup_reason")).otherwise(pl.col("reason")).alias("reason"),
+    ).drop("_dup_reason")
+
+
+def _values(df: pl.DataFrame, it: _Items) -> pl.DataFrame:
+    """Build VALUES rows from the CP items of accepted frames of a value CN with a DataTime.
+
+    Index arithmetic on item and key ids only: ``-Flag`` items fill the ``flag`` of the
+    same pollutant in the same frame; DataTime and ``-Flag`` items are not rows themselves.
+    """
+    n = df.height
+    keys = it.keys
+    if keys.is_empty():
+        return pl.DataFrame(schema=VALUES)
+    ok_frame = (
+        df.select(
+            (pl.col("status") == "ok")
+            & pl.col("cn").is_in(sorted(codes.VALUE_CNS))
+            # Requests (CN 2051 with BeginTime/EndTime...) carry no DataTime and no data.
+            & pl.col("data_time").is_not_null()
+        )
+        .to_series()
+        .fill_null(False)
+        .to_numpy()
+    )
+    valid = it.kid >= 0
+    kid = np.where(valid, it.kid, 0)
+    is_flag_k = keys.get_column("is_flag").to_numpy()
+    is_dt_k = keys.get_column("is_datatime").to_numpy()
+    in_ok = ok_frame[it.fid] & valid & it.in_cp
+    if not in_ok.any():
+        return pl.DataFrame(schema=VALUES)
+    keep = in_ok & ~is_flag_k[kid] & ~is_dt_k[kid]
+    rows = np.flatnonzero(keep)
+    flag_rows = np.flatnonzero(in_ok & is_flag_k[kid])
+    # "-Flag" fills the flag of every row of the same pollutant in the same frame: match on
+    # frame id * number of codes + code id.
+    code_id_k = (
+        keys.select(pl.col("code_raw").rank("dense").fill_null(0).cast(pl.Int64))
+        .to_series()
+        .to_numpy()
+    )
+    n_codes = int(code_id_k.max()) + 1
+    flag_of_row = np.full(len(rows), -1, dtype=np.int64)
+    if len(flag_rows):
+        flag_fk = it.fid[flag_rows] * n_codes + code_id_k[kid[flag_rows]]
+        row_fk = it.fid[rows] * n_codes + code_id_k[kid[rows]]
+        if n * n_codes <= 64_000_000:
+            table = np.full(n * n_codes, -1, dtype=np.int64)
+            table[flag_fk[::-1]] = flag_rows[::-1]  # the first -Flag of a pollutant wins
+            flag_of_row = table[row_fk]
+        else:
+            order = np.argsort(flag_fk, kind="stable")
+            uniq, first = np.unique(flag_fk[order], return_index=True)
+            pos = np.minimum(np.searchsorted(uniq, row_fk), len(uniq) - 1)
+            flag_of_row = np.where(uniq[pos] == row_fk, flag_rows[order[first]][pos], -1)
+        flag_of_row = np.where(code_id_k[kid[rows]] > 0, flag_of_row, -1)
+    frame_cols = df.select(
+        pl.col("source_file", "line", "mn", "cn", "data_time").gather(pl.Series(it.fid[rows]))
+    )
+    key_cols = keys.select(
+        pl.col("pollutant", "code_raw", "code_status", "field", "field_known").gather(
+            pl.Series(kid[rows])
+        )
+    )
+    value_text = it.value_text.filter(pl.Series(keep))
+    value = value_text.cast(pl.Float64, strict=False)
+    out = pl.concat(
+        [
+            frame_cols,
+            key_cols,
+            pl.DataFrame(
+                {
+                    "value": value.set(~value.is_finite().fill_null(False), None),
+                    "value_text": value_text,
+                    "flag": _gather_nullable(it.value_text, flag_of_row),
+                }
+            ),
+        ],
+        how="horizontal",
+    )
+    return conform(out, VALUES)
+
+
+def _empty_result(
+    file_stats: pl.DataFrame, lines_total: int, noise: int, blank: int
+) -> ParseResult:
+    return ParseResult(
+        packets=pl.DataFrame(schema=PACKETS),
+        values=pl.DataFrame(schema=VALUES),
+        quarantine=pl.DataFrame(schema=QUARANTINE),
+        noise_lines=noise,
+        blank_lines=blank,
+        lines_total=lines_total,
+        file_stats=file_stats,
+    )
+
+
+def parse_lines(
+    lines: pl.DataFrame,
+    policies: Mapping[str, str] | None = None,
+    default_policy: str = "tolerant",
+) -> ParseResult:
+    """Find and check every HJ 212 frame in ``lines`` and explode the accepted data values.
+
+    Args:
+        lines: a LINES frame (source_file, line, text), e.g. from
+            :func:`zwy.hj212.reader.read_log_lines`; several files may be concatenated.
+        policies: CRC policy per MN (``tolerant`` or ``strict``), e.g. from the registry's
+            monitoring points; MNs not listed use ``default_policy``.
+        default_policy: ``tolerant`` accepts Appendix A and both Modbus variants (recorded in
+            ``crc_variant``); ``strict`` accepts only Appendix A.
+
+    Returns:
+        A :class:`ParseResult`. Every frame is in ``packets`` with status ``ok`` or
+        ``quarantined``; quarantined frames are also in ``quarantine`` with the same rule and
+        reason. Never raises on any input text.
+
+    Raises:
+        CrcPolicyError: a policy name is not ``tolerant`` or ``strict`` (configuration).
+
+    """
+    policy = _policy_expr(policies, default_policy)
+    lines = conform(lines, LINES)
+    if lines.get_column("text").null_count():
+        lines = lines.with_columns(pl.col("text").fill_null(""))
+    lines = lines.with_row_index("_lid").with_columns(pl.col("_lid").cast(pl.Int64))
+    frames = find_frames(lines)
+    blank = pl.col("text").str.contains(r"^\s*$")
+    framed = pl.col("_lid").is_in(frames.get_column("_lid").unique().implode())
+    line_stats = lines.select(
+        "source_file", blank.alias("_blank"), (~blank & ~framed).alias("_noise")
+    )
+    file_stats = conform(
+        line_stats.group_by("source_file", maintain_order=True).agg(
+            pl.len().alias("lines_total"),
+            pl.col("_noise").sum().alias("noise_lines"),
+            pl.col("_blank").sum().alias("blank_lines"),
+        ),
+        FILE_STATS,
+    )
+    noise = int(line_stats.get_column("_noise").sum())
+    blanks = int(line_stats.get_column("_blank").sum())
+    if frames.is_empty():
+        return _empty_result(file_stats, lines.height, noise, blanks)
+
+    df = frames.with_row_index("_fid").with_columns(pl.col("_fid").cast(pl.Int64))
+    df = _frame_fields(df)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        crc = pool.submit(_crc_variants, df.select("_data", "_crc_text"))
+        items = _encode_items(_split_items(df), df.height)
+        crc_columns = crc.result()
+    df = df.with_columns(crc_columns)
+    df = df.with_columns(_frame_item_columns(df.height, items))
+    df = df.with_columns(
+        pl.col("_h_QN").alias("qn"),
+        pl.col("_h_ST").alias("st"),
+        pl.col("_h_CN").alias("cn"),
+        pl.col("_h_PW").alias("pw"),
+        pl.col("_h_MN").alias("mn"),
+        pl.col("_h_PNUM").cast(pl.Int64, strict=False).alias("pnum"),
+        pl.col("_h_PNO").cast(pl.Int64, strict=False).alias("pno"),
+    )
+    flag_int = pl.col("_h_Flag").cast(pl.Int64, strict=False)
+    df = df.with_columns(
+        pl.when(flag_int.is_between(0, 255)).then(flag_int).alias("flag"),
+    ).with_columns(
+        pl.when(pl.col("_h_Flag").is_null())
+        .then(pl.lit("2005"))
+        .otherwise(
+            (pl.col("flag") // 4).replace_strict(
+                codes.PROTOCOL_BY_VERSION, default=None, return_dtype=pl.String
+            )
+        )
+        .alias("protocol"),
+    )
+    df = _datatime(df)
+    df = _inherit_datatime(df)
+    df = df.with_columns(policy.alias("_policy"))
+    df = _rules(df, pl.col("_policy"))
+    df = _duplicates(df)
+    df = df.with_columns(
+        pl.when(pl.col("rule").is_null())
+        .then(pl.lit("ok"))
+        .otherwise(pl.lit("quarantined"))
+        .alias("status")
+    )
+    values = _values(df, items)
+    packets = conform(df, PACKETS)
+    quarantine = conform(df.filter(pl.col("status") == "quarantined"), QUARANTINE)
+    return ParseResult(
+        packets=packets,
+        values=values,
+        quarantine=quarantine,
+        noise_lines=noise,
+        blank_lines=blanks,
+        lines_total=lines.height,
+        file_stats=file_stats,
+    )
