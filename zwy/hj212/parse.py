@@ -226,24 +226,23 @@ def _items_csv(frames: pl.DataFrame) -> tuple[pl.DataFrame, npt.NDArray[np.int64
         if kv is None or kv.height != int(counts.sum()) + 1:
             return pl.DataFrame(schema=_ITEMS), fids
         kv = kv.slice(1)
-    # An item "a=b=c" loses "=c": find frames with more "=" than items holding one.
-    # (A blank line reads as (null, ""): it holds no "=".)
-    has_eq = (
-        kv.select(
-            (
-                pl.col("value_text").is_not_null()
-                & (pl.col("key").is_not_null() | (pl.col("value_text") != ""))
-            ).cast(pl.Int64)
-        )
-        .to_series()
-        .to_numpy()
+    # The reader shows "k" and "k=" alike (value ""), and "a=b=c" as "a=b": frames with such
+    # an item, or with more "=" than items that certainly hold one, go the slow path.
+    key, value = pl.col("key").fill_null(""), pl.col("value_text").fill_null("")
+    flags = kv.select(
+        ((key != "") | (value != "")).cast(pl.Int64).alias("eq"),
+        ((key != "") & (value == "") & (key != "CP")).cast(pl.Int64).alias("amb"),
     )
     ends = np.cumsum(counts)
-    cum = np.concatenate([[0], np.cumsum(has_eq)])
-    with_eq = cum[ends] - cum[ends - counts]
-    cut = fids[eq != with_eq]
+    per_frame = []
+    for col in ("eq", "amb"):
+        cum = np.concatenate([[0], np.cumsum(flags.get_column(col).to_numpy())])
+        per_frame.append(cum[ends] - cum[ends - counts])
+    cut = fids[(eq != per_frame[0]) | (per_frame[1] > 0)]
     items = kv.select(
-        pl.Series("_fid", np.repeat(fids, counts), dtype=pl.Int64), "key", "value_text"
+        pl.Series("_fid", np.repeat(fids, counts), dtype=pl.Int64),
+        pl.when(key != "").then(key).alias("key"),
+        pl.when(key != "").then(value).alias("value_text"),
     )
     if len(cut):
         items = items.filter(~pl.col("_fid").is_in(pl.Series(cut).implode()))

@@ -1,0 +1,218 @@
+"""End to end over a generated district: accounting, planted faults, idempotency."""
+
+from __future__ import annotations
+
+import json
+from datetime import date, datetime, timedelta
+from pathlib import Path
+
+import duckdb
+import polars as pl
+import pytest
+
+from expectations.reference import load_limits
+from zwy.pipeline import run_day
+from zwy.sample.generate import generate_district
+from zwy.settings import Settings
+
+DAYS = [date(2024, 5, 1), date(2024, 5, 2)]
+
+
+@pytest.fixture(scope="module")
+def district(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Settings, dict]:
+    root = tmp_path_factory.mktemp("district")
+    generate_district(root / "sample", DAYS, scale="test")
+    settings = Settings(
+        data_dir=root / "data",
+        inbox_dir=root / "sample" / "inbox",
+        registry_dir=root / "sample" / "registry",
+    )
+    for d in DAYS:
+        run_day(d, settings)
+    planted = json.loads((root / "sample" / "planted.json").read_text())
+    return root, settings, planted
+
+
+def q(settings: Settings, sql: str) -> pl.DataFrame:
+    with duckdb.connect(str(settings.warehouse), read_only=True) as con:
+        return con.execute(sql).pl()
+
+
+def test_every_file_recorded_with_hash_size_arrival(district):
+    root, settings, planted = district
+    files = q(settings, "SELECT * FROM raw_ingest_files")
+    on_disk = {
+        p.relative_to(settings.inbox).as_posix()
+        for p in settings.inbox.rglob("*")
+        if p.is_file()
+    }
+    assert set(files["path"]) == on_disk
+    assert files["sha256"].str.len_chars().to_list() == [64] * files.height
+    assert (files["bytes"] > 0).all()
+    assert files["arrival_time"].null_count() == 0
+
+
+def test_accounting_adds_up_per_file(district):
+    _, settings, planted = district
+    files = q(settings, "SELECT * FROM raw_ingest_files")
+    assert (files["frames_found"] == files["frames_loaded"] + files["frames_quarantined"]).all()
+    quarantine = q(settings, "SELECT source_file, count(*) AS n FROM raw_quarantine GROUP BY 1")
+    per_file = files.join(quarantine, left_on="path", right_on="source_file", how="left")
+    assert (per_file["frames_quarantined"] == per_file["n"].fill_null(0)).all()
+    # The generator's own count of what it wrote agrees with what the pipeline found.
+    for path, totals in planted["totals"].items():
+        row = files.filter(pl.col("path") == path).row(0, named=True)
+        assert row["frames_found"] == totals["frames"], path
+        assert row["frames_quarantined"] == totals["quarantined"], path
+        assert row["noise_lines"] == totals["noise_lines"], path
+        assert row["lines_total"] == totals["lines"], path
+
+
+def test_quarantine_holds_exactly_the_planted_bad_input(district):
+    _, settings, planted = district
+    got = q(settings, "SELECT source_file, line, rule, reason FROM raw_quarantine")
+    assert set(got.select("source_file", "line", "rule").iter_rows()) == {
+        (item["file"], item["line"], item["rule"]) for item in planted["quarantine"]
+    }
+    assert got["reason"].null_count() == 0
+    assert (got["reason"].str.len_chars() > 10).all()
+
+
+def test_split_late_and_unknown_devices_land_where_expected(district):
+    _, settings, planted = district
+    split = planted["split_frames"][0]
+    packets = q(
+        settings,
+        f"SELECT line, pnum, pno FROM stg_packets WHERE source_file = '{split['file']}' "
+        f"AND line IN ({', '.join(map(str, split['lines']))}) ORDER BY line",
+    )
+    assert packets.rows() == [(split["lines"][0], 2, 1), (split["lines"][1], 2, 2)]
+
+    for late in planted["late_packets"]:
+        day = datetime.fromisoformat(late["data_time"]).date()
+        rows = q(
+            settings,
+            f"SELECT DISTINCT local_day, batch_day FROM stg_readings "
+            f"WHERE source_file = '{late['file']}' AND line = {late['line']}",
+        )
+        assert rows["local_day"].to_list() == [day]
+        assert rows["batch_day"].to_list() == [day + timedelta(days=1)]
+
+    for unknown in planted["unknown_mn"]:
+        rows = q(
+            settings,
+            f"SELECT count(*) AS n, count(facility_id) AS f FROM stg_readings "
+            f"WHERE mn = '{unknown['mn']}'",
+        )
+        assert rows["n"][0] > 0 and rows["f"][0] == 0
+
+    for vendor in planted["vendor_codes"]:
+        rows = q(
+            settings,
+            f"SELECT DISTINCT code_status FROM stg_readings WHERE mn = '{vendor['mn']}' "
+            f"AND pollutant = '{vendor['code']}'",
+        )
+        assert rows["code_status"].to_list() == ["vendor"]
+
+
+def _exceedances_in_marts(settings: Settings) -> set[tuple[str, str, str, str]]:
+    """Every valid mart value above an applicable limit, as (mn, pollutant, period, start)."""
+    limits = load_limits().filter(pl.col("season").fill_null("") == "")
+    outlets = q(settings, "SELECT outlet_id, outlet_type, standard, table_class, applies_to FROM ref_outlets")
+    daily = q(settings, "SELECT * FROM mart_daily_values WHERE valid").join(outlets, on="outlet_id")
+    hourly = q(settings, "SELECT * FROM mart_hourly_values WHERE valid").join(outlets, on="outlet_id")
+    found: set[tuple[str, str, str, str]] = set()
+    day_limits = limits.filter(pl.col("averaging_period") == "day")
+    d = daily.join(
+        day_limits, left_on=["standard", "table_class", "pollutant", "outlet_type"],
+        right_on=["standard", "table_class", "pollutant", "outlet_type"],
+    ).filter(
+        (pl.col("local_day") >= pl.col("valid_from"))
+        & ((pl.col("value") > pl.col("limit_high")) | (pl.col("value") < pl.col("limit_low")))
+    )
+    for r in d.iter_rows(named=True):
+        found.add((r["mn"], r["pollutant"], "day", f"{r['local_day']}T00:00:00"))
+    hour_limits = limits.filter(pl.col("averaging_period") == "hour")
+    h = hourly.join(
+        hour_limits, left_on=["standard", "applies_to", "pollutant"],
+        right_on=["standard", "applies_to", "pollutant"],
+    ).with_columns(
+        pl.col("hour_start_utc").dt.convert_time_zone("Asia/Shanghai").alias("start"),
+        pl.coalesce("value_zs", "value").alias("checked"),
+    ).filter(
+        (pl.col("start").dt.date() >= pl.col("valid_from"))
+        & (pl.col("valid_to").is_null() | (pl.col("start").dt.date() <= pl.col("valid_to")))
+        & (pl.col("checked") > pl.col("limit_high"))
+    )
+    for r in h.iter_rows(named=True):
+        found.add((r["mn"], r["pollutant"], "hour", r["start"].strftime("%Y-%m-%dT%H:%M:%S")))
+    return found
+
+
+def test_planted_exceedances_and_nothing_else_exceed(district):
+    _, settings, planted = district
+    expected: set[tuple[str, str, str, str]] = set()
+    for e in planted["exceedances"]:
+        start = datetime.fromisoformat(e["start_local"])
+        step = timedelta(hours=1) if e["period"] == "hour" else timedelta(days=1)
+        for i in range(e["n_periods"]):
+            expected.add((e["mn"], e["pollutant"], e["period"], (start + i * step).isoformat()))
+    assert expected, "the generator planted no exceedance"
+    assert _exceedances_in_marts(settings) == expected
+
+
+def _snapshot(settings: Settings) -> dict[str, pl.DataFrame]:
+    tables = ["raw_ingest_files", "raw_quarantine", "stg_packets", "stg_readings",
+              "mart_hourly_values", "mart_daily_values", "ref_facilities", "ref_outlets",
+              "ref_monitoring_points"]
+    out = {}
+    for t in tables:
+        df = q(settings, f"SELECT * FROM {t}")
+        df = df.drop([c for c in ("run_id", "loaded_at") if c in df.columns])
+        out[t] = df.sort(df.columns, nulls_last=True)
+    return out
+
+
+def test_rerunning_a_day_changes_nothing(district):
+    _, settings, _ = district
+    before = _snapshot(settings)
+    summary = run_day(DAYS[0], settings)
+    assert summary.status == "success"
+    after = _snapshot(settings)
+    for table, df in before.items():
+        assert df.equals(after[table]), table
+    runs = q(settings, "SELECT day, status FROM ops_runs ORDER BY started_at")
+    assert runs.height == len(DAYS) + 1
+    assert set(runs["status"]) == {"success"}
+
+
+def test_a_stream_with_no_input_is_nothing_arrived_not_success(district, tmp_path):
+    root, settings, _ = district
+    empty_day = date(2024, 5, 9)
+    summary = run_day(empty_day, settings)
+    assert summary.status == "nothing_arrived"
+    assert {s["status"] for s in summary.stages if s["name"] == "parse_stream"} == {"nothing_arrived"}
+    runs = q(settings, f"SELECT status FROM ops_runs WHERE day = DATE '{empty_day}'")
+    assert runs["status"].to_list() == ["nothing_arrived"]
+
+
+def test_unreadable_file_is_recorded_and_the_run_goes_on(tmp_path):
+    generate_district(tmp_path / "s", [DAYS[0]], scale="test")
+    folder = tmp_path / "s" / "inbox" / DAYS[0].isoformat() / "wastewater"
+    (folder / "empty.log").write_bytes(b"")
+    (folder / "binary.log").write_bytes(b"\x00\x01\x02##0101garbage\x00")
+    (folder / "latin1.log").write_bytes("##0010caf\xe9\r\n".encode("latin-1"))
+    settings = Settings(
+        data_dir=tmp_path / "data", inbox_dir=tmp_path / "s" / "inbox",
+        registry_dir=tmp_path / "s" / "registry",
+    )
+    run_day(DAYS[0], settings)
+    files = q(settings, "SELECT path, status, error FROM raw_ingest_files WHERE status = 'unreadable' ORDER BY path")
+    assert files["path"].to_list() == [
+        f"{DAYS[0]}/wastewater/binary.log",
+        f"{DAYS[0]}/wastewater/empty.log",
+        f"{DAYS[0]}/wastewater/latin1.log",
+    ]
+    assert all(e for e in files["error"].to_list())
+    loaded = q(settings, "SELECT count(*) AS n FROM stg_readings")
+    assert loaded["n"][0] > 0
