@@ -21,6 +21,7 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import date
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -135,14 +136,14 @@ def main() -> None:
         total0 = time.perf_counter()
         frames = values = readings = 0
         for stream in ("wastewater", "exhaust_gas"):
-            dt, peak, res = timed(lambda s=stream: parse_stream(DAY, s, settings))
+            dt, peak, res = timed(partial(parse_stream, DAY, stream, settings))
             rec[f"parse.{stream}"] = (dt, peak)
             frames += res["frames_found"]
             values += res["values"]
-            dt, peak, res = timed(lambda s=stream: transform_stream(DAY, s, settings))
+            dt, peak, res = timed(partial(transform_stream, DAY, stream, settings))
             rec[f"transform.{stream}"] = (dt, peak)
             readings += res["readings"]
-        dt, peak, _ = timed(lambda: load_day(DAY, settings=settings))
+        dt, peak, _ = timed(partial(load_day, DAY, settings=settings))
         rec["load"] = (dt, peak)
         rec["total"] = (time.perf_counter() - total0, max(p for _, p in rec.values()))
         dt, _, n = timed(lambda: duckdb_read_csv_rate(csv_path))

@@ -11,7 +11,15 @@ Times: HJ 212 ``DataTime`` is Beijing clock time (UTC+8, no DST). Frames carry
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 import polars as pl
+
+
+def _schema(columns: Mapping[str, Any]) -> pl.Schema:
+    return pl.Schema(columns)
+
 
 TZ_LOCAL = "Asia/Shanghai"
 LOCAL_DT = pl.Datetime("us", TZ_LOCAL)
@@ -22,7 +30,7 @@ UTC_DT = pl.Datetime("us", "UTC")
 STREAMS: tuple[str, ...] = ("wastewater", "exhaust_gas")
 
 #: One row per physical line of a text input, as the reader saw it (I/O edge output).
-LINES = pl.Schema(
+LINES = _schema(
     {
         "source_file": pl.String,
         "line": pl.Int64,  # 1-based line number in the file
@@ -31,7 +39,7 @@ LINES = pl.Schema(
 )
 
 #: One row per HJ 212 frame found (a ``##`` followed by four digits), accepted or not.
-PACKETS = pl.Schema(
+PACKETS = _schema(
     {
         "source_file": pl.String,
         "line": pl.Int64,  # 1-based line where the frame starts
@@ -56,7 +64,7 @@ PACKETS = pl.Schema(
 )
 
 #: One row per value in the CP area of an accepted frame (or per cell of a platform export).
-VALUES = pl.Schema(
+VALUES = _schema(
     {
         "source_file": pl.String,
         "line": pl.Int64,
@@ -75,7 +83,7 @@ VALUES = pl.Schema(
 )
 
 #: Rejected input: every frame or line that did not make it into staging, with why.
-QUARANTINE = pl.Schema(
+QUARANTINE = _schema(
     {
         "source_file": pl.String,
         "line": pl.Int64,
@@ -86,7 +94,7 @@ QUARANTINE = pl.Schema(
 )
 
 #: Staging readings: typed, codes normalised, registry joined, UTC and local day added.
-READINGS = pl.Schema(
+READINGS = _schema(
     {
         "batch_day": pl.Date,  # the day whose inbox delivered the record (the load partition)
         "source_file": pl.String,
@@ -109,7 +117,7 @@ READINGS = pl.Schema(
 )
 
 #: Hourly values per monitoring point and pollutant (marts layer).
-HOURLY = pl.Schema(
+HOURLY = _schema(
     {
         "local_day": pl.Date,
         "hour_start_utc": UTC_DT,
@@ -135,7 +143,7 @@ HOURLY = pl.Schema(
 )
 
 #: Daily values per monitoring point and pollutant (marts layer).
-DAILY = pl.Schema(
+DAILY = _schema(
     {
         "local_day": pl.Date,
         "facility_id": pl.String,
@@ -165,6 +173,7 @@ def conform(df: pl.DataFrame, schema: pl.Schema) -> pl.DataFrame:
 
     Raises:
         polars.exceptions.InvalidOperationError: a column cannot be cast to its contract type.
+
     """
     cols = [
         (pl.col(name) if name in df.columns else pl.lit(None)).cast(dtype).alias(name)
@@ -176,7 +185,7 @@ def conform(df: pl.DataFrame, schema: pl.Schema) -> pl.DataFrame:
 # --- Facility registry (reference data; CSV files in the registry folder) -------------------
 
 #: registry/facilities.csv
-FACILITIES = pl.Schema(
+FACILITIES = _schema(
     {
         "facility_id": pl.String,  # stable id, e.g. "F0001"
         "name": pl.String,  # Chinese name as registered
@@ -187,7 +196,7 @@ FACILITIES = pl.Schema(
 )
 
 #: registry/outlets.csv
-OUTLETS = pl.Schema(
+OUTLETS = _schema(
     {
         "outlet_id": pl.String,  # e.g. "F0001-WS1"
         "facility_id": pl.String,
@@ -201,7 +210,7 @@ OUTLETS = pl.Schema(
 )
 
 #: registry/monitoring_points.csv: one HJ 212 device (MN) per monitoring point
-MONITORING_POINTS = pl.Schema(
+MONITORING_POINTS = _schema(
     {
         "mn": pl.String,
         "outlet_id": pl.String,
@@ -214,7 +223,7 @@ MONITORING_POINTS = pl.Schema(
 )
 
 #: One row per input file seen by a run (the raw layer's ingest manifest).
-INGEST_FILES = pl.Schema(
+INGEST_FILES = _schema(
     {
         "batch_day": pl.Date,
         "stream": pl.String,

@@ -44,6 +44,7 @@ class ExportResult:
         rows_found: data rows in the file (header excluded).
         rows_loaded: data rows that produced values.
         lines_total: physical lines including the header.
+
     """
 
     values: pl.DataFrame
@@ -58,6 +59,7 @@ def decode_export(path: Path) -> str:
 
     Raises:
         InputFileError: the file is empty, binary, or in neither encoding.
+
     """
     data = path.read_bytes()
     if not data.strip():
@@ -81,6 +83,7 @@ def parse_export_text(text: str, source_file: str) -> ExportResult:
 
     Raises:
         InputFileError: the header lacks a required column.
+
     """
     df = pl.read_csv(
         text.encode("utf-8"), infer_schema=False, truncate_ragged_lines=True, quote_char='"'
@@ -178,6 +181,7 @@ def read_platform_export(path: Path, source_file: str | None = None) -> ExportRe
 
     Raises:
         InputFileError: the file cannot be read at all.
+
     """
     name = source_file or str(path)
     try:

@@ -17,6 +17,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -112,6 +113,7 @@ def parse_stream(day: date, stream: str, settings: Settings | None = None) -> di
     Returns:
         ``{"day", "stream", "dir", "files", "unreadable", "frames_found", "frames_loaded",
         "frames_quarantined", "values", "nothing_arrived"}``.
+
     """
     from zwy.exports import read_platform_export
     from zwy.hj212.parse import parse_lines
@@ -236,8 +238,6 @@ def rebuild_marts(
     registry: Registry, settings: Settings
 ) -> Callable[[pl.DataFrame], tuple[pl.DataFrame, pl.DataFrame]]:
     """Return the function the loader calls to rebuild hourly and daily marts from readings."""
-    from functools import partial
-
     from expectations.reference import load_reference_o2
     from transforms.daily import build_marts
 
@@ -327,7 +327,7 @@ def run_day(
     including streams where nothing arrived (status ``nothing_arrived``, never success).
     """
     from warehouse.db import connect, migrate
-    from warehouse.runs import StageResult, record_run
+    from warehouse.runs import StageResult, StageStatus, record_run
 
     settings = settings or get_settings()
     run_id = new_run_id(day, trigger)
@@ -350,7 +350,7 @@ def run_day(
                 on_stage(name, stream, "failed")
             raise
         counts = {k: int(v) for k, v in res.items() if isinstance(v, int | bool)}
-        st = "nothing_arrived" if res.get("nothing_arrived") else "success"
+        st: StageStatus = "nothing_arrived" if res.get("nothing_arrived") else "success"
         stages.append(StageResult(name, stream, st, counts, time.perf_counter() - s0, None))
         if on_stage:
             on_stage(name, stream, st)
@@ -359,10 +359,10 @@ def run_day(
     error: BaseException | None = None
     try:
         for stream in streams:
-            parsed = stage("parse_stream", stream, lambda s=stream: parse_stream(day, s, settings))
+            parsed = stage("parse_stream", stream, partial(parse_stream, day, stream, settings))
             if parsed and parsed["nothing_arrived"]:
                 status = "nothing_arrived" if status == "success" else status
-            stage("transform_stream", stream, lambda s=stream: transform_stream(day, s, settings))
+            stage("transform_stream", stream, partial(transform_stream, day, stream, settings))
         stage("load_day", None, lambda: _flatten(load_day(day, streams, run_id, settings)))
     except Exception as exc:
         error = exc

@@ -50,6 +50,7 @@ def load_registry(folder: Path) -> Registry:
     Raises:
         ConfigError: a file is missing, lacks a column, has a duplicate key or a dangling
             reference (an outlet of an unknown facility, a device of an unknown outlet).
+
     """
     tables: dict[str, pl.DataFrame] = {}
     for name, (file_name, schema) in FILES.items():

@@ -512,3 +512,13 @@ def test_history_request_gives_no_values() -> None:
     res = parse_texts([sign(data, "modbus")])
     assert res.packets["status"].to_list() == ["ok"]
     assert res.values.is_empty()
+
+
+def test_empty_value_and_item_without_equals() -> None:
+    res = parse_texts([sign(data_2011(cp="w01018-Rtd=,w01018-Flag=N;Standalone;w21003-Rtd=2"))])
+    got = res.values.select("pollutant", "field", "value", "value_text", "flag").rows()
+    assert got == [
+        ("w01018", "Rtd", None, "", "N"),
+        (None, "Standalone", None, None, None),
+        ("w21003", "Rtd", 2.0, "2", None),
+    ]

@@ -60,6 +60,7 @@ def sign(data_segment: str, variant: str = "appendix_a") -> str:
         data_segment: the text between the length field and the CRC.
         variant: ``appendix_a``, ``modbus``, ``modbus_swapped`` or ``none`` (a CRC that
             matches no algorithm, as edited packets carry).
+
     """
     raw = data_segment.encode("utf-8")
     if variant == "appendix_a":

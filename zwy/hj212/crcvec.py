@@ -42,7 +42,7 @@ def _grouped(
         if length == 0:
             out[idx] = 0xFFFF
             continue
-        buf = b"".join(data[i] for i in idx)
+        buf = b"".join(data[int(i)] for i in idx)
         mat = np.frombuffer(buf, dtype=np.uint8).reshape(len(idx), int(length))
         reg = np.full(len(idx), 0xFFFF, dtype=np.uint16)
         if step == "appendix_a":
