@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import logging
+import os
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Annotated
@@ -22,14 +22,6 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 console = Console()
-
-
-def _mount() -> None:
-    from zwy.hj212.cli import hj212_app
-    from zwy.sample.generate import sample
-
-    app.add_typer(hj212_app, name="hj212", help="Parse HJ 212 packet logs.")
-    app.command("sample", help="Generate the built-in sample district (deterministic).")(sample)
 
 
 def parse_day(value: str) -> date:
@@ -99,19 +91,35 @@ def _run_with_progress(d: date, settings):  # type: ignore[no-untyped-def]
         try:
             summary: RunSummary = run_day(d, settings, on_stage=on_stage)
         except ZwyError as exc:
-            console.print(f"[red]run failed:[/red] {exc}")
+            console.print(f"[red]run of {d} failed:[/red] {exc}")
             raise typer.Exit(1) from exc
+        except Exception as exc:
+            # Unexpected: say what and where in one line; ZWY_DEBUG=1 shows the traceback.
+            if os.environ.get("ZWY_DEBUG"):
+                raise
+            console.print(
+                f"[red]run of {d} failed with an internal error[/red] "
+                f"{type(exc).__name__}: {exc} (set ZWY_DEBUG=1 for the traceback; "
+                "the run is recorded as failed in ops_runs)"
+            )
+            raise typer.Exit(2) from exc
     return summary
 
 
 def _print_summary(summary, settings) -> None:  # type: ignore[no-untyped-def]
-    files = summary.files
-    table = Table(title=f"{summary.day}  run {summary.run_id}  status: {summary.status}")
-    for col in ("stream", "files", "unreadable", "frames", "loaded", "quarantined", "noise lines", "values"):
-        table.add_column(col, justify="right" if col != "stream" else "left")
-    if files.height:
-        import polars as pl
+    import polars as pl
 
+    from zwy.pipeline import stage_dir
+
+    files = summary.files
+    colour = {"success": "green", "nothing_arrived": "yellow"}.get(summary.status, "red")
+    table = Table(
+        title=f"{summary.day}: [{colour}]{summary.status}[/{colour}]  ({summary.run_id})",
+        title_justify="left",
+    )
+    for col in ("stream", "files", "unreadable", "frames", "loaded", "quarantined", "noise", "values"):
+        table.add_column(col, justify="left" if col == "stream" else "right", no_wrap=True)
+    if files.height:
         agg = files.group_by("stream").agg(
             pl.len().alias("files"),
             (pl.col("status") == "unreadable").sum().alias("unreadable"),
@@ -120,15 +128,31 @@ def _print_summary(summary, settings) -> None:  # type: ignore[no-untyped-def]
             pl.col("values_loaded").sum(),
         ).sort("stream")
         for r in agg.iter_rows():
-            table.add_row(*[str(v) for v in r])
+            table.add_row(*[f"{v:,}" if isinstance(v, int) else str(v) for v in r])
     console.print(table)
-    bad = files.filter(files["status"] == "unreadable") if files.height else files
+    q = [
+        pl.read_parquet(p)
+        for s in {st["stream"] for st in summary.stages if st["stream"]}
+        if (p := stage_dir(settings, summary.day, s) / "quarantine.parquet").exists()
+    ]
+    quarantine = pl.concat(q) if q else pl.DataFrame()
+    if quarantine.height:
+        rules = Table(title="quarantined, by rule", title_justify="left")
+        for col in ("rule", "count", "first example (file:line)", "reason"):
+            rules.add_column(col, overflow="fold")
+        by_rule = quarantine.sort("source_file", "line").group_by("rule", maintain_order=True).agg(
+            pl.len().alias("n"), pl.first("source_file"), pl.first("line"), pl.first("reason")
+        ).sort("n", descending=True)
+        for r in by_rule.iter_rows(named=True):
+            rules.add_row(r["rule"], str(r["n"]), f"{r['source_file']}:{r['line']}", r["reason"])
+        console.print(rules)
+    bad = files.filter(pl.col("status") == "unreadable") if files.height else files
     for r in bad.iter_rows(named=True):
-        console.print(f"[yellow]unreadable[/yellow] {r['path']}: {r['error']}")
-    nothing = [s for s in summary.stages if s["status"] == "nothing_arrived"]
-    for s in nothing:
-        console.print(f"[yellow]nothing arrived[/yellow] for stream {s['stream']} on {summary.day}")
-    console.print(f"warehouse: {settings.warehouse}   ({summary.duration_s:.1f} s)")
+        console.print(f"[yellow]unreadable file[/yellow] {r['path']}: {r['error']}")
+    for st in summary.stages:
+        if st["status"] == "nothing_arrived":
+            console.print(f"[yellow]nothing arrived[/yellow] for {st['stream']} on {summary.day}")
+    console.print(f"warehouse: {settings.warehouse}  ({summary.duration_s:.1f} s)\n")
 
 
 @app.command()
@@ -166,24 +190,12 @@ def demo(
     )
 
 
-def main() -> None:
-    """Entry point with logging quietened (GX and Airflow are chatty at INFO)."""
-    logging.getLogger("great_expectations").setLevel(logging.WARNING)
-    _mount()
-    app()
+def _mount() -> None:
+    from zwy.hj212.cli import hj212_app
+    from zwy.sample.generate import sample
+
+    app.add_typer(hj212_app, name="hj212", help="Parse HJ 212 packet logs.")
+    app.command("sample", help="Generate the built-in sample district (deterministic).")(sample)
 
 
-_mount_done = False
-
-
-def _ensure_mounted() -> None:
-    global _mount_done
-    if not _mount_done:
-        try:
-            _mount()
-        except ImportError:  # a sub-module not yet available: its commands are absent
-            pass
-        _mount_done = True
-
-
-_ensure_mounted()
+_mount()

@@ -239,10 +239,9 @@ def _items_csv(frames: pl.DataFrame) -> tuple[pl.DataFrame, npt.NDArray[np.int64
         cum = np.concatenate([[0], np.cumsum(flags.get_column(col).to_numpy())])
         per_frame.append(cum[ends] - cum[ends - counts])
     cut = fids[(eq != per_frame[0]) | (per_frame[1] > 0)]
+    # Blank lines stay as key "": _encode_items treats the empty key as an empty item.
     items = kv.select(
-        pl.Series("_fid", np.repeat(fids, counts), dtype=pl.Int64),
-        pl.when(key != "").then(key).alias("key"),
-        pl.when(key != "").then(value).alias("value_text"),
+        pl.Series("_fid", np.repeat(fids, counts), dtype=pl.Int64), "key", "value_text"
     )
     if len(cut):
         items = items.filter(~pl.col("_fid").is_in(pl.Series(cut).implode()))
