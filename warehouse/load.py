@@ -355,7 +355,10 @@ def load_batch(
             rows[table] = _insert(con, table, frame)
         new_days = set(frames["stg_readings"]["local_day"].drop_nulls().unique().to_list())
         days = sorted(old_days | new_days)
-        _rebuild_marts(con, batch_day, frames["stg_readings"], days, rebuild, rows)
+        if days:
+            _rebuild_marts(con, batch_day, frames["stg_readings"], days, rebuild, rows)
+        else:
+            rows["mart_hourly_values"] = rows["mart_daily_values"] = 0
         check_accounting(con, batch_day)
         con.execute("commit")
     except duckdb.Error as exc:

@@ -119,6 +119,7 @@ def parse_stream(day: date, stream: str, settings: Settings | None = None) -> di
     from zwy.hj212.parse import parse_lines
     from zwy.hj212.reader import read_log_lines
 
+    t0 = time.perf_counter()
     settings = settings or get_settings()
     registry = load_registry(settings.registry)
     inputs = discover_inputs(settings.inbox, day, stream)
@@ -191,8 +192,10 @@ def parse_stream(day: date, stream: str, settings: Settings | None = None) -> di
     all_values.write_parquet(out / "values.parquet")
     all_q.write_parquet(out / "quarantine.parquet")
     return {
+        "stage": "parse_stream",
         "day": day.isoformat(),
         "stream": stream,
+        "duration_s": round(time.perf_counter() - t0, 3),
         "dir": str(out),
         "files": files.height,
         "unreadable": int((files["status"] == "unreadable").sum()) if files.height else 0,
@@ -214,6 +217,7 @@ def transform_stream(day: date, stream: str, settings: Settings | None = None) -
     from transforms.readings import build_readings
     from zwy.hj212.codes import code_table
 
+    t0 = time.perf_counter()
     settings = settings or get_settings()
     registry = load_registry(settings.registry)
     out = stage_dir(settings, day, stream)
@@ -231,7 +235,14 @@ def transform_stream(day: date, stream: str, settings: Settings | None = None) -
     )
     readings = conform(readings, READINGS)
     readings.write_parquet(out / "readings.parquet")
-    return {"day": day.isoformat(), "stream": stream, "dir": str(out), "readings": readings.height}
+    return {
+        "stage": "transform_stream",
+        "day": day.isoformat(),
+        "stream": stream,
+        "duration_s": round(time.perf_counter() - t0, 3),
+        "dir": str(out),
+        "readings": readings.height,
+    }
 
 
 def rebuild_marts(
@@ -269,7 +280,8 @@ def load_day(
     registry = load_registry(settings.registry)
     run_id = run_id or new_run_id(day)
     rebuild = rebuild_marts(registry, settings)
-    result: dict[str, Any] = {"day": day.isoformat(), "run_id": run_id, "streams": {}}
+    result: dict[str, Any] = {"stage": "load_day", "stream": None, "day": day.isoformat(),
+                              "run_id": run_id}
     staged = [s for s in streams if (stage_dir(settings, day, s) / "readings.parquet").exists()]
     frames: dict[str, list[pl.DataFrame]] = {k: [] for k in ("files", "packets", "readings", "quarantine")}
     for stream in staged:
@@ -384,6 +396,46 @@ def run_day(
     if error is not None:
         raise error
     return summary
+
+
+def record_stages(
+    day: date,
+    run_id: str,
+    trigger: str,
+    started_at: datetime,
+    results: list[dict[str, Any]],
+    settings: Settings | None = None,
+) -> str:
+    """Write the ``ops_runs`` row of a run from the dicts its stages returned (Airflow path).
+
+    Each dict carries ``stage``, ``stream`` and ``duration_s`` as :func:`parse_stream`,
+    :func:`transform_stream` and :func:`load_day` return them; a parse result with
+    ``nothing_arrived`` marks its stream, and the run, ``nothing_arrived``.
+
+    Returns:
+        The run status written: ``success`` or ``nothing_arrived``.
+
+    """
+    from warehouse.db import connect, migrate
+    from warehouse.runs import StageResult, StageStatus
+
+    settings = settings or get_settings()
+    stages = []
+    status = "success"
+    for res in results:
+        st: StageStatus = "nothing_arrived" if res.get("nothing_arrived") else "success"
+        if st == "nothing_arrived":
+            status = "nothing_arrived"
+        counts = {k: int(v) for k, v in res.items() if isinstance(v, int | bool)}
+        stages.append(
+            StageResult(res["stage"], res.get("stream"), st, counts, float(res.get("duration_s", 0)), None)
+        )
+    from warehouse.runs import record_run
+
+    with connect(settings.warehouse) as con:
+        migrate(con)
+        record_run(con, run_id, day, trigger, started_at, datetime.now(tz=UTC), status, stages)
+    return status
 
 
 def _flatten(res: dict[str, Any]) -> dict[str, Any]:

@@ -428,19 +428,19 @@ def test_never_raises_on_garbage() -> None:
     rng = random.Random(212)
     good = [sign(data_2011(dt=f"202405010000{i:02d}")) for i in range(10)]
     alphabet = "#0123456789;=,&-CPSTNMQWFlagDtime中\t\r "
-    texts = []
+    texts: list[str] = []
     for i in range(600):
         kind = i % 4
         if kind == 0:
             texts.append("".join(rng.choice(alphabet) for _ in range(rng.randrange(0, 80))))
         elif kind == 1:
-            g = list(rng.choice(good))
+            chars = list(rng.choice(good))
             for _ in range(rng.randrange(1, 4)):
-                g[rng.randrange(len(g))] = rng.choice(alphabet)
-            texts.append("".join(g))
+                chars[rng.randrange(len(chars))] = rng.choice(alphabet)
+            texts.append("".join(chars))
         elif kind == 2:
-            g = rng.choice(good)
-            texts.append(g[: rng.randrange(0, len(g))])
+            frame = rng.choice(good)
+            texts.append(frame[: rng.randrange(0, len(frame))])
         else:
             texts.append("##" + f"{rng.randrange(10000):04d}" + rng.choice(good)[6:])
     res = parse_texts(texts)

@@ -160,3 +160,21 @@ def test_duplicate_registry_key_is_a_warehouse_error(con):
     registry["monitoring_points"] = pl.concat([registry["monitoring_points"]] * 2)
     with pytest.raises(WarehouseError, match=r"ref_monitoring_points: .*duplicate key \"GAS\""):
         load_batch(con, run_id="r1", **(args | {"registry": registry}))
+
+
+def test_batch_without_readings_loads_files_and_skips_the_marts(con):
+    from zwy.contracts import PACKETS, READINGS, empty
+
+    batch = make_batch(D1, gas_packets("d1/gas.log", at(D1, 10), 2))
+    batch.packets, batch.readings = empty(PACKETS), empty(READINGS)
+    batch.files = batch.files.with_columns(
+        frames_found=0, frames_loaded=0, parser=pl.lit("platform_export")
+    )
+
+    def never(readings):
+        raise AssertionError("no day to rebuild")
+
+    result = load_batch(con, run_id="r1", **(batch.args() | {"rebuild": never}))
+    assert result.affected_days == ()
+    assert result.rows["raw_ingest_files"] == 1
+    assert (result.rows["mart_hourly_values"], result.rows["mart_daily_values"]) == (0, 0)

@@ -252,8 +252,9 @@ def _split_items(df: pl.DataFrame) -> pl.DataFrame:
     """Split every frame's data segment into ``key=value`` items (``_fid, key, value_text``).
 
     Items are separated by ``;`` and ``,`` and split at their first ``=``; the CP area starts
-    after an item with key ``CP``. ``key`` is null for an empty item and ``value_text`` is null
-    for an item without ``=``. Rows are in frame order, then item order.
+    after an item with key ``CP``. ``key`` is null or empty for an empty item and
+    ``value_text`` is null for an item without ``=``. Rows are in frame order, then item
+    order (frames from the fast and the slow path are merged by a stable sort).
     """
     data = pl.col("_data")
     fast_mask = data.str.ends_with("&&") & (data.str.count_matches("&", literal=True) == 4)

@@ -1,0 +1,133 @@
+"""
+### yizhuang_nightly — zero-waste Yizhuang nightly ingestion
+
+Runs daily at **02:00 Asia/Shanghai** for the previous local day: the run's data interval
+`[D 02:00, D+1 02:00)` names day **D**. A manual trigger may pass `day` (`YYYY-MM-DD`).
+
+| stage | task | reads | writes |
+|---|---|---|---|
+| parse | `<stream>.parse_stream` | `inbox/<day>/<stream>/*` | `staging/<day>/<stream>/{files,packets,values,quarantine}.parquet` |
+| transform | `<stream>.transform_stream` | `values.parquet`, registry | `readings.parquet` |
+| load | `load_day` (pool `zwy_duckdb_writer`, 1 slot) | all streams' staging | the DuckDB warehouse, `ops_runs` |
+| check | `check_arrivals` | the parse results | fails the run when a stream got no input |
+
+Only paths and counts travel through XCom. `load_day` is the single DuckDB writer and emits
+the warehouse tables as Assets, so downstream DAGs are scheduled by data, not by clock.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pendulum
+from airflow.sdk import Asset, Param, dag, task, task_group
+from airflow.timetables.interval import CronDataIntervalTimetable
+
+TZ = pendulum.timezone("Asia/Shanghai")
+STREAMS = ("wastewater", "exhaust_gas")
+POOL = "zwy_duckdb_writer"
+WAREHOUSE_ASSETS = [
+    Asset("zwy://warehouse/raw_ingest_files"),
+    Asset("zwy://warehouse/raw_quarantine"),
+    Asset("zwy://warehouse/stg_readings"),
+    Asset("zwy://warehouse/mart_hourly_values"),
+    Asset("zwy://warehouse/mart_daily_values"),
+]
+# Retries with back-off only where I/O can fail transiently (shared storage, the DB file).
+IO_RETRIES: dict[str, Any] = {
+    "retries": 3,
+    "retry_delay": timedelta(minutes=1),
+    "retry_exponential_backoff": True,
+    "max_retry_delay": timedelta(minutes=15),
+}
+
+
+@dag(
+    dag_id="yizhuang_nightly",
+    schedule=CronDataIntervalTimetable("0 2 * * *", timezone=TZ),
+    start_date=pendulum.datetime(2024, 5, 1, tz=TZ),
+    catchup=False,
+    max_active_runs=1,
+    default_args={"retries": 0},
+    params={
+        "day": Param(
+            None, type=["null", "string"], format="date",
+            description="Day to process (YYYY-MM-DD); empty: the data interval's day",
+        )
+    },
+    tags=["zwy", "nightly"],
+    doc_md=__doc__,
+)
+def yizhuang_nightly() -> None:
+    """Build the graph. Nothing runs at import: every project import happens inside a task."""
+
+    @task
+    def resolve_day(**context: Any) -> str:
+        """Return the day: the run's `day` param, else its data interval's local day. Writes nothing."""
+        day = (context.get("params") or {}).get("day")
+        if day:
+            return str(day)
+        start = context["data_interval_start"] or context["dag_run"].run_after
+        return str(start.in_timezone(TZ).date().isoformat())
+
+    day = resolve_day()
+    results = []
+    for stream in STREAMS:
+
+        @task_group(group_id=stream)
+        def stream_group(day: str, stream: str = stream) -> Any:
+            @task(task_id="parse_stream", multiple_outputs=False, **IO_RETRIES)
+            def parse_stream(day: str) -> dict[str, Any]:
+                """Parse inbox/<day>/<stream>/*; write staging/<day>/<stream>/*.parquet."""
+                from datetime import date
+
+                from zwy.pipeline import parse_stream as parse
+
+                return parse(date.fromisoformat(day), stream)
+
+            @task(task_id="transform_stream", **IO_RETRIES)
+            def transform_stream(parsed: dict[str, Any]) -> list[dict[str, Any]]:
+                """Read staging values.parquet and the registry; write readings.parquet."""
+                from datetime import date
+
+                from zwy.pipeline import transform_stream as transform
+
+                return [parsed, transform(date.fromisoformat(parsed["day"]), stream)]
+
+            return transform_stream(parse_stream(day))
+
+        results.append(stream_group(day))
+
+    @task(pool=POOL, outlets=WAREHOUSE_ASSETS, multiple_outputs=False, **IO_RETRIES)
+    def load_day(day: str, upstream: list[list[dict[str, Any]]], **context: Any) -> dict[str, Any]:
+        """Read staging/<day>/*/*.parquet; write the DuckDB warehouse and ops_runs (single writer)."""
+        from datetime import date
+
+        from zwy.pipeline import load_day as load
+        from zwy.pipeline import record_stages
+
+        d = date.fromisoformat(day)
+        run_id = f"{day}_airflow_{context['run_id']}"
+        loaded = load(d, run_id=run_id)
+        stages = [r for pair in upstream for r in pair] + [loaded]
+        status = record_stages(d, run_id, "airflow", context["dag_run"].start_date, stages)
+        return {"day": day, "run_id": run_id, "status": status, "rows": loaded["rows"]}
+
+    @task
+    def check_arrivals(upstream: list[list[dict[str, Any]]]) -> None:
+        """Read the parse results; fail the run if a stream had no input (never a silent success)."""
+        from airflow.sdk.exceptions import AirflowFailException
+
+        empty = [pair[0]["stream"] for pair in upstream if pair[0]["nothing_arrived"]]
+        if empty:
+            raise AirflowFailException(
+                f"nothing arrived for {', '.join(empty)} on {upstream[0][0]['day']}: "
+                "the other streams were loaded; see ops_runs"
+            )
+
+    loaded = load_day(day, results)
+    loaded >> check_arrivals(results)
+
+
+yizhuang_nightly()
