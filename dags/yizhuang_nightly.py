@@ -130,4 +130,4 @@ def yizhuang_nightly() -> None:
     loaded >> check_arrivals(results)
 
 
-yizhuang_nightly()
+nightly = yizhuang_nightly()

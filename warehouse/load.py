@@ -321,7 +321,8 @@ def load_batch(
     4. Check the accounting invariant (:func:`check_accounting`).
 
     Loading the same inputs again leaves every table with the same contents (apart from
-    ``run_id``).
+    ``run_id``), to the last bit when ``rebuild`` is deterministic (``build_marts`` is).
+    DuckDB allows one writer: the caller holds the only read-write connection.
 
     Args:
         con: read-write connection to a migrated warehouse.

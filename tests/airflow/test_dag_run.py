@@ -1,0 +1,78 @@
+"""yizhuang_nightly run for real by `airflow dags test` on SQLite, then the warehouse checked."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from datetime import date
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from zwy.sample.generate import generate_district
+
+REPO = Path(__file__).resolve().parents[2]
+AIRFLOW = str(Path(sys.executable).with_name("airflow"))
+DAY = date(2024, 5, 1)
+
+
+@pytest.fixture(scope="module")
+def airflow_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    root = tmp_path_factory.mktemp("af")
+    generate_district(root / "sample", [DAY], scale="test")
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "ZWY_"))},
+        "AIRFLOW_HOME": str(root / "airflow"),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
+        "ZWY_DATA_DIR": str(root / "data"),
+        "ZWY_INBOX_DIR": str(root / "sample" / "inbox"),
+        "ZWY_REGISTRY_DIR": str(root / "sample" / "registry"),
+    }
+    subprocess.run([AIRFLOW, "db", "migrate"], env=env, check=True, capture_output=True, timeout=300)
+    subprocess.run(
+        [AIRFLOW, "pools", "set", "zwy_duckdb_writer", "1", "the single DuckDB writer"],
+        env=env, check=True, capture_output=True, timeout=120,
+    )
+    return env
+
+
+def dags_test(env: dict[str, str], logical_date: str, *extra: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [AIRFLOW, "dags", "test", "yizhuang_nightly", logical_date, *extra],
+        env=env, capture_output=True, text=True, timeout=600,
+    )
+
+
+def test_scheduled_run_loads_the_previous_local_day(airflow_env) -> None:
+    # The run at 2024-05-02 02:00 Shanghai (18:00 UTC on 05-01) covers the local day 05-01.
+    res = dags_test(airflow_env, "2024-05-01T18:00:00+00:00")
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    wh = Path(airflow_env["ZWY_DATA_DIR"]) / "warehouse" / "zwy.duckdb"
+    inbox = Path(airflow_env["ZWY_INBOX_DIR"]) / DAY.isoformat()
+    with duckdb.connect(str(wh), read_only=True) as con:
+        files = con.execute("SELECT count(*) FROM raw_ingest_files WHERE batch_day = ?", [DAY]).fetchone()
+        runs = con.execute("SELECT status, run_id FROM ops_runs").fetchall()
+        days = con.execute("SELECT DISTINCT local_day FROM mart_daily_values ORDER BY 1").fetchall()
+        acct = con.execute(
+            "SELECT count(*) FROM raw_ingest_files "
+            "WHERE frames_found <> frames_loaded + frames_quarantined"
+        ).fetchone()
+    assert files == (sum(1 for p in inbox.rglob("*") if p.is_file()),)
+    assert len(runs) == 1 and runs[0][0] == "success" and "_airflow_" in runs[0][1]
+    assert (DAY,) in days
+    assert acct == (0,)
+
+
+def test_a_day_where_nothing_arrived_fails_the_run_and_says_so(airflow_env) -> None:
+    res = dags_test(airflow_env, "2024-05-02T18:00:00+00:00", "-c", '{"day": "2024-05-07"}')
+    log = res.stdout + res.stderr
+    assert "nothing arrived for wastewater, exhaust_gas on 2024-05-07" in log
+    assert "state=failed" in log
+    wh = Path(airflow_env["ZWY_DATA_DIR"]) / "warehouse" / "zwy.duckdb"
+    with duckdb.connect(str(wh), read_only=True) as con:
+        rows = con.execute("SELECT status FROM ops_runs WHERE day = DATE '2024-05-07'").fetchall()
+    assert rows == [("nothing_arrived",)]
