@@ -160,6 +160,9 @@ def demo(
     days: Annotated[int, typer.Option(help="How many sample days to generate and run")] = 3,
     start: Annotated[str, typer.Option(help="First sample day")] = "2024-05-01",
     data_dir: DataDirOpt = None,
+    airflow: Annotated[
+        bool, typer.Option(help="Run each day through Airflow (`airflow dags test`, SQLite metadata)")
+    ] = False,
 ) -> None:
     """Generate the built-in sample district, run each day, and say what to look at next."""
     from zwy.sample.generate import generate_district
@@ -176,18 +179,43 @@ def demo(
         inbox_dir=sample_dir / "inbox",
         registry_dir=sample_dir / "registry",
     )
-    for d in day_list:
-        summary = _run_with_progress(d, settings)
-        _print_summary(summary, settings)
+    if airflow:
+        _demo_airflow(day_list, settings)
+    else:
+        for d in day_list:
+            summary = _run_with_progress(d, settings)
+            _print_summary(summary, settings)
     console.print(
         "\n[bold]Next:[/bold]\n"
-        f"  • query the warehouse: duckdb {settings.warehouse} "
-        "-c \"SELECT * FROM mart_daily_values LIMIT 10\"  (or python -m duckdb)\n"
+        "  • query the warehouse: uv run python -c \"import duckdb; print(duckdb.connect("
+        f"'{settings.warehouse}', read_only=True).sql('SELECT * FROM mart_daily_values LIMIT 10'))\"\n"
         f"  • see what was rejected and why: SELECT rule, count(*) FROM raw_quarantine GROUP BY 1\n"
         f"  • what the generator planted: {sample_dir / 'planted.json'}\n"
         "  • rerun a day (idempotent): zwy run --day "
         f"{day_list[0]} --inbox {sample_dir / 'inbox'} --registry {sample_dir / 'registry'}"
     )
+
+
+def _demo_airflow(day_list: list[date], settings) -> None:  # type: ignore[no-untyped-def]
+    import time
+
+    from zwy.airflow_local import dags_test, ensure_metadata
+    from zwy.pipeline import summary_from_warehouse
+
+    with console.status("preparing Airflow metadata (SQLite) and the writer pool"):
+        ensure_metadata(settings)
+    for d in day_list:
+        t0 = time.perf_counter()
+        try:
+            with console.status(f"{d}: airflow dags test yizhuang_nightly (real Airflow run)"):
+                log = dags_test(settings, d)
+        except ZwyError as exc:
+            console.print(f"[red]{exc}[/red]")
+            raise typer.Exit(1) from exc
+        summary = summary_from_warehouse(d, settings)
+        summary.duration_s = time.perf_counter() - t0
+        _print_summary(summary, settings)
+        console.print(f"Airflow log: {log}")
 
 
 def _mount() -> None:

@@ -440,3 +440,26 @@ def record_stages(
 
 def _flatten(res: dict[str, Any]) -> dict[str, Any]:
     return {f"rows.{k}": int(v) for k, v in res.get("rows", {}).items()}
+
+
+def summary_from_warehouse(day: date, settings: Settings | None = None) -> RunSummary:
+    """Return the latest run of ``day`` as recorded in the warehouse (for runs made by Airflow)."""
+    from warehouse.db import connect
+
+    settings = settings or get_settings()
+    with connect(settings.warehouse, read_only=True) as con:
+        run = con.execute(
+            "SELECT run_id, status, stages FROM ops_runs WHERE day = ? "
+            "ORDER BY started_at DESC LIMIT 1",
+            [day],
+        ).fetchone()
+        files = con.execute("SELECT * FROM raw_ingest_files WHERE batch_day = ?", [day]).pl()
+    if run is None:
+        return RunSummary(run_id="(none)", day=day, status="not run")
+    stages = [
+        {"name": s["name"], "stream": s["stream"], "status": s["status"]} for s in (run[2] or [])
+    ]
+    return RunSummary(
+        run_id=str(run[0]), day=day, status=str(run[1]), stages=stages,
+        files=conform(files, INGEST_FILES),
+    )

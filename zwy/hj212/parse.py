@@ -214,10 +214,12 @@ def _items_csv(frames: pl.DataFrame) -> tuple[pl.DataFrame, npt.NDArray[np.int64
     data = arr.buffers()[2].slice(int(offs[0]), int(offs[-1] - offs[0])).to_pybytes()
     # Byte-level: ";", "," and "&" are ASCII and never inside a UTF-8 multi-byte character.
     blob = data.translate(_ITEM_SEPARATORS)
-    u8 = np.frombuffer(blob, dtype=np.uint8)
-    starts = (offs - offs[0]).astype(np.int64)
-    counts = np.diff(np.searchsorted(np.flatnonzero(u8 == ord("\n")), starts)).astype(np.int64)
-    eq = np.diff(np.searchsorted(np.flatnonzero(u8 == ord("=")), starts)).astype(np.int64)
+    n_lines_eq = frames.select(
+        pl.col("_data").str.count_matches("[;,&]").cast(pl.Int64).alias("lines"),
+        pl.col("_data").str.count_matches("=", literal=True).cast(pl.Int64).alias("eq"),
+    )
+    counts = n_lines_eq.get_column("lines").to_numpy()
+    eq = n_lines_eq.get_column("eq").to_numpy()
     fids = frames.get_column("_fid").to_numpy().astype(np.int64)
     kv = _read_items(blob)
     if kv is None or kv.height != int(counts.sum()):
