@@ -68,6 +68,7 @@ def ensure_metadata(settings: Settings) -> None:
 
     Raises:
         AirflowRunError: ``airflow db migrate`` or ``airflow pools set`` failed.
+
     """
     env = airflow_env(settings)
     logs = Path(env["AIRFLOW_HOME"]) / "logs"
@@ -93,6 +94,7 @@ def dags_test(settings: Settings, day: date) -> Path:
 
     Raises:
         AirflowRunError: the DAG run did not succeed (the message names the log file).
+
     """
     env = airflow_env(settings)
     log = Path(env["AIRFLOW_HOME"]) / "logs" / f"dags-test-{day.isoformat()}.log"
