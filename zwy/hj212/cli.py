@@ -12,6 +12,7 @@ from typing import Annotated
 import polars as pl
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from zwy.contracts import LINES
@@ -50,33 +51,26 @@ def _summary_table(result: ParseResult, unreadable: dict[str, str]) -> Table:
     for (name,), grp in rules.group_by("source_file", maintain_order=True):
         by_rule[str(name)] = ", ".join(f"{r} {n}" for r, n in grp.select("rule", "len").iter_rows())
     table = Table(title="HJ 212 parse summary", show_lines=False)
-    for col, justify in [
-        ("file", "left"),
-        ("lines", "right"),
-        ("noise", "right"),
-        ("blank", "right"),
-        ("frames", "right"),
-        ("ok", "right"),
-        ("quarantined", "right"),
-        ("by rule", "left"),
-        ("values", "right"),
-    ]:
-        table.add_column(col, justify=justify, overflow="fold")  # type: ignore[arg-type]
+    table.add_column("file", overflow="fold", min_width=16)
+    for col in ("lines", "noise", "blank", "frames", "ok", "quarantined"):
+        table.add_column(col, justify="right", no_wrap=True)
+    table.add_column("by rule", overflow="fold", min_width=12)
+    table.add_column("values", justify="right", no_wrap=True)
     for row in per_file.iter_rows(named=True):
         name = row["source_file"]
         table.add_row(
-            name,
+            escape(name),
             f"{row['lines_total']:,}",
             f"{row['noise_lines']:,}",
             f"{row['blank_lines']:,}",
             f"{row['frames_found']:,}",
             f"{row['frames_loaded']:,}",
             f"{row['frames_quarantined']:,}",
-            by_rule.get(name, ""),
+            escape(by_rule.get(name, "")),
             f"{row['values_loaded']:,}",
         )
     for name in unreadable:
-        table.add_row(name, "-", "-", "-", "-", "-", "-", "[red]unreadable[/red]", "-")
+        table.add_row(escape(name), "-", "-", "-", "-", "-", "-", "[red]unreadable[/red]", "-")
     return table
 
 
@@ -98,16 +92,23 @@ def parse_command(
     skipped; the others are parsed, and the exit code is 1 at the end.
     """
     console = Console()
+    if not console.is_terminal:
+        # Logs (Airflow, CI) are not 80 columns wide; keep the numbers on one line.
+        console = Console(width=max(console.width, 160))
     err = Console(stderr=True)
-    frames: list[pl.DataFrame] = []
+    parts: list[pl.DataFrame] = []
     unreadable: dict[str, str] = {}
     for path in files:
         try:
-            frames.append(read_log_lines(path, display_name=str(path)))
+            parts.append(read_log_lines(path, display_name=str(path)))
         except InputFileError as exc:
             unreadable[str(path)] = exc.reason
-            err.print(f"[red]error:[/red] {path}: {exc.reason}", highlight=False, soft_wrap=True)
-    lines = pl.concat(frames) if frames else pl.DataFrame(schema=LINES)
+            err.print(
+                f"[red]error:[/red] {escape(str(path))}: {escape(exc.reason)}",
+                highlight=False,
+                soft_wrap=True,
+            )
+    lines = pl.concat(parts) if parts else pl.DataFrame(schema=LINES)
     result = parse_lines(lines, default_policy=policy.value)
     out.mkdir(parents=True, exist_ok=True)
     result.packets.write_parquet(out / "packets.parquet")
@@ -116,7 +117,7 @@ def parse_command(
     console.print(_summary_table(result, unreadable))
     console.print(
         f"wrote {result.packets.height:,} packets, {result.values.height:,} values, "
-        f"{result.quarantine.height:,} quarantined to {out}",
+        f"{result.quarantine.height:,} quarantined to {escape(str(out))}",
         highlight=False,
     )
     if unreadable:
