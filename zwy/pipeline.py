@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
+import pyarrow.parquet as pq
 
 from zwy.contracts import (
     INGEST_FILES,
@@ -103,6 +104,31 @@ def fingerprint(path: Path) -> tuple[str, int, datetime]:
     return h.hexdigest(), st.st_size, datetime.fromtimestamp(st.st_mtime, tz=UTC)
 
 
+class _ParquetAppender:
+    """Append frames of one contract to a Parquet file, group by group (bounded memory)."""
+
+    def __init__(self, path: Path, schema: pl.Schema) -> None:
+        self.path = path
+        self.schema = schema
+        self.rows = 0
+        self._writer: pq.ParquetWriter | None = None
+
+    def write(self, df: pl.DataFrame) -> None:
+        table = conform(df, self.schema).to_arrow()
+        if self._writer is None:
+            self._writer = pq.ParquetWriter(self.path, table.schema, compression="zstd")
+        self._writer.write_table(table)
+        self.rows += df.height
+
+    def close(self) -> int:
+        """Finish the file (an empty typed file when nothing was written); return the rows."""
+        if self._writer is None:
+            empty(self.schema).write_parquet(self.path)
+        else:
+            self._writer.close()
+        return self.rows
+
+
 def parse_stream(day: date, stream: str, settings: Settings | None = None) -> dict[str, Any]:
     """Parse every input file of ``stream`` delivered for ``day``.
 
@@ -126,10 +152,31 @@ def parse_stream(day: date, stream: str, settings: Settings | None = None) -> di
     out = stage_dir(settings, day, stream)
 
     file_rows: list[dict[str, Any]] = []
-    line_frames: list[pl.DataFrame] = []
-    values: list[pl.DataFrame] = []
     quarantine: list[pl.DataFrame] = []
-    export_counts: dict[str, dict[str, int]] = {}
+    counts: dict[str, dict[str, int]] = {}
+    values_out = _ParquetAppender(out / "values.parquet", VALUES)
+    packets_out = _ParquetAppender(out / "packets.parquet", PACKETS)
+    policies = registry.crc_policies()
+
+    def flush(group: list[pl.DataFrame]) -> None:
+        # Parse a group of logs at once: vectorised work wants big frames, memory wants
+        # bounded ones. Exact re-sends are caught within a group; a device sends one file a
+        # day, so a group always holds all of a device's frames for the day.
+        if not group:
+            return
+        result = parse_lines(
+            pl.concat(group), policies, default_policy=settings.default_crc_policy
+        )
+        packets_out.write(result.packets)
+        values_out.write(result.values)
+        quarantine.append(result.quarantine)
+        for r in result.per_file().iter_rows(named=True):
+            counts[r["source_file"]] = dict(r)
+        group.clear()
+
+    group: list[pl.DataFrame] = []
+    group_bytes = 0
+    chunk = settings.parse_chunk_mb * 1_000_000
     for f in inputs:
         sha, size, arrival = fingerprint(f.path)
         row: dict[str, Any] = {
@@ -139,12 +186,16 @@ def parse_stream(day: date, stream: str, settings: Settings | None = None) -> di
         }
         try:
             if f.parser == "hj212":
-                line_frames.append(read_log_lines(f.path, f.rel_path))
+                group.append(read_log_lines(f.path, f.rel_path))
+                group_bytes += size
+                if group_bytes >= chunk:
+                    flush(group)
+                    group_bytes = 0
             elif f.parser == "platform_export":
                 res = read_platform_export(f.path, f.rel_path)
-                values.append(res.values)
+                values_out.write(res.values)
                 quarantine.append(res.quarantine)
-                export_counts[f.rel_path] = {
+                counts[f.rel_path] = {
                     "lines_total": res.lines_total,
                     "noise_lines": 0,
                     "frames_found": res.rows_found,
@@ -159,22 +210,10 @@ def parse_stream(day: date, stream: str, settings: Settings | None = None) -> di
         except InputFileError as exc:
             row.update(status="unreadable", error=exc.reason)
         file_rows.append(row)
+    flush(group)
+    n_values = values_out.close()
+    packets_out.close()
 
-    packets = empty(PACKETS)
-    per_file = pl.DataFrame()
-    if line_frames:
-        result = parse_lines(
-            pl.concat(line_frames),
-            registry.crc_policies(),
-            default_policy=settings.default_crc_policy,
-        )
-        packets = result.packets
-        values.append(result.values)
-        quarantine.append(result.quarantine)
-        per_file = result.per_file()
-
-    counts = {r["source_file"]: dict(r) for r in per_file.iter_rows(named=True)} if per_file.height else {}
-    counts.update(export_counts)
     zero = dict.fromkeys(
         ("lines_total", "noise_lines", "frames_found", "frames_loaded", "frames_quarantined",
          "values_loaded"), 0,
@@ -182,14 +221,14 @@ def parse_stream(day: date, stream: str, settings: Settings | None = None) -> di
     for row in file_rows:
         c = counts.get(row["path"], {})
         row.update({k: int(c.get(k, 0) or 0) for k in zero})
-    files = conform(pl.DataFrame(file_rows, schema_overrides=dict(INGEST_FILES)), INGEST_FILES) \
-        if file_rows else empty(INGEST_FILES)
-    all_values = conform(pl.concat(values), VALUES) if values else empty(VALUES)
+    files = (
+        conform(pl.DataFrame(file_rows, schema_overrides=dict(INGEST_FILES)), INGEST_FILES)
+        if file_rows
+        else empty(INGEST_FILES)
+    )
     all_q = conform(pl.concat(quarantine), QUARANTINE) if quarantine else empty(QUARANTINE)
 
     files.write_parquet(out / "files.parquet")
-    packets.write_parquet(out / "packets.parquet")
-    all_values.write_parquet(out / "values.parquet")
     all_q.write_parquet(out / "quarantine.parquet")
     return {
         "stage": "parse_stream",
@@ -202,7 +241,7 @@ def parse_stream(day: date, stream: str, settings: Settings | None = None) -> di
         "frames_found": int(files["frames_found"].sum()) if files.height else 0,
         "frames_loaded": int(files["frames_loaded"].sum()) if files.height else 0,
         "frames_quarantined": int(files["frames_quarantined"].sum()) if files.height else 0,
-        "values": all_values.height,
+        "values": n_values,
         "nothing_arrived": files.height == 0,
     }
 

@@ -52,6 +52,9 @@ class Settings(BaseSettings):
         description="tolerant: Appendix A accepted, Modbus variants accepted and marked; "
         "strict: Appendix A only",
     )
+    parse_chunk_mb: int = Field(
+        default=96, description="HJ 212 logs are parsed in groups of about this many MB"
+    )
     validity: ValiditySettings = Field(default_factory=ValiditySettings)
 
     @property

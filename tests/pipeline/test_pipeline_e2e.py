@@ -216,3 +216,15 @@ def test_unreadable_file_is_recorded_and_the_run_goes_on(tmp_path):
     assert all(e for e in files["error"].to_list())
     loaded = q(settings, "SELECT count(*) AS n FROM stg_readings")
     assert loaded["n"][0] > 0
+
+
+def test_parsing_in_small_groups_gives_the_same_counts(district, tmp_path):
+    from zwy.pipeline import parse_stream
+
+    _, settings, _ = district
+    small = settings.model_copy(update={"data_dir": tmp_path / "small", "parse_chunk_mb": 0})
+    for stream in ("wastewater", "exhaust_gas"):
+        whole = parse_stream(DAYS[0], stream, settings.model_copy(update={"data_dir": tmp_path / "whole"}))
+        grouped = parse_stream(DAYS[0], stream, small)
+        for key in ("files", "frames_found", "frames_loaded", "frames_quarantined", "values"):
+            assert whole[key] == grouped[key], (stream, key)
