@@ -27,6 +27,9 @@ from airflow.timetables.interval import CronDataIntervalTimetable
 TZ = pendulum.timezone("Asia/Shanghai")
 STREAMS = ("wastewater", "exhaust_gas")
 POOL = "zwy_duckdb_writer"
+# Celery queue served by exactly one worker, on the machine that holds the warehouse file
+# (docs/deploy.md). The LocalExecutor and `airflow dags test` ignore it.
+WRITER_QUEUE = "duckdb_writer"
 WAREHOUSE_ASSETS = [
     Asset("zwy://warehouse/raw_ingest_files"),
     Asset("zwy://warehouse/raw_quarantine"),
@@ -99,7 +102,10 @@ def yizhuang_nightly() -> None:
 
         results.append(stream_group(day))
 
-    @task(pool=POOL, outlets=WAREHOUSE_ASSETS, multiple_outputs=False, **IO_RETRIES)
+    @task(
+        pool=POOL, queue=WRITER_QUEUE, outlets=WAREHOUSE_ASSETS, multiple_outputs=False,
+        **IO_RETRIES,
+    )
     def load_day(day: str, upstream: list[list[dict[str, Any]]], **context: Any) -> dict[str, Any]:
         """Read staging/<day>/*/*.parquet; write the DuckDB warehouse and ops_runs (single writer)."""
         from datetime import date

@@ -93,6 +93,7 @@ def test_nightly_schedule_timezone_pool_and_retries(nightly) -> None:
     assert nightly.catchup is False
     tasks = nightly.task_dict
     assert tasks["load_day"].pool == "zwy_duckdb_writer"
+    assert tasks["load_day"].queue == "duckdb_writer"
     writers = [t for t in tasks.values() if t.pool == "zwy_duckdb_writer"]
     assert [t.task_id for t in writers] == ["load_day"]
     io = ("wastewater.parse_stream", "exhaust_gas.transform_stream", "load_day")
