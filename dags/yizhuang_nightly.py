@@ -9,6 +9,8 @@ Runs daily at **02:00 Asia/Shanghai** for the previous local day: the run's data
 | parse | `<stream>.parse_stream` | `inbox/<day>/<stream>/*` | `staging/<day>/<stream>/{files,packets,values,quarantine}.parquet` |
 | transform | `<stream>.transform_stream` | `values.parquet`, registry | `readings.parquet` |
 | load | `load_day` (pool `zwy_duckdb_writer`, 1 slot) | all streams' staging | the DuckDB warehouse, `ops_runs` |
+| validate | `validate_day` (same pool) | the day's marts | `breaches`, `dq_issues`, GX results |
+| report | `build_report` | the warehouse, read-only | `reports/<day>/compliance_<day>.html` |
 | check | `check_arrivals` | the parse results | fails the run when a stream got no input |
 
 Only paths and counts travel through XCom. `load_day` is the single DuckDB writer and emits
@@ -37,6 +39,7 @@ WAREHOUSE_ASSETS = [
     Asset("zwy://warehouse/mart_hourly_values"),
     Asset("zwy://warehouse/mart_daily_values"),
 ]
+CONTROL_ASSETS = [Asset("zwy://warehouse/breaches"), Asset("zwy://warehouse/dq_issues")]
 # Retries with back-off only where I/O can fail transiently (shared storage, the DB file).
 IO_RETRIES: dict[str, Any] = {
     "retries": 3,
@@ -117,8 +120,37 @@ def yizhuang_nightly() -> None:
         run_id = f"{day}_airflow_{context['run_id']}"
         loaded = load(d, run_id=run_id)
         stages = [r for pair in upstream for r in pair] + [loaded]
-        status = record_stages(d, run_id, "airflow", context["dag_run"].start_date, stages)
-        return {"day": day, "run_id": run_id, "status": status, "rows": loaded["rows"]}
+        record_stages(d, run_id, "airflow", context["dag_run"].start_date, stages)
+        return {"day": day, "run_id": run_id, "stages": stages}
+
+    @task(pool=POOL, queue=WRITER_QUEUE, outlets=CONTROL_ASSETS, multiple_outputs=False)
+    def validate_day(loaded: dict[str, Any], **context: Any) -> dict[str, Any]:
+        """Read the day's marts; write breaches, dq_issues and GX results (single writer)."""
+        from datetime import date
+
+        from zwy.pipeline import record_stages
+        from zwy.validate import validate_day as validate
+
+        d = date.fromisoformat(loaded["day"])
+        res = validate(d)
+        counts = {k: len(v) if isinstance(v, list) else v for k, v in res.items()}
+        stage = {"stage": "validate_day", "stream": None,
+                 **{k: v for k, v in counts.items() if isinstance(v, int)}}
+        record_stages(
+            d, loaded["run_id"], "airflow", context["dag_run"].start_date,
+            [*loaded["stages"], stage],
+        )
+        return {"day": loaded["day"], "breaches": counts.get("breaches", 0),
+                "dq_issues": counts.get("dq_issues", 0)}
+
+    @task(multiple_outputs=False)
+    def build_report(validated: dict[str, Any]) -> str:
+        """Read the warehouse read-only; write reports/<day>/compliance_<day>.html."""
+        from datetime import date
+
+        from zwy.report import build_report as build
+
+        return str(build(date.fromisoformat(validated["day"])))
 
     @task
     def check_arrivals(upstream: list[list[dict[str, Any]]]) -> None:
@@ -132,8 +164,7 @@ def yizhuang_nightly() -> None:
                 "the other streams were loaded; see ops_runs"
             )
 
-    loaded = load_day(day, results)
-    loaded >> check_arrivals(results)
-
+    report = build_report(validate_day(load_day(day, results)))
+    report >> check_arrivals(results)
 
 nightly = yizhuang_nightly()

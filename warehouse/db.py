@@ -6,14 +6,16 @@ that lock error into a :class:`~zwy.errors.WarehouseError` that says so.
 
 Migrations are the files ``warehouse/migrations/NNNN_name.sql``, applied in version order,
 each in its own transaction, and recorded in ``meta_schema_migrations`` with the SHA-256
-of the file. Editing an applied migration is refused: add a new one instead.
+of the file. Editing an applied migration is refused: add a new one instead. A migration
+may have a Python step (:data:`MIGRATION_STEPS`) that runs after its SQL in the same
+transaction, for what SQL cannot do (0002 writes the old staging rows to Parquet files).
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +31,18 @@ _LOCK_HINT = (
     "another process holds the DuckDB file (one writer at a time, and a writer blocks "
     "readers): close analyst sessions on it or wait for the running load, then retry"
 )
+
+
+def _adopt_legacy_staging(con: duckdb.DuckDBPyConnection) -> None:
+    from warehouse.partitions import adopt_legacy_staging
+
+    adopt_legacy_staging(con)
+
+
+#: Python steps run after a migration's SQL, in its transaction: (version, name) → step.
+MIGRATION_STEPS: dict[tuple[str, str], Callable[[duckdb.DuckDBPyConnection], None]] = {
+    ("0002", "parquet_staging"): _adopt_legacy_staging,
+}
 
 
 @dataclass(frozen=True)
@@ -155,13 +169,19 @@ def migrate(con: duckdb.DuckDBPyConnection, directory: Path = MIGRATIONS_DIR) ->
         con.execute("begin transaction")
         try:
             con.execute(migration.sql)
+            step = MIGRATION_STEPS.get((migration.version, migration.name))
+            if step is not None:
+                step(con)
             con.execute(
                 "insert into meta_schema_migrations values (?, ?, now(), ?)",
                 [migration.version, migration.name, migration.checksum],
             )
             con.execute("commit")
-        except duckdb.Error as exc:
+        except (duckdb.Error, OSError, WarehouseError) as exc:
             con.execute("rollback")
             raise WarehouseError(f"{migration.path}: migration failed: {exc}") from exc
+        except BaseException:
+            con.execute("rollback")
+            raise
         done.append(migration.version)
     return done

@@ -1,23 +1,58 @@
-"""Loading one batch day into the warehouse, in one transaction.
+"""Loading one batch day into the warehouse, switched atomically.
 
-A batch is what one day's inbox delivered. Raw and staging tables are partitioned by
-``batch_day`` and replaced whole (``DELETE`` + ``INSERT … SELECT`` from Arrow, the fast path
-in shared/PITFALLS.md); the marts are partitioned by ``local_day`` and the days a batch
-touches are rebuilt from *all* staged readings of those days, so a late packet delivered
-in batch D for day D-1 updates D-1, and reloading batch D gives the same marts again.
+A batch is what one day's inbox delivered; everything it loads is partitioned by
+``batch_day`` and replaced whole.
+
+* The small raw tables (raw_ingest_files, raw_quarantine), the ref tables and the marts
+  are DuckDB tables: ``DELETE`` + ``INSERT … SELECT`` from Arrow.
+* The big staging tables stg_packets and stg_readings are views over one Parquet file per
+  ``batch_day`` (:mod:`warehouse.partitions`): Polars writes the batch's new file under a
+  unique name, and the transaction that replaces the raw partitions also points
+  ``meta_partitions`` and the views at it. Superseded files are deleted after the commit;
+  on any error the new file is deleted and the old file and view stay.
+* The marts are partitioned by ``local_day``: the (device, day) pairs a batch touches
+  (those of its new readings and of its previous file) are rebuilt from *all* current
+  readings of those pairs (the new frame plus the other batches' files), so a late packet
+  of device X delivered in batch D for day D-1 updates X's D-1 (and only that), and
+  reloading batch D gives the same marts again.
+
+Memory: nothing is copied whole. The new rows are sorted, written and re-aggregated one
+range of devices (``mn``) at a time, about ``chunk_rows`` readings per range, and the other
+batches' files are read lazily, filtered on those devices and days (the files are sorted by
+``mn``, so the filter skips most row groups). The nightly cost depends on the size of the
+batch and of the days it touches, not on the length of the history.
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
+from pathlib import Path
 
 import duckdb
 import polars as pl
 
+from warehouse.partitions import (
+    STG_PACKETS,
+    ChunkedFrame,
+    MnRange,
+    PartitionFile,
+    chunk_count,
+    create_views,
+    current_partitions,
+    delete_files,
+    mn_predicate,
+    parquet_dir_of,
+    plan_mn_ranges,
+    record_partitions,
+    remove_orphan_files,
+    scan_partitions,
+    write_partition,
+)
 from zwy.contracts import (
     DAILY,
     FACILITIES,
@@ -25,17 +60,43 @@ from zwy.contracts import (
     INGEST_FILES,
     MONITORING_POINTS,
     OUTLETS,
-    PACKETS,
     QUARANTINE,
     READINGS,
     TZ_LOCAL,
-    UTC_DT,
     conform,
 )
 from zwy.errors import AccountingError, WarehouseError
 
-#: Rebuilds the marts from the staged readings of whole local days: (hourly, daily).
+__all__ = [
+    "DEFAULT_CHUNK_ROWS",
+    "STG_PACKETS",
+    "LoadResult",
+    "Rebuild",
+    "check_accounting",
+    "load_batch",
+    "prepare_frames",
+]
+
+log = logging.getLogger(__name__)
+
+#: Rebuilds the marts from staged readings: (hourly, daily). The loader calls it once per
+#: range of devices with every reading of the affected (mn, local_day) pairs of those
+#: devices, so it must compute a device's day from that device's readings of that day
+#: alone (``build_marts`` does: every key and join of the marts contains ``mn``, and a
+#: local day is made of whole UTC hours).
 Rebuild = Callable[[pl.DataFrame], tuple[pl.DataFrame, pl.DataFrame]]
+
+#: Readings per device range: bounds the memory of sorting and of the mart rebuild
+#: (~400 bytes per reading at the peak of ``build_marts``, measured). Smaller ranges
+#: also made ``build_marts`` cheaper on a district day (53 CPU-s at 250 k rows per call,
+#: 60 at 1 M, 70+ in one call).
+DEFAULT_CHUNK_ROWS = 250_000
+#: A packet row carries the frame text: ~8x a reading row.
+_PACKET_ROW_WEIGHT = 8
+#: Device ids sampled to cut the ranges.
+_SAMPLE_ROWS = 20_000
+
+Frame = pl.DataFrame | pl.LazyFrame
 
 #: registry dict key → (table, contract)
 REGISTRY_TABLES: dict[str, tuple[str, pl.Schema]] = {
@@ -58,17 +119,6 @@ RAW_QUARANTINE = pl.Schema(
     ]
 )
 
-#: stg_packets: accepted frames; ``data_time`` is the Beijing wall clock as sent (naive).
-STG_PACKETS = pl.Schema(
-    [
-        ("batch_day", pl.Date()),
-        ("stream", pl.String()),
-        *((k, v) for k, v in PACKETS.items() if k not in {"status", "rule", "reason", "data_time"}),
-        ("data_time", pl.Datetime("us")),
-        ("data_time_utc", UTC_DT),
-    ]
-)
-
 
 @dataclass(frozen=True)
 class LoadResult:
@@ -76,9 +126,12 @@ class LoadResult:
 
     Attributes:
         batch_day: the loaded batch.
-        rows: rows inserted per table.
-        affected_days: local days whose marts were rebuilt, ascending.
-        duration_s: wall time of the whole transaction.
+        rows: rows written per table (for the staging views: rows of the new file).
+        affected_days: local days with rebuilt marts (of some or all devices), ascending.
+        duration_s: wall time of the whole load.
+        files: the new Parquet file per staging table (relative to the Parquet folder).
+        timings: seconds per step (prepare, write_packets, raw_and_accounting,
+            write_readings, rebuild, views_marts_commit, cleanup).
 
     """
 
@@ -86,6 +139,8 @@ class LoadResult:
     rows: dict[str, int]
     affected_days: tuple[date, ...]
     duration_s: float
+    files: dict[str, str] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)
 
 
 @contextmanager
@@ -107,16 +162,36 @@ def _insert(con: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFrame) -> 
     return frame.height
 
 
+def _conform_lazy(frame: pl.LazyFrame, schema: pl.Schema) -> pl.LazyFrame:
+    names = set(frame.collect_schema().names())
+    return frame.select(
+        (pl.col(name) if name in names else pl.lit(None)).cast(dtype).alias(name)
+        for name, dtype in schema.items()
+    )
+
+
+def _eager(frame: Frame) -> pl.DataFrame:
+    return frame.collect() if isinstance(frame, pl.LazyFrame) else frame
+
+
 def _check_batch_day(frame: pl.DataFrame, what: str, batch_day: date) -> pl.DataFrame:
     """Fill a missing batch_day; refuse rows of another batch (they would escape the partition)."""
     frame = frame.with_columns(pl.col("batch_day").fill_null(batch_day))
-    others = frame.filter(pl.col("batch_day") != batch_day)
-    if others.height:
-        raise WarehouseError(
-            f"load of batch {batch_day}: {others.height} {what} rows carry batch_day "
-            f"{others['batch_day'].unique().sort().to_list()}"
-        )
+    _refuse_other_days(frame.lazy(), what, batch_day)
     return frame
+
+
+def _refuse_other_days(frame: pl.LazyFrame, what: str, batch_day: date) -> None:
+    others = (
+        frame.filter(pl.col("batch_day") != batch_day)
+        .select(n=pl.len(), days=pl.col("batch_day").unique().sort().implode())
+        .collect()
+    )
+    if others["n"][0]:
+        raise WarehouseError(
+            f"load of batch {batch_day}: {others['n'][0]} {what} rows carry batch_day "
+            f"{others['days'][0].to_list()}"
+        )
 
 
 def _file_lookup(files: pl.DataFrame) -> pl.DataFrame:
@@ -127,14 +202,22 @@ def _file_lookup(files: pl.DataFrame) -> pl.DataFrame:
     ).unique(subset="source_file", keep="first", maintain_order=True)
 
 
+def _file_stream(lookup: pl.DataFrame) -> pl.Expr:
+    """Return the stream of each row's ``source_file`` (a dictionary lookup: no join, no copy)."""
+    mapping = dict(zip(lookup["source_file"], lookup["_file_stream"], strict=True))
+    if not mapping:
+        return pl.lit(None, pl.String)
+    return pl.col("source_file").replace_strict(mapping, default=None, return_dtype=pl.String)
+
+
 def prepare_frames(
     batch_day: date,
     run_id: str,
-    files: pl.DataFrame,
-    packets: pl.DataFrame,
-    readings: pl.DataFrame,
-    quarantine: pl.DataFrame,
-) -> dict[str, pl.DataFrame]:
+    files: Frame,
+    packets: Frame,
+    readings: Frame,
+    quarantine: Frame,
+) -> dict[str, Frame]:
     """Shape the stage outputs into the column sets of the raw and staging tables.
 
     ``source_file`` of packets, readings and quarantine rows must equal the ``path`` of
@@ -142,18 +225,21 @@ def prepare_frames(
     does not carry them.
 
     Returns:
-        ``{table: frame}`` for raw_ingest_files, raw_quarantine, stg_packets, stg_readings.
+        ``{table: frame}``: DataFrames for raw_ingest_files and raw_quarantine, LazyFrames
+        (plans over the inputs, nothing copied) for stg_packets and stg_readings.
 
     Raises:
         WarehouseError: a frame carries rows of another batch_day.
 
     """
     manifest = _check_batch_day(
-        conform(files.with_columns(run_id=pl.lit(run_id)), RAW_INGEST_FILES), "file", batch_day
+        conform(_eager(files).with_columns(run_id=pl.lit(run_id)), RAW_INGEST_FILES),
+        "file",
+        batch_day,
     )
     lookup = _file_lookup(manifest)
 
-    q = quarantine.join(lookup, on="source_file", how="left")
+    q = _eager(quarantine).join(lookup, on="source_file", how="left")
     q_cols = q.columns
     q = q.with_columns(
         batch_day=pl.lit(batch_day),
@@ -166,23 +252,32 @@ def prepare_frames(
         else pl.col("_file_sha256"),
     )
 
-    p = packets.filter(pl.col("status") == "ok") if "status" in packets.columns else packets
-    p = p.join(lookup, on="source_file", how="left")
+    p = packets.lazy()
+    p_cols = p.collect_schema().names()
+    if "status" in p_cols and not (
+        # Filtering copies every column: skip it when every row is "ok" (load_day's case).
+        isinstance(packets, pl.DataFrame) and packets.get_column("status").eq_missing("ok").all()
+    ):
+        p = p.filter(pl.col("status") == "ok")
     local = pl.col("data_time").dt.convert_time_zone(TZ_LOCAL)
     p = p.with_columns(
         batch_day=pl.lit(batch_day),
-        stream=pl.coalesce("stream", "_file_stream")
-        if "stream" in p.columns
-        else pl.col("_file_stream"),
+        stream=pl.coalesce("stream", _file_stream(lookup))
+        if "stream" in p_cols
+        else _file_stream(lookup),
         data_time_utc=pl.col("data_time").dt.convert_time_zone("UTC"),
         # DuckDB keeps no zone per value: store what the device sent, the Beijing wall clock.
         data_time=local.dt.replace_time_zone(None),
     )
+    r = _conform_lazy(readings.lazy(), READINGS).with_columns(
+        pl.col("batch_day").fill_null(batch_day)
+    )
+    _refuse_other_days(r, "reading", batch_day)
     return {
         "raw_ingest_files": manifest,
         "raw_quarantine": conform(q, RAW_QUARANTINE),
-        "stg_packets": conform(p, STG_PACKETS),
-        "stg_readings": _check_batch_day(conform(readings, READINGS), "reading", batch_day),
+        "stg_packets": _conform_lazy(p, STG_PACKETS),
+        "stg_readings": r,
     }
 
 
@@ -197,47 +292,134 @@ def _replace_registry(
         rows[table] = _insert(con, table, conform(registry[key], schema))
 
 
-def _local_days(con: duckdb.DuckDBPyConnection, batch_day: date) -> set[date]:
-    found = con.execute(
-        "select distinct local_day from stg_readings where batch_day = ? and local_day is not null",
-        [batch_day],
-    ).fetchall()
-    return {row[0] for row in found}
+def _collect_like(given: Frame, prepared: Frame) -> Frame:
+    """Return ``prepared`` eager when the caller gave a DataFrame, else lazy (read by range)."""
+    return _eager(prepared) if isinstance(given, pl.DataFrame) else prepared.lazy()
+
+
+def _days_of(parquet_dir: Path, part: PartitionFile) -> set[date]:
+    """Local days of a readings file: from ``meta_partitions``, else from its column."""
+    if part.local_days is not None:
+        return set(part.local_days)
+    lf = scan_partitions(parquet_dir, [part])
+    assert lf is not None  # one file given
+    found = lf.select(pl.col("local_day").drop_nulls().unique()).collect()
+    return set(found["local_day"].to_list())
+
+
+def _mn_sample(frame: pl.LazyFrame | None, step: int) -> pl.Series:
+    if frame is None:
+        return pl.Series("mn", [], dtype=pl.String)
+    return frame.select(pl.col("mn").drop_nulls().gather_every(step)).collect()["mn"]
+
+
+def _plan(
+    ours: pl.LazyFrame,
+    ours_rows: int,
+    others: pl.LazyFrame | None,
+    others_rows: int,
+    chunk_rows: int | None,
+) -> list[MnRange]:
+    """Device ranges of about ``chunk_rows`` rows over the new rows and ``others``."""
+    n_chunks = chunk_count(ours_rows + others_rows, chunk_rows)
+    if n_chunks == 1:
+        return [(None, None)]
+    step = max(1, (ours_rows + others_rows) // _SAMPLE_ROWS)
+    sample = pl.concat([_mn_sample(ours, step), _mn_sample(others, step)])
+    # The estimate of others counts whole files; the sample counts only the rows used.
+    n_chunks = chunk_count(sample.len() * step, chunk_rows)
+    return plan_mn_ranges(sample, n_chunks)
+
+
+_PAIR = ["mn", "local_day"]
+
+
+def _pairs(frame: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
+    """Return the distinct (mn, local_day) of the rows of ``frame`` that have a local_day."""
+    lf = frame.lazy().filter(pl.col("local_day").is_not_null()).select(_PAIR).unique()
+    return lf.collect()
+
+
+@dataclass
+class _Marts:
+    hourly: pl.DataFrame
+    daily: pl.DataFrame
+    pairs: pl.DataFrame  # the (mn, local_day) whose mart rows they replace
 
 
 def _rebuild_marts(
-    con: duckdb.DuckDBPyConnection,
-    batch_day: date,
-    new_readings: pl.DataFrame,
+    ours: ChunkedFrame,
+    previous: pl.LazyFrame | None,
+    others: pl.LazyFrame | None,
     days: list[date],
     rebuild: Rebuild,
-    rows: dict[str, int],
-) -> None:
-    """Replace the marts of ``days`` with ``rebuild`` over every staged reading of those days."""
-    day_frame = pl.DataFrame({"d": days}, schema={"d": pl.Date})
-    with _registered(con, "_zwy_days", day_frame) as view:
-        # Other batches' readings come from the table; this batch's are still in memory,
-        # which saves reading back the rows just inserted (the bulk of a nightly batch).
-        others = con.execute(
-            f"select * from stg_readings where local_day in (select d from {view}) "
-            "and batch_day <> ?",
-            [batch_day],
-        ).to_arrow_table()
-        others_frame = pl.from_arrow(others)
-        assert isinstance(others_frame, pl.DataFrame)  # a Table always gives a frame
-        ours = new_readings.filter(pl.col("local_day").is_in(days))
-        staged = pl.concat([conform(others_frame, READINGS), ours], how="vertical")
-        hourly, daily = rebuild(staged)
-        hourly, daily = conform(hourly, HOURLY), conform(daily, DAILY)
+) -> _Marts:
+    """Marts of the affected (mn, local_day) pairs from every current reading of them.
+
+    The affected pairs are those of the new readings and of the batch's previous file
+    (``previous``); their readings are the new ones plus the other batches' (``others``,
+    files holding some of ``days``). A late packet of device X for day D-1 rebuilds X's
+    D-1, not the whole of D-1. One call of ``rebuild`` per device range: memory for one
+    range, not for whole days.
+    """
+    in_days = pl.col("local_day").is_in(days)
+    hourly_parts, daily_parts, pair_parts = [], [], []
+    for i, mn_range in enumerate(ours.ranges):
+        rows = mn_predicate(mn_range, first=i == 0)
+        mine = ours.chunk(i, pl.col("local_day").is_not_null())
+        pairs = _pairs(mine)
+        if previous is not None:
+            pairs = pl.concat([pairs, _pairs(previous.filter(rows))]).unique()
+        if not pairs.height:
+            continue
+        frames = [mine]
+        if others is not None:
+            theirs = others.filter(rows & in_days).join(
+                pairs.lazy(), on=_PAIR, how="semi", nulls_equal=True
+            )
+            frames.insert(0, theirs.collect())
+        staged = pl.concat(frames, how="vertical") if len(frames) > 1 else frames[0]
+        del mine, frames
+        hourly, daily = (
+            rebuild(staged)
+            if staged.height
+            else (pl.DataFrame(schema=HOURLY), pl.DataFrame(schema=DAILY))
+        )
+        del staged
         for name, frame in (("hourly", hourly), ("daily", daily)):
-            stray = frame.filter(~pl.col("local_day").is_in(days) | pl.col("local_day").is_null())
+            stray = frame.join(pairs, on=_PAIR, how="anti", nulls_equal=True)
             if stray.height:
                 raise WarehouseError(
-                    f"rebuild returned {stray.height} {name} rows outside the rebuilt days "
-                    f"{[d.isoformat() for d in days]}"
+                    f"rebuild returned {stray.height} {name} rows outside the rebuilt "
+                    f"(mn, local_day) pairs, e.g. {stray.select(_PAIR).row(0)}"
                 )
-        for table, frame in (("mart_hourly_values", hourly), ("mart_daily_values", daily)):
-            con.execute(f"delete from {table} where local_day in (select d from {view})")
+        hourly_parts.append(conform(hourly, HOURLY))
+        daily_parts.append(conform(daily, DAILY))
+        pair_parts.append(pairs)
+    return _Marts(
+        hourly=pl.concat(hourly_parts) if hourly_parts else pl.DataFrame(schema=HOURLY),
+        daily=pl.concat(daily_parts) if daily_parts else pl.DataFrame(schema=DAILY),
+        pairs=pl.concat(pair_parts)
+        if pair_parts
+        else pl.DataFrame(schema={"mn": pl.String, "local_day": pl.Date}),
+    )
+
+
+def _replace_marts(
+    con: duckdb.DuckDBPyConnection, marts: _Marts, days: list[date], rows: dict[str, int]
+) -> None:
+    """Replace the mart rows of the rebuilt pairs (the day range lets zone maps skip the rest)."""
+    with _registered(con, "_zwy_pairs", marts.pairs) as view:
+        for table, frame in (
+            ("mart_hourly_values", marts.hourly),
+            ("mart_daily_values", marts.daily),
+        ):
+            con.execute(
+                f"delete from {table} where local_day between ? and ? and exists ("
+                f"select 1 from {view} p where p.local_day = {table}.local_day "
+                f"and p.mn is not distinct from {table}.mn)",
+                [min(days), max(days)],
+            )
             rows[table] = _insert(con, table, frame)
 
 
@@ -250,7 +432,7 @@ with files as (
     from raw_ingest_files where batch_day = $day
 ),
 q as (select source_file, count(*) as n from raw_quarantine where batch_day = $day group by all),
-p as (select source_file, count(*) as n from stg_packets where batch_day = $day group by all),
+p as (select source_file, count(*) as n from {packets} group by all),
 checked as (
     select f.path, f.parser, f.found, f.loaded, f.quarantined,
            coalesce(q.n, 0) as quarantine_rows, coalesce(p.n, 0) as packet_rows
@@ -273,8 +455,18 @@ from p where source_file is null or source_file not in (select path from files)
 order by 1
 """
 
+_PACKETS_OF_BATCH = "(select source_file from stg_packets where batch_day = $day)"
+_NO_PACKETS = "(select cast(null as varchar) as source_file where false)"
 
-def check_accounting(con: duckdb.DuckDBPyConnection, batch_day: date) -> None:
+
+def _packets_of_file(path: Path) -> str:
+    quoted = "'" + path.as_posix().replace("'", "''") + "'"
+    return f"(select source_file from read_parquet({quoted}, hive_partitioning = false))"
+
+
+def check_accounting(
+    con: duckdb.DuckDBPyConnection, batch_day: date, packets_sql: str = _PACKETS_OF_BATCH
+) -> None:
     """Check the nothing-lost invariant of a loaded batch, file by file.
 
     For each ``raw_ingest_files`` row of the batch: ``frames_found = frames_loaded +
@@ -282,11 +474,18 @@ def check_accounting(con: duckdb.DuckDBPyConnection, batch_day: date) -> None:
     files ``frames_loaded`` = its ``stg_packets`` rows. Quarantine or packet rows of a file
     missing from the manifest fail too.
 
+    Args:
+        con: connection to the warehouse.
+        batch_day: the batch to check.
+        packets_sql: a relation with the ``source_file`` of the batch's accepted packets;
+            default the batch's rows of the ``stg_packets`` view (the loader passes its
+            new file before the view is committed).
+
     Raises:
         AccountingError: naming every failing file and its numbers.
 
     """
-    bad = con.execute(_ACCOUNTING_SQL, {"day": batch_day}).fetchall()
+    bad = con.execute(_ACCOUNTING_SQL.format(packets=packets_sql), {"day": batch_day}).fetchall()
     if bad:
         lines = [
             f"{path}: found={found} loaded={loaded} quarantined={quar} "
@@ -302,77 +501,187 @@ def load_batch(
     con: duckdb.DuckDBPyConnection,
     batch_day: date,
     run_id: str,
-    files: pl.DataFrame,
-    packets: pl.DataFrame,
-    readings: pl.DataFrame,
-    quarantine: pl.DataFrame,
+    files: Frame,
+    packets: Frame,
+    readings: Frame,
+    quarantine: Frame,
     registry: Mapping[str, pl.DataFrame],
     rebuild: Rebuild,
+    *,
+    parquet_dir: Path | None = None,
+    chunk_rows: int | None = DEFAULT_CHUNK_ROWS,
 ) -> LoadResult:
-    """Load one batch day in one transaction; on any error nothing changes.
+    """Load one batch day; on any error nothing changes.
 
-    1. Replace the ref tables with ``registry`` (keys ``facilities``, ``outlets``,
-       ``monitoring_points``).
-    2. Replace the ``batch_day`` partition of raw_ingest_files, raw_quarantine, stg_packets
-       (accepted packets only) and stg_readings.
-    3. Rebuild the marts of the affected local days (those of the new readings and of the
-       readings this batch had before): read all staged readings of those days, call
-       ``rebuild``, replace those ``local_day`` partitions.
-    4. Check the accounting invariant (:func:`check_accounting`).
+    1. Write the batch's accepted packets to a new Parquet file (unique name, sorted by
+       ``mn, data_time_utc``, device range by device range).
+    2. Begin a DuckDB transaction: replace the ref tables with ``registry`` (keys
+       ``facilities``, ``outlets``, ``monitoring_points``) and the ``batch_day`` partition
+       of raw_ingest_files and raw_quarantine; check the accounting invariant
+       (:func:`check_accounting`, over the new packets file).
+    3. Write the readings to a new Parquet file the same way.
+    4. Rebuild the marts of the affected (mn, local_day) pairs (those of the new readings
+       and of the batch's previous readings file) from the new readings plus the other
+       batches' current files, calling ``rebuild`` once per device range.
+    5. Make the new files current in ``meta_partitions`` and the stg_packets/stg_readings
+       views, replace the marts of the affected days, commit.
+    6. Delete the batch's superseded files.
 
-    Loading the same inputs again leaves every table with the same contents (apart from
-    ``run_id``), to the last bit when ``rebuild`` is deterministic (``build_marts`` is).
-    DuckDB allows one writer: the caller holds the only read-write connection.
+    Loading the same inputs again leaves every table and view with the same contents
+    (apart from ``run_id``), to the last bit when ``rebuild`` is deterministic
+    (``build_marts`` is). DuckDB allows one writer: the caller holds the only read-write
+    connection, which also makes this process the only one writing the Parquet folder.
 
     Args:
         con: read-write connection to a migrated warehouse.
         batch_day: the inbox day being loaded.
-        run_id: the run, stored on raw rows.
+        run_id: the run, stored on raw rows and in the new files' names.
         files: INGEST_FILES rows of the batch.
-        packets: PACKETS rows (``status`` "ok" rows are staged); optional ``stream``.
-        readings: READINGS rows of the batch.
+        packets: PACKETS rows (``status`` "ok" rows are staged); optional ``stream``. A
+            LazyFrame (e.g. a ``scan_parquet`` of the staging files) is read range by range.
+        readings: READINGS rows of the batch; a DataFrame or LazyFrame.
         quarantine: QUARANTINE rows; optional ``stream``, ``sha256``.
         registry: FACILITIES, OUTLETS, MONITORING_POINTS frames.
-        rebuild: staged readings of whole local days → (HOURLY, DAILY) frames.
+        rebuild: staged readings of whole (mn, local_day) pairs → (HOURLY, DAILY) of those
+            pairs (see :data:`Rebuild`).
+        parquet_dir: the Parquet folder; default ``<stem>_parquet`` next to the DuckDB file.
+        chunk_rows: readings per device range (memory bound); None for one range.
 
     Returns:
-        Rows written per table, the rebuilt days, the duration.
+        Rows written per table, the rebuilt days, the duration, the new files, timings.
 
     Raises:
-        AccountingError: the invariant fails (rolled back).
-        WarehouseError: a frame does not fit, a DuckDB error, or rebuild rows outside the
-            rebuilt days (rolled back).
+        AccountingError: the invariant fails (rolled back, new files deleted).
+        WarehouseError: a frame does not fit, a DuckDB or write error, or rebuild rows
+            outside the rebuilt pairs (rolled back, new files deleted).
 
     """
     started = time.perf_counter()
+    timings: dict[str, float] = {}
+
+    def lap(name: str, since: float) -> float:
+        now = time.perf_counter()
+        timings[name] = round(now - since, 3)
+        return now
+
+    folder = parquet_dir or parquet_dir_of(con)
     frames = prepare_frames(batch_day, run_id, files, packets, readings, quarantine)
+    raw_files, raw_quarantine = _eager(frames["raw_ingest_files"]), _eager(frames["raw_quarantine"])
+    # In-memory inputs stay in memory: collecting the prepared plans shares their columns.
+    packets_in = _collect_like(packets, frames["stg_packets"])
+    readings_in = _collect_like(readings, frames["stg_readings"])
+    packets_lf, readings_lf = packets_in.lazy(), readings_in.lazy()
+
+    # The single writer owns the folder: leftovers of a crashed load of this batch go first.
+    remove_orphan_files(con, folder, batch_day)
+    previous = current_partitions(con, batch_day=batch_day)
+    old_days: set[date] = set()
+    for part in previous:
+        if part.table_name == "stg_readings":
+            old_days |= _days_of(folder, part)
+    counts = readings_lf.select(
+        n=pl.len(), days=pl.col("local_day").drop_nulls().unique().sort().implode()
+    ).collect()
+    n_readings: int = counts["n"][0]
+    new_days: list[date] = counts["days"][0].to_list()
+    n_packets: int = packets_lf.select(pl.len()).collect().item()
+    days = sorted(old_days | set(new_days))
+    other_parts = [
+        p
+        for p in current_partitions(con, table="stg_readings")
+        if p.batch_day != batch_day
+        and (p.local_days is None or not set(p.local_days).isdisjoint(days))
+    ]
+    others = scan_partitions(folder, other_parts) if days else None
+    previous_readings = scan_partitions(
+        folder, [p for p in previous if p.table_name == "stg_readings"]
+    )
+    t = lap("prepare", started)
+
+    new_files: list[PartitionFile] = []
     rows: dict[str, int] = {}
-    con.execute("begin transaction")
+    in_transaction = False
     try:
+        if n_packets:
+            packet_rows = None if chunk_rows is None else max(1, chunk_rows // _PACKET_ROW_WEIGHT)
+            ranges = _plan(packets_lf, n_packets, None, 0, packet_rows)
+            new_files.append(
+                write_partition(
+                    ChunkedFrame(packets_in, ranges),
+                    "stg_packets",
+                    batch_day,
+                    run_id,
+                    folder,
+                    n_packets,
+                )
+            )
+        t = lap("write_packets", t)
+
+        # Raw partitions and the accounting check first: a violation fails in seconds.
+        con.execute("begin transaction")
+        in_transaction = True
         _replace_registry(con, registry, rows)
-        old_days = _local_days(con, batch_day)
-        for table, frame in frames.items():
+        for table, frame in (("raw_ingest_files", raw_files), ("raw_quarantine", raw_quarantine)):
             con.execute(f"delete from {table} where batch_day = ?", [batch_day])
             rows[table] = _insert(con, table, frame)
-        new_days = set(frames["stg_readings"]["local_day"].drop_nulls().unique().to_list())
-        days = sorted(old_days | new_days)
+        check_accounting(
+            con,
+            batch_day,
+            _packets_of_file(new_files[0].path(folder)) if n_packets else _NO_PACKETS,
+        )
+        t = lap("raw_and_accounting", t)
+
+        others_rows = sum(p.rows for p in other_parts) if others is not None else 0
+        ours = ChunkedFrame(
+            readings_in, _plan(readings_lf, n_readings, others, others_rows, chunk_rows)
+        )
+        if n_readings:
+            new_files.append(
+                write_partition(
+                    ours,
+                    "stg_readings",
+                    batch_day,
+                    run_id,
+                    folder,
+                    n_readings,
+                    local_days=tuple(new_days),
+                )
+            )
+        t = lap("write_readings", t)
         if days:
-            _rebuild_marts(con, batch_day, frames["stg_readings"], days, rebuild, rows)
+            marts = _rebuild_marts(ours, previous_readings, others, days, rebuild)
+        t = lap("rebuild", t)
+
+        record_partitions(con, batch_day, new_files)
+        create_views(con, folder)
+        rows["stg_packets"], rows["stg_readings"] = n_packets, n_readings
+        if days:
+            _replace_marts(con, marts, days, rows)
         else:
             rows["mart_hourly_values"] = rows["mart_daily_values"] = 0
-        check_accounting(con, batch_day)
         con.execute("commit")
-    except duckdb.Error as exc:
-        con.execute("rollback")
-        raise WarehouseError(f"load of batch {batch_day} (run {run_id}) failed: {exc}") from exc
+        in_transaction = False
+        t = lap("views_marts_commit", t)
     except BaseException as exc:
-        con.execute("rollback")
-        if isinstance(exc, WarehouseError) and not isinstance(exc, AccountingError):
+        if in_transaction:
+            con.execute("rollback")
+        delete_files([f.path(folder) for f in new_files])
+        if isinstance(exc, duckdb.Error) or (
+            isinstance(exc, WarehouseError) and not isinstance(exc, AccountingError)
+        ):
             raise WarehouseError(f"load of batch {batch_day} (run {run_id}) failed: {exc}") from exc
         raise
+
+    current = {f.file for f in new_files}
+    failures = delete_files([p.path(folder) for p in previous if p.file not in current])
+    for failure in failures:  # committed: a file left behind is an orphan, removed next time
+        log.warning("could not delete superseded partition file %s", failure)
+    lap("cleanup", t)
     return LoadResult(
         batch_day=batch_day,
         rows=rows,
         affected_days=tuple(days),
         duration_s=time.perf_counter() - started,
+        files={f.table_name: f.file for f in new_files},
+        timings=timings,
     )

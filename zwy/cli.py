@@ -73,7 +73,7 @@ def _run_with_progress(d: date, settings):  # type: ignore[no-untyped-def]
     from zwy.contracts import STREAMS
     from zwy.pipeline import RunSummary, run_day
 
-    total = len(STREAMS) * 2 + 1
+    total = len(STREAMS) * 2 + 3
     with Progress(
         SpinnerColumn(), TextColumn("[bold]{task.description}"), BarColumn(),
         TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn(), console=console,
@@ -152,6 +152,18 @@ def _print_summary(summary, settings) -> None:  # type: ignore[no-untyped-def]
     for st in summary.stages:
         if st["status"] == "nothing_arrived":
             console.print(f"[yellow]nothing arrived[/yellow] for {st['stream']} on {summary.day}")
+    for st in summary.stages:
+        if st["name"] == "validate_day" and st["status"] == "success":
+            c = st.get("counts") or {}
+            console.print(
+                f"controls: [bold]{c.get('breaches', 0)}[/bold] breaches "
+                f"({c.get('unverified_breaches', 0)} resting on UNVERIFIED values), "
+                f"{c.get('dq_issues', 0)} data-quality issues, "
+                f"{c.get('facilities_in_breach', 0)} facilities in breach"
+            )
+            from zwy.report import report_path
+
+            console.print(f"report: {report_path(summary.day, settings)}")
     console.print(f"warehouse: {settings.warehouse}  ({summary.duration_s:.1f} s)\n")
 
 
@@ -220,10 +232,14 @@ def _demo_airflow(day_list: list[date], settings) -> None:  # type: ignore[no-un
 
 def _mount() -> None:
     from zwy.hj212.cli import hj212_app
+    from zwy.report import report
     from zwy.sample.generate import sample
+    from zwy.validate import validate
 
     app.add_typer(hj212_app, name="hj212", help="Parse HJ 212 packet logs.")
     app.command("sample", help="Generate the built-in sample district (deterministic).")(sample)
+    app.command("validate")(validate)
+    app.command("report")(report)
 
 
 _mount()

@@ -371,8 +371,9 @@ def run_day(
     streams: tuple[str, ...] = STREAMS,
     trigger: str = "manual",
     on_stage: StageCallback | None = None,
+    validate: bool = True,
 ) -> RunSummary:
-    """Process one day end to end without Airflow: parse and transform each stream, then load.
+    """Process one day end to end without Airflow: parse, transform, load, validate, report.
 
     The run and its per-stage status, counts and durations are written to ``ops_runs``,
     including streams where nothing arrived (status ``nothing_arrived``, never success).
@@ -415,6 +416,12 @@ def run_day(
                 status = "nothing_arrived" if status == "success" else status
             stage("transform_stream", stream, partial(transform_stream, day, stream, settings))
         stage("load_day", None, lambda: _flatten(load_day(day, streams, run_id, settings)))
+        if validate:
+            from zwy.report import build_report
+            from zwy.validate import validate_day
+
+            stage("validate_day", None, lambda: _ints(validate_day(day, settings)))
+            stage("build_report", None, lambda: {"path": str(build_report(day, settings))})
     except Exception as exc:
         error = exc
     finished = datetime.now(tz=UTC)
@@ -475,6 +482,12 @@ def record_stages(
         migrate(con)
         record_run(con, run_id, day, trigger, started_at, datetime.now(tz=UTC), status, stages)
     return status
+
+
+def _ints(res: dict[str, Any]) -> dict[str, Any]:
+    """Keep the counts of a stage result (lists count as their length) for ``ops_runs``."""
+    out = {k: len(v) if isinstance(v, list) else v for k, v in res.items()}
+    return {k: v for k, v in out.items() if isinstance(v, int) and not isinstance(v, bool)}
 
 
 def _flatten(res: dict[str, Any]) -> dict[str, Any]:

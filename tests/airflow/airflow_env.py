@@ -382,6 +382,6 @@ def warehouse_snapshot(warehouse: Path, tables: Iterable[str]) -> dict[str, Any]
     with duckdb.connect(str(warehouse), read_only=True) as con:
         for t in tables:
             df = con.execute(f"SELECT * FROM {t}").pl()
-            df = df.drop([c for c in ("run_id", "loaded_at") if c in df.columns])
+            df = df.drop([c for c in ("run_id", "loaded_at", "validated_at") if c in df.columns])
             out[t] = df.sort(df.columns, nulls_last=True)
     return out

@@ -75,7 +75,7 @@ def test_nightly_has_the_expected_tasks(nightly) -> None:
         "resolve_day",
         "wastewater.parse_stream", "wastewater.transform_stream",
         "exhaust_gas.parse_stream", "exhaust_gas.transform_stream",
-        "load_day", "check_arrivals",
+        "load_day", "validate_day", "build_report", "check_arrivals",
     }
     load = nightly.task_dict["load_day"]
     assert {t.task_id for t in load.upstream_list} >= {
@@ -95,11 +95,11 @@ def test_nightly_schedule_timezone_pool_and_retries(nightly) -> None:
     assert tasks["load_day"].pool == "zwy_duckdb_writer"
     assert tasks["load_day"].queue == "duckdb_writer"
     writers = [t for t in tasks.values() if t.pool == "zwy_duckdb_writer"]
-    assert [t.task_id for t in writers] == ["load_day"]
+    assert sorted(t.task_id for t in writers) == ["load_day", "validate_day"]
     io = ("wastewater.parse_stream", "exhaust_gas.transform_stream", "load_day")
     for task_id in io:
         assert tasks[task_id].retries == 3 and tasks[task_id].retry_exponential_backoff
-    for task_id in ("resolve_day", "check_arrivals"):
+    for task_id in ("resolve_day", "check_arrivals", "validate_day", "build_report"):
         assert tasks[task_id].retries == 0
     assert {a.uri for a in tasks["load_day"].outlets} >= {
         "zwy://warehouse/stg_readings", "zwy://warehouse/mart_daily_values"

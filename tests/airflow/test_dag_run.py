@@ -57,6 +57,7 @@ def test_scheduled_run_loads_the_previous_local_day(airflow_env) -> None:
         files = con.execute("SELECT count(*) FROM raw_ingest_files WHERE batch_day = ?", [DAY]).fetchone()
         runs = con.execute("SELECT status, run_id FROM ops_runs").fetchall()
         days = con.execute("SELECT DISTINCT local_day FROM mart_daily_values ORDER BY 1").fetchall()
+        breaches = con.execute("SELECT count(*) FROM breaches WHERE local_day = ?", [DAY]).fetchone()
         acct = con.execute(
             "SELECT count(*) FROM raw_ingest_files "
             "WHERE frames_found <> frames_loaded + frames_quarantined"
@@ -65,6 +66,9 @@ def test_scheduled_run_loads_the_previous_local_day(airflow_env) -> None:
     assert len(runs) == 1 and runs[0][0] == "success" and "_airflow_" in runs[0][1]
     assert (DAY,) in days
     assert acct == (0,)
+    assert breaches is not None and breaches[0] > 0  # the test district plants exceedances
+    report = Path(airflow_env["ZWY_DATA_DIR"]) / "reports" / DAY.isoformat() / f"compliance_{DAY}.html"
+    assert report.is_file() and "DB11/307-2013" in report.read_text()
 
 
 def test_a_day_where_nothing_arrived_fails_the_run_and_says_so(airflow_env) -> None:

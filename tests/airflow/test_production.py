@@ -154,19 +154,20 @@ def test_triggered_run_succeeds_on_celery_and_loads_the_day(production: AirflowS
     assert states == {run_id: "success"}
     tasks = stack.task_states(run_id)
     assert set(tasks.values()) == {"success"}, tasks
-    assert len(tasks) == 7, tasks
+    assert len(tasks) == 9, tasks
 
     # The tasks went through Celery (each has a Celery task id), on the default queue;
-    # load_day alone took the one-slot writer pool.
+    # The two DuckDB writers (load_day, validate_day) alone took the one-slot writer pool.
     tis = stack.query(
         "SELECT task_id, queue, pool, external_executor_id FROM task_instance WHERE run_id = :r",
         r=run_id,
     )
     print("queues:", {t["task_id"]: t["queue"] for t in tis})
     assert all(t["external_executor_id"] for t in tis), tis
-    assert {t["queue"] for t in tis if t["task_id"] != "load_day"} == {"default"}
-    assert {t["queue"] for t in tis if t["task_id"] == "load_day"} <= {"default", WRITER_QUEUE}
-    assert [t["task_id"] for t in tis if t["pool"] == POOL] == ["load_day"]
+    writers = {"load_day", "validate_day"}
+    assert {t["queue"] for t in tis if t["task_id"] not in writers} == {"default"}
+    assert {t["queue"] for t in tis if t["task_id"] in writers} <= {"default", WRITER_QUEUE}
+    assert sorted(t["task_id"] for t in tis if t["pool"] == POOL) == sorted(writers)
 
     env = stack.env
     warehouse = Path(env["ZWY_DATA_DIR"]) / "warehouse" / "zwy.duckdb"

@@ -2,7 +2,9 @@ import shutil
 import subprocess
 import sys
 import textwrap
+from datetime import date
 
+import polars as pl
 import pytest
 
 from warehouse.db import MIGRATIONS_DIR, connect, discover_migrations, migrate
@@ -15,24 +17,33 @@ EXPECTED_TABLES = {
     "ref_monitoring_points",
     "raw_ingest_files",
     "raw_quarantine",
-    "stg_packets",
-    "stg_readings",
+    "meta_partitions",
     "mart_hourly_values",
     "mart_daily_values",
     "ops_runs",
 }
+EXPECTED_VIEWS = {"stg_packets", "stg_readings"}
+VERSIONS = [("0001", "initial"), ("0002", "parquet_staging")]
 
 
 def test_migrations_apply_on_a_fresh_file(tmp_path):
     path = tmp_path / "new" / "dir" / "zwy.duckdb"
     with connect(path) as con:
-        assert migrate(con) == ["0001"]
+        assert migrate(con) == ["0001", "0002"]
         tables = dict(con.execute("select table_name, comment from duckdb_tables()").fetchall())
-        versions = con.execute("select version, name from meta_schema_migrations").fetchall()
+        views = dict(
+            con.execute(
+                "select view_name, comment from duckdb_views() where not internal"
+            ).fetchall()
+        )
+        versions = con.execute(
+            "select version, name from meta_schema_migrations order by 1"
+        ).fetchall()
     assert set(tables) == EXPECTED_TABLES
-    assert all(comment for comment in tables.values()), tables
-    assert "layer" in tables["stg_readings"]
-    assert versions == [("0001", "initial")]
+    assert set(views) == EXPECTED_VIEWS
+    assert all(comment for comment in [*tables.values(), *views.values()]), (tables, views)
+    assert "layer" in views["stg_readings"] and "Parquet" in views["stg_readings"]
+    assert versions == VERSIONS
 
 
 def test_timestamps_are_timestamptz(tmp_path):
@@ -54,7 +65,7 @@ def test_migrate_is_idempotent(tmp_path):
         assert migrate(con) == []
     with connect(path) as con:
         assert migrate(con) == []
-        assert con.execute("select count(*) from meta_schema_migrations").fetchone() == (1,)
+        assert con.execute("select count(*) from meta_schema_migrations").fetchone() == (2,)
 
 
 def copy_migrations(tmp_path):
@@ -77,18 +88,19 @@ def test_new_migration_is_applied_after_the_old_ones(tmp_path):
     directory = copy_migrations(tmp_path)
     with connect(tmp_path / "w.duckdb") as con:
         migrate(con, directory)
-        (directory / "0002_extra.sql").write_text("create table ops_extra (x int);")
-        assert migrate(con, directory) == ["0002"]
+        (directory / "0003_extra.sql").write_text("create table ops_extra (x int);")
+        assert migrate(con, directory) == ["0003"]
         assert con.execute("select count(*) from ops_extra").fetchone() == (0,)
 
 
 def test_failing_migration_rolls_back(tmp_path):
     directory = copy_migrations(tmp_path)
-    (directory / "0002_broken.sql").write_text("create table half (x int);\nselect * from nowhere;")
+    (directory / "0003_broken.sql").write_text("create table half (x int);\nselect * from nowhere;")
     with connect(tmp_path / "w.duckdb") as con:
-        with pytest.raises(WarehouseError, match="0002_broken.sql: migration failed"):
+        with pytest.raises(WarehouseError, match="0003_broken.sql: migration failed"):
             migrate(con, directory)
-        assert con.execute("select version from meta_schema_migrations").fetchall() == [("0001",)]
+        versions = con.execute("select version, name from meta_schema_migrations order by 1")
+        assert versions.fetchall() == VERSIONS
         names = {r[0] for r in con.execute("select table_name from duckdb_tables()").fetchall()}
     assert "half" not in names
 
@@ -141,3 +153,48 @@ def test_file_locked_by_another_process_gives_a_hint(tmp_path, read_only):
     finally:
         holder.communicate("", timeout=30)
     assert holder.returncode == 0
+
+
+def test_migration_0002_moves_old_staging_rows_to_parquet(tmp_path):
+    """A warehouse of 0001 keeps its staged rows: 0002 writes them to Parquet partitions."""
+    only_first = tmp_path / "m1"
+    only_first.mkdir()
+    shutil.copy(MIGRATIONS_DIR / "0001_initial.sql", only_first)
+    path = tmp_path / "w.duckdb"
+    with connect(path) as con:
+        assert migrate(con, only_first) == ["0001"]
+        con.execute(
+            "insert into stg_readings (batch_day, mn, data_time_utc, local_day, value) values "
+            "('2024-05-01', 'B', '2024-04-30 16:01:00+00', '2024-05-01', 2.5), "
+            "('2024-05-01', 'A', '2024-04-30 15:59:00+00', '2024-04-30', 1.5), "
+            "('2024-05-02', 'A', '2024-05-01 16:00:00+00', '2024-05-02', null)"
+        )
+        con.execute(
+            "insert into stg_packets (batch_day, source_file, line, raw, mn, data_time) values "
+            "('2024-05-01', 'f.log', 1, '##0001x', 'A', '2024-05-01 00:00:00')"
+        )
+        before = {
+            t: con.execute(f"select * from {t} order by all").fetchall()
+            for t in ("stg_readings", "stg_packets")
+        }
+        assert migrate(con) == ["0002"]
+        after = {
+            t: con.execute(f"select * from {t} order by all").fetchall()
+            for t in ("stg_readings", "stg_packets")
+        }
+        meta = con.execute(
+            "select table_name, batch_day, rows, local_days, file from meta_partitions order by 1, 2"
+        ).fetchall()
+        names = {r[0] for r in con.execute("select table_name from duckdb_tables()").fetchall()}
+    assert after == before
+    assert [m[:4] for m in meta] == [
+        ("stg_packets", date(2024, 5, 1), 1, None),
+        ("stg_readings", date(2024, 5, 1), 2, [date(2024, 4, 30), date(2024, 5, 1)]),
+        ("stg_readings", date(2024, 5, 2), 1, [date(2024, 5, 2)]),
+    ]
+    for *_, file in meta:
+        assert (tmp_path / "w_parquet" / file).is_file()
+    assert not {"_stg_readings_0001", "_stg_packets_0001"} & names
+    # Sorted by mn, data_time_utc inside a file.
+    first = pl.read_parquet(tmp_path / "w_parquet" / meta[1][4])
+    assert first["mn"].to_list() == ["A", "B"]

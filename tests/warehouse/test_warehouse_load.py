@@ -1,15 +1,27 @@
+import shutil
 from datetime import date
 
 import polars as pl
 import pytest
-from warehouse_builders import at, gas_packets, make_batch, snapshot
+from warehouse_builders import REBUILD, at, gas_packets, make_batch, parquet_files, snapshot
 
 from warehouse.db import connect, migrate
 from warehouse.load import load_batch
+from warehouse.partitions import (
+    ROW_GROUP_ROWS,
+    ChunkedFrame,
+    current_partitions,
+    parquet_dir_of,
+    plan_mn_ranges,
+    refresh_views,
+    remove_orphan_files,
+)
+from zwy.contracts import READINGS
 from zwy.errors import AccountingError, WarehouseError
 
 D1 = date(2024, 5, 1)
 D2 = date(2024, 5, 2)
+D3 = date(2024, 5, 3)
 
 
 @pytest.fixture
@@ -17,6 +29,17 @@ def con(tmp_path):
     with connect(tmp_path / "w.duckdb") as connection:
         migrate(connection)
         yield connection
+
+
+def files_of(con):
+    """{(table, batch_day): file} from meta_partitions."""
+    return {(p.table_name, p.batch_day): p.file for p in current_partitions(con)}
+
+
+def view_types(con):
+    return {
+        view: con.execute(f"describe {view}").fetchall() for view in ("stg_packets", "stg_readings")
+    }
 
 
 def hour_of(con, day, hour_local):
@@ -55,10 +78,16 @@ def test_reloading_a_batch_leaves_identical_tables(con):
         D1, gas_packets("d1/gas.log", at(D1, 23, 30), 50), quarantined={"d1/gas.log": 1}
     )
     load_batch(con, run_id="run-1", **batch.args())
-    first = snapshot(con)
+    first, first_files = snapshot(con), files_of(con)
     load_batch(con, run_id="run-2", **batch.args())
     assert snapshot(con) == first
     assert con.execute("select distinct run_id from raw_ingest_files").fetchall() == [("run-2",)]
+    # Same contents, new files; the superseded ones are gone after the commit.
+    again = files_of(con)
+    assert again.keys() == first_files.keys() == {("stg_packets", D1), ("stg_readings", D1)}
+    assert all(again[k] != first_files[k] and "run-2" in again[k] for k in again)
+    folder = parquet_dir_of(con)
+    assert parquet_files(folder) == sorted(folder / f for f in again.values())
 
 
 def test_late_packet_updates_the_earlier_day_once(con):
@@ -109,12 +138,16 @@ def test_accounting_violation_raises_and_rolls_back(con):
     bad.files = bad.files.with_columns(
         frames_found=pl.when(pl.col("path") == "d1/b.log").then(4).otherwise(pl.col("frames_found"))
     )
+    files_before = parquet_files(parquet_dir_of(con))
     with pytest.raises(AccountingError) as caught:
         load_batch(con, run_id="r2", **bad.args())
     message = str(caught.value)
     assert "d1/b.log: found=4 loaded=3 quarantined=0" in message
     assert "d1/gas.log" not in message
     assert snapshot(con) == before
+    # The previous files stay current, the view still reads them, no orphan is left.
+    assert parquet_files(parquet_dir_of(con)) == files_before
+    assert con.execute("select count(*) from stg_readings").fetchone() == (5,)
 
 
 def test_quarantine_rows_must_match_the_manifest(con):
@@ -151,6 +184,8 @@ def test_failing_rebuild_rolls_back(con):
     with pytest.raises(RuntimeError, match="boom"):
         load_batch(con, run_id="r1", **args)
     assert con.execute("select count(*) from raw_ingest_files").fetchone() == (0,)
+    assert con.execute("select count(*) from stg_readings").fetchone() == (0,)
+    assert parquet_files(parquet_dir_of(con)) == []
 
 
 def test_duplicate_registry_key_is_a_warehouse_error(con):
@@ -178,3 +213,180 @@ def test_batch_without_readings_loads_files_and_skips_the_marts(con):
     assert result.affected_days == ()
     assert result.rows["raw_ingest_files"] == 1
     assert (result.rows["mart_hourly_values"], result.rows["mart_daily_values"]) == (0, 0)
+
+
+def test_views_exist_empty_and_typed_on_a_fresh_warehouse(con):
+    fresh = view_types(con)
+    assert con.execute("select count(*) from stg_readings").fetchone() == (0,)
+    assert con.execute("select count(*) from stg_packets").fetchone() == (0,)
+    assert [c[0] for c in fresh["stg_readings"]] == list(READINGS)
+    types = {c[0]: c[1] for c in fresh["stg_readings"] + fresh["stg_packets"]}
+    assert types["data_time_utc"] == "TIMESTAMP WITH TIME ZONE"
+    assert types["data_time"] == "TIMESTAMP"
+    assert types["batch_day"] == "DATE"
+    load_batch(con, run_id="r1", **make_batch(D1, gas_packets("d1/gas.log", at(D1, 10), 3)).args())
+    assert view_types(con) == fresh
+    comments = dict(con.execute("select view_name, comment from duckdb_views()").fetchall())
+    assert "Parquet" in comments["stg_readings"] and "Parquet" in comments["stg_packets"]
+
+
+def test_partition_files_are_sorted_zstd_and_recorded(con):
+    values = gas_packets("d1/w.log", at(D1, 10), 5, mn="WAT", pollutant="w01018") + gas_packets(
+        "d1/gas.log", at(D1, 9), 5
+    )
+    load_batch(con, run_id="r1", **make_batch(D1, values[::-1]).args())
+    parts = {p.table_name: p for p in current_partitions(con)}
+    path = parquet_dir_of(con) / parts["stg_readings"].file
+    assert path.parent.name == "batch_day=2024-05-01"
+    frame = pl.read_parquet(path)
+    assert frame.equals(frame.sort("mn", "data_time_utc"))
+    assert parts["stg_readings"].rows == frame.height == 10
+    assert parts["stg_readings"].local_days == (D1,)
+    meta = con.execute(
+        f"select compression from parquet_metadata('{path}') where path_in_schema = 'mn'"
+    ).fetchall()
+    assert {m[0] for m in meta} == {"ZSTD"}
+    assert ROW_GROUP_ROWS["stg_readings"] >= 100_000
+
+
+def test_chunked_load_equals_one_chunk_and_lazy_input(tmp_path):
+    """Device ranges (small chunk_rows) and LazyFrame inputs give the same warehouse."""
+
+    def batches():
+        d1 = gas_packets("d1/gas.log", at(D1, 10), 50) + gas_packets(
+            "d1/w.log", at(D1, 10), 70, mn="WAT", pollutant="w01018"
+        )
+        d1 = [row | {"value": (i * 7.3) / 3} for i, row in enumerate(d1)]
+        late = gas_packets("d2/late.log", at(D1, 11), 20, mn="WAT", pollutant="w01018")
+        d2 = late + gas_packets("d2/gas.log", at(D2, 9), 30)
+        return make_batch(D1, d1), make_batch(D2, d2)
+
+    results = []
+    for name, chunk_rows, lazy in (("one", None, False), ("chunks", 7, False), ("lazy", 7, True)):
+        with connect(tmp_path / name / "w.duckdb") as c:
+            migrate(c)
+            for batch in (*batches(), batches()[0]):
+                args = batch.args()
+                if lazy:
+                    args |= {k: args[k].lazy() for k in ("packets", "readings")}
+                load_batch(c, run_id="r", chunk_rows=chunk_rows, **args)
+            results.append(snapshot(c))
+    assert results[0]["mart_hourly_values"]
+    assert results[1] == results[0]
+    assert results[2] == results[0]
+
+
+def test_plan_mn_ranges_cover_every_device_once():
+    sample = pl.Series(["A", "A", "A", "B", "C", "C", "D", None])
+    ranges = plan_mn_ranges(sample, 3)
+    assert ranges[0][0] is None and ranges[-1][1] is None
+    assert all(a[1] == b[0] for a, b in zip(ranges, ranges[1:], strict=False))
+    assert plan_mn_ranges(sample, 1) == [(None, None)]
+    assert plan_mn_ranges(pl.Series([], dtype=pl.String), 4) == [(None, None)]
+    assert len(plan_mn_ranges(pl.Series(["A"] * 10), 5)) == 1  # a device is never split
+
+
+def test_chunked_frame_eager_and_lazy_agree():
+    frame = pl.DataFrame({"mn": ["C", None, "A", "B", "D", "A", None], "x": range(7)})
+    ranges = [(None, "B"), ("B", "D"), ("D", None)]
+    eager, lazy = ChunkedFrame(frame, ranges), ChunkedFrame(frame.lazy(), ranges)
+    chunks = [eager.chunk(i) for i in range(len(eager))]
+    assert [c["x"].to_list() for c in chunks] == [[1, 2, 5, 6], [0, 3], [4]]
+    assert all(c.equals(lazy.chunk(i)) for i, c in enumerate(chunks))
+    odd = pl.col("x") % 2 == 1
+    assert eager.chunk(0, odd)["x"].to_list() == lazy.chunk(0, odd)["x"].to_list() == [1, 5]
+
+
+def test_orphan_files_of_a_crashed_load_are_removed(con):
+    load_batch(con, run_id="r1", **make_batch(D1, gas_packets("d1/gas.log", at(D1, 10), 3)).args())
+    folder = parquet_dir_of(con)
+    current = parquet_files(folder)
+    orphan = folder / "stg_readings" / "batch_day=2024-05-01" / "crashed-run.parquet"
+    orphan.write_bytes(b"half a file")
+    other_day = folder / "stg_readings" / "batch_day=2024-05-09" / "crashed.parquet"
+    other_day.parent.mkdir(parents=True)
+    other_day.write_bytes(b"x")
+    # The view lists only current files: the orphans are invisible.
+    assert con.execute("select count(*) from stg_readings").fetchone() == (3,)
+    load_batch(con, run_id="r2", **make_batch(D1, gas_packets("d1/gas.log", at(D1, 10), 3)).args())
+    assert not orphan.exists() and other_day.exists()  # a load cleans its own batch only
+    assert remove_orphan_files(con) == [other_day]
+    assert not other_day.parent.exists()
+    assert len(parquet_files(folder)) == len(current)
+
+
+def test_refresh_views_after_moving_the_warehouse(tmp_path):
+    old = tmp_path / "old"
+    with connect(old / "w.duckdb") as c:
+        migrate(c)
+        load_batch(
+            c, run_id="r1", **make_batch(D1, gas_packets("d1/gas.log", at(D1, 10), 4)).args()
+        )
+        load_batch(
+            c, run_id="r2", **make_batch(D2, gas_packets("d2/gas.log", at(D2, 10), 3)).args()
+        )
+        before = snapshot(c)
+    new = tmp_path / "new"
+    shutil.move(old, new)
+    with connect(new / "w.duckdb") as c:
+        with pytest.raises(Exception, match="old"):  # the views still name the old folder
+            c.execute("select count(*) from stg_readings").fetchall()
+        assert refresh_views(c) == {"stg_packets": 2, "stg_readings": 2}
+        assert snapshot(c) == before
+        assert (
+            "Parquet"
+            in c.execute(
+                "select comment from duckdb_views() where view_name = 'stg_readings'"
+            ).fetchone()[0]
+        )
+        # A missing file is named and nothing changes.
+        victim = new / "w_parquet" / files_of(c)[("stg_readings", D2)]
+        victim.unlink()
+        with pytest.raises(WarehouseError, match="missing"):
+            refresh_views(c)
+        assert c.execute("select count(*) from stg_packets").fetchone() == (7,)
+
+
+def test_reloading_a_batch_drops_days_it_no_longer_has(con):
+    load_batch(con, run_id="r1", **make_batch(D1, gas_packets("d1/gas.log", at(D1, 10), 50)).args())
+    late = gas_packets("d2/late.log", at(D1, 11), 50)
+    load_batch(con, run_id="r2", **make_batch(D2, late).args())
+    assert files_of(con)[("stg_readings", D2)]
+    assert hour_of(con, D1, 11) == (50, 10.0, True)
+    # D2 again, now with data of D3 only: D1's hour 11 disappears, D3 appears.
+    result = load_batch(
+        con, run_id="r3", **make_batch(D2, gas_packets("d2/x.log", at(D3, 1), 50)).args()
+    )
+    assert result.affected_days == (D1, D3)
+    assert hour_of(con, D1, 11) is None
+    assert hour_of(con, D1, 10) == (50, 10.0, True)
+    assert hour_of(con, D3, 1) == (50, 10.0, True)
+
+
+def test_late_packet_rebuilds_only_its_device_day(con):
+    d1 = gas_packets("d1/gas.log", at(D1, 10), 50) + gas_packets(
+        "d1/w.log", at(D1, 10), 50, mn="WAT", pollutant="w01018"
+    )
+    load_batch(con, run_id="r1", **make_batch(D1, d1).args())
+    before = con.execute(
+        "select * from mart_hourly_values where mn = 'GAS' order by all"
+    ).fetchall()
+    seen = []
+
+    def spy(readings):
+        seen.extend(readings.select("mn", "local_day", "batch_day").unique().sort("mn").rows())
+        return REBUILD(readings)
+
+    late = gas_packets("d2/late.log", at(D1, 11), 5, mn="WAT", pollutant="w01018")
+    batch2 = make_batch(D2, late + gas_packets("d2/gas.log", at(D2, 8), 45))
+    result = load_batch(con, run_id="r2", **(batch2.args() | {"rebuild": spy}))
+    assert result.affected_days == (D1, D2)
+    # WAT's D1 is rebuilt from both batches; GAS's D1 is not touched.
+    assert sorted(seen) == [("GAS", D2, D2), ("WAT", D1, D1), ("WAT", D1, D2)]
+    after = con.execute(
+        "select * from mart_hourly_values where mn = 'GAS' and local_day = ? order by all", [D1]
+    ).fetchall()
+    assert after == [r for r in before if r[0] == D1]
+    assert con.execute(
+        "select sum(n_values) from mart_hourly_values where mn = 'WAT' and local_day = ?", [D1]
+    ).fetchone() == (55,)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -106,17 +107,24 @@ class Batch:
         }
 
 
-def gas_packets(path: str, start: datetime, n: int, value: float = 10.0) -> list[dict[str, Any]]:
-    """n one-minute real-time SO2 packets of device GAS, one per line of ``path``."""
+def gas_packets(
+    path: str,
+    start: datetime,
+    n: int,
+    value: float = 10.0,
+    mn: str = "GAS",
+    pollutant: str = "a21026",
+) -> list[dict[str, Any]]:
+    """n one-minute real-time packets (default: SO2 of device GAS), one per line of ``path``."""
     return [
         {
             "source_file": path,
             "line": i + 1,
-            "mn": "GAS",
+            "mn": mn,
             "cn": "2011",
             "data_time": start + timedelta(minutes=i),
-            "pollutant": "a21026",
-            "code_raw": "a21026",
+            "pollutant": pollutant,
+            "code_raw": pollutant,
             "code_status": "hj212_2017",
             "field": "Rtd",
             "field_known": True,
@@ -191,3 +199,8 @@ def snapshot(con: Any, tables: tuple[str, ...] = TABLES) -> dict[str, list[tuple
         cols = [r[0] for r in con.execute(f"describe {table}").fetchall() if r[0] != "run_id"]
         out[table] = con.execute(f"select {', '.join(cols)} from {table} order by all").fetchall()
     return out
+
+
+def parquet_files(root: Path) -> list[Path]:
+    """Every Parquet partition file under the warehouse folder ``root``, sorted."""
+    return sorted(root.rglob("*.parquet"))

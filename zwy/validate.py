@@ -1,0 +1,370 @@
+"""``zwy validate``: run the compliance controls of one day and persist what they find.
+
+:func:`validate_day` is the API the pipeline and the DAG call after the day is loaded:
+
+1. **Measure** (:mod:`expectations.measures`): read the day's marts, registry and staging
+   summary from the warehouse and build the five batches the controls judge.
+2. **Judge** (:mod:`expectations.suites`): build the GX suites from the control catalog and
+   the limits in force that day (``limits.csv`` + ``<registry>/permit_limits.csv``) and
+   run one Checkpoint over the batches. Its results are kept as JSON under
+   ``<data_dir>/gx/<day>/<run_id>/``, next to the Parquet batches it validated.
+3. **Persist** (:mod:`expectations.findings`, :mod:`expectations.evidence`): the
+   unexpected rows become ``breaches`` and ``dq_issues`` rows with their evidence; the
+   day's rows are replaced in one transaction, so a rerun never duplicates a finding.
+
+It opens the warehouse read-write for the whole run: it is a writer, so call it only where
+the DuckDB single-writer rule allows (after ``load_day``, in the same slot).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import duckdb
+import polars as pl
+import typer
+
+from expectations.controls import Control, load_controls, load_permit_limits, resolve_limits
+from expectations.docs import save_specs
+from expectations.errors import ControlRunError
+from expectations.evidence import attach_evidence
+from expectations.findings import BREACHES, DQ_ISSUES, breach_rows, dq_rows
+from expectations.measures import build_batches, read_day
+from expectations.suites import (
+    DEFAULT_ENGINE,
+    ENGINES,
+    Engine,
+    expectation_specs,
+    failures_frame,
+    run_suites,
+    write_batches,
+)
+from zwy.errors import ZwyError
+from zwy.settings import Settings, get_settings
+
+#: The migration that creates the result tables, by version and file name.
+CONTROLS_MIGRATION = ("0010", "0010_controls.sql")
+_PARKED_DDL = (
+    Path(__file__).resolve().parent.parent / "expectations" / "sql" / CONTROLS_MIGRATION[1]
+)
+
+
+def gx_dir(settings: Settings) -> Path:
+    """Return the folder of GX results: ``<data_dir>/gx``."""
+    return settings.data_dir / "gx"
+
+
+def ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
+    """Create ``breaches``, ``dq_issues`` and ``ops_validations`` unless they exist.
+
+    Applies the warehouse migrations first (:func:`warehouse.db.migrate`). When migration
+    0010 is not among them yet, its SQL (``create table if not exists``) is run from
+    ``expectations/sql/`` so validation works before and after the file moves into
+    ``warehouse/migrations/``.
+    """
+    from warehouse.db import MIGRATIONS_DIR, migrate
+
+    migrate(con)
+    version, name = CONTROLS_MIGRATION
+    applied = con.execute(
+        "select count(*) from meta_schema_migrations where version = ?", [version]
+    ).fetchone()
+    if applied and applied[0]:
+        return
+    path = MIGRATIONS_DIR / name if (MIGRATIONS_DIR / name).is_file() else _PARKED_DDL
+    con.execute(path.read_text(encoding="utf-8"))
+
+
+def _params(controls: tuple[Control, ...]) -> dict[str, dict[str, Any]]:
+    return {c.control_id: dict(c.params) for c in controls}
+
+
+def _replace_day(
+    con: duckdb.DuckDBPyConnection, day: date, breaches: pl.DataFrame, issues: pl.DataFrame
+) -> None:
+    """Replace the day's rows of ``breaches`` and ``dq_issues`` in one transaction."""
+    con.execute("begin transaction")
+    try:
+        for table, frame in (("breaches", breaches), ("dq_issues", issues)):
+            con.execute(f"delete from {table} where local_day = ?", [day])
+            if frame.height:
+                con.register("_zwy_rows", frame.to_arrow())
+                try:
+                    con.execute(f"insert into {table} by name select * from _zwy_rows")
+                finally:
+                    con.unregister("_zwy_rows")
+        con.execute("commit")
+    except duckdb.Error:
+        con.execute("rollback")
+        raise
+
+
+def _counts(
+    controls: tuple[Control, ...],
+    breaches: pl.DataFrame,
+    issues: pl.DataFrame,
+    evaluated: dict[str, int],
+) -> dict[str, dict[str, int]]:
+    b = dict(breaches.group_by("control_id").len().iter_rows()) if breaches.height else {}
+    d = dict(issues.group_by("control_id").len().iter_rows()) if issues.height else {}
+    return {
+        c.control_id: {
+            "findings": int(b.get(c.control_id, 0) if c.is_limit else d.get(c.control_id, 0)),
+            "expectations": int(evaluated.get(c.control_id, 0)),
+        }
+        for c in controls
+    }
+
+
+def validate_day(
+    day: date,
+    settings: Settings | None = None,
+    *,
+    engine: Engine = DEFAULT_ENGINE,
+    data_docs: bool = False,
+) -> dict[str, Any]:
+    """Run every control of the catalog on ``day`` and persist breaches and dq issues.
+
+    Args:
+        day: the compliance day (Asia/Shanghai calendar day).
+        settings: paths and validity thresholds (default: from the environment).
+        engine: GX execution engine, ``sql`` (default: DuckDB over the batches, see
+            docs/controls.md) or ``pandas``.
+        data_docs: also build GX Data Docs for this run (slow; off the critical path).
+
+    Returns:
+        A JSON-able summary: ``day``, ``run_id``, ``status``, ``breaches``,
+        ``unverified_breaches``, ``dq_issues``, ``per_control`` (findings and expectations
+        per control id), ``facilities_in_breach``, ``gx_success``, ``results_path``,
+        ``batches_dir``, ``timings_s`` and ``data_docs`` (index path or None).
+
+    Raises:
+        zwy.errors.WarehouseError: the warehouse cannot be opened (e.g. another writer).
+        expectations.errors.ControlCatalogError: the catalog or a permit file is broken.
+        expectations.errors.ControlRunError: GX failed on an expectation.
+
+    """
+    from warehouse.db import connect
+
+    settings = settings or get_settings()
+    t0 = time.perf_counter()
+    started = datetime.now(tz=UTC)
+    run_id = f"{day.isoformat()}_validate_{uuid.uuid4().hex[:8]}"
+    controls = load_controls()
+    params = _params(controls)
+    permits = load_permit_limits(settings.registry)
+    run_dir = gx_dir(settings) / day.isoformat() / run_id
+    # Import GX before taking the write lock: the import alone takes seconds.
+    from expectations.suites import new_context
+
+    new_context()
+    timings: dict[str, float] = {}
+    with connect(settings.warehouse) as con:
+        ensure_tables(con)
+        t = time.perf_counter()
+        data = read_day(con, day, lookback_days=int(params["ZWY-DQ-PINNED"]["lookback_days"]))
+        limits = resolve_limits(day, data.outlets, permits=permits)
+        batches = build_batches(data, limits, params)
+        paths = write_batches(batches, run_dir / "batches")
+        timings["measure"] = time.perf_counter() - t
+        specs = expectation_specs(controls, limits, settings.validity)
+        save_specs(specs, run_dir)
+        run = run_suites(
+            specs,
+            paths,
+            engine=engine,
+            name=f"zwy_{day:%Y%m%d}_{run_id[-8:]}",
+            row_counts={k: v.height for k, v in batches.items()},
+        )
+        timings["gx"] = run.seconds
+        results_path = run_dir / "validation_results.json"
+        results_path.write_text(
+            json.dumps(
+                {
+                    "run_id": run_id,
+                    "day": day.isoformat(),
+                    "engine": engine,
+                    "success": run.success,
+                    "validations": run.results,
+                },
+                ensure_ascii=False,
+                default=str,
+                indent=1,
+            ),
+            encoding="utf-8",
+        )
+        t = time.perf_counter()
+        failures = failures_frame(run)
+        validated_at = datetime.now(tz=UTC)
+        stamp = {
+            "run_id": pl.lit(run_id),
+            "validated_at": pl.lit(validated_at, pl.Datetime("us", "UTC")),
+        }
+        breaches = (
+            attach_evidence(
+                con, day, breach_rows(day, batches, failures, limits, controls), "breach_id"
+            )
+            .with_columns(**stamp)
+            .select(BREACHES.names())
+        )
+        issues = (
+            attach_evidence(
+                con, day, dq_rows(day, batches, failures, controls, settings.validity), "issue_id"
+            )
+            .with_columns(**stamp)
+            .select(DQ_ISSUES.names())
+        )
+        _replace_day(con, day, breaches, issues)
+        timings["persist"] = time.perf_counter() - t
+        per_control = _counts(controls, breaches, issues, run.evaluated)
+        summary: dict[str, Any] = {
+            "day": day.isoformat(),
+            "run_id": run_id,
+            "status": "breach" if breaches.height else ("dq_issues" if issues.height else "clean"),
+            "engine": engine,
+            "breaches": breaches.height,
+            "unverified_breaches": int((breaches["verified_status"] == "unverified").sum()),
+            "dq_issues": issues.height,
+            "facilities_in_breach": sorted(set(breaches["facility_id"].drop_nulls().to_list())),
+            "per_control": per_control,
+            "expectations": len(specs),
+            "gx_success": run.success,
+            "results_path": str(results_path),
+            "batches_dir": str(run_dir / "batches"),
+            "data_docs": None,
+        }
+        finished = datetime.now(tz=UTC)
+        summary["timings_s"] = {k: round(v, 3) for k, v in timings.items()} | {
+            "total": round(time.perf_counter() - t0, 3)
+        }
+        con.execute(
+            "insert into ops_validations values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                run_id,
+                day,
+                started,
+                finished,
+                "success",
+                engine,
+                run.success,
+                json.dumps(
+                    {
+                        k: v
+                        for k, v in summary.items()
+                        if k in ("breaches", "dq_issues", "per_control")
+                    }
+                ),
+                str(results_path),
+                summary["timings_s"]["total"],
+            ],
+        )
+    if data_docs:
+        summary["data_docs"] = str(build_data_docs(day, settings, run_dir))
+    return summary
+
+
+def build_data_docs(day: date, settings: Settings, run_dir: Path | None = None) -> Path:
+    """Build GX Data Docs for the latest (or given) validation run of ``day``.
+
+    Off the critical path: it reads only the run's Parquet batches under
+    ``<data_dir>/gx/<day>/<run_id>/batches`` (never the warehouse) and re-runs the
+    Checkpoint in a file-backed GX context whose site is ``<reports>/data_docs``.
+
+    Returns:
+        The ``index.html`` of the Data Docs site.
+
+    Raises:
+        ControlRunError: no validation run of ``day`` is on disk.
+
+    """
+    from expectations.docs import build_docs
+
+    if run_dir is None:
+        runs = sorted(
+            (gx_dir(settings) / day.isoformat()).glob("*/batches"), key=lambda p: p.stat().st_mtime
+        )
+        if not runs:
+            raise ControlRunError(
+                f"no validation run of {day} under {gx_dir(settings)}: run zwy validate first"
+            )
+        run_dir = runs[-1].parent
+    return build_docs(day, run_dir, settings)
+
+
+# --- Typer command (mounted by zwy.cli as ``zwy validate``) -------------------------------
+
+
+def _parse_day(value: str) -> date:
+    try:
+        return date.fromisoformat(value)
+    except ValueError as exc:
+        raise typer.BadParameter(f"{value!r} is not a day like 2024-05-01") from exc
+
+
+def settings_from_options(
+    registry: Path | None = None,
+    warehouse: Path | None = None,
+    data_dir: Path | None = None,
+    reports: Path | None = None,
+) -> Settings:
+    """Return settings from the environment with the command-line overrides applied."""
+    kwargs: dict[str, Any] = {}
+    if data_dir:
+        kwargs["data_dir"] = data_dir
+    if registry:
+        kwargs["registry_dir"] = registry
+    if warehouse:
+        kwargs["warehouse_path"] = warehouse
+    if reports:
+        kwargs["reports_dir"] = reports
+    return Settings(**kwargs)
+
+
+def validate(
+    day: Annotated[str, typer.Option(help="Day to validate, YYYY-MM-DD (Asia/Shanghai)")],
+    data_docs: Annotated[
+        bool, typer.Option("--data-docs", help="Also build GX Data Docs (slow, optional)")
+    ] = False,
+    engine: Annotated[str, typer.Option(help="GX engine: sql (DuckDB) or pandas")] = DEFAULT_ENGINE,
+    registry: Annotated[Path | None, typer.Option(help="Registry folder")] = None,
+    warehouse: Annotated[Path | None, typer.Option(help="DuckDB warehouse file")] = None,
+    data_dir: Annotated[
+        Path | None, typer.Option(help="Root of local state (default ./data)")
+    ] = None,
+) -> None:
+    """Run the compliance controls of one day: breaches and data-quality issues."""
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    if engine not in ENGINES:
+        raise typer.BadParameter(f"expected one of {', '.join(ENGINES)}", param_hint="--engine")
+    settings = settings_from_options(registry, warehouse, data_dir)
+    try:
+        summary = validate_day(_parse_day(day), settings, engine=engine, data_docs=data_docs)  # type: ignore[arg-type]
+    except ZwyError as exc:
+        console.print(f"[red]validation of {day} failed:[/red] {exc}")
+        raise typer.Exit(1) from exc
+    table = Table(title=f"controls of {summary['day']} ({summary['run_id']})")
+    table.add_column("control")
+    table.add_column("findings", justify="right")
+    table.add_column("expectations", justify="right")
+    for cid, c in summary["per_control"].items():
+        style = "red" if c["findings"] and cid.startswith("ZWY-LIM") else ""
+        table.add_row(
+            cid,
+            f"[{style}]{c['findings']}[/{style}]" if style else str(c["findings"]),
+            str(c["expectations"]),
+        )
+    console.print(table)
+    console.print(
+        f"breaches: {summary['breaches']} ({summary['unverified_breaches']} UNVERIFIED), "
+        f"dq issues: {summary['dq_issues']}, GX results: {summary['results_path']}"
+    )
+    if summary["data_docs"]:
+        console.print(f"Data Docs: {summary['data_docs']}")
