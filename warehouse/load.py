@@ -326,7 +326,7 @@ def _plan(
         return [(None, None)]
     step = max(1, (ours_rows + others_rows) // _SAMPLE_ROWS)
     sample = pl.concat([_mn_sample(ours, step), _mn_sample(others, step)])
-    # The estimate of others counts whole files; the sample counts only the rows used.
+    # others_rows counts whole files; the sample counts only the rows of the affected days.
     n_chunks = chunk_count(sample.len() * step, chunk_rows)
     return plan_mn_ranges(sample, n_chunks)
 
@@ -632,8 +632,9 @@ def load_batch(
         t = lap("raw_and_accounting", t)
 
         others_rows = sum(p.rows for p in other_parts) if others is not None else 0
+        relevant = None if others is None else others.filter(pl.col("local_day").is_in(days))
         ours = ChunkedFrame(
-            readings_in, _plan(readings_lf, n_readings, others, others_rows, chunk_rows)
+            readings_in, _plan(readings_lf, n_readings, relevant, others_rows, chunk_rows)
         )
         if n_readings:
             new_files.append(
@@ -664,7 +665,10 @@ def load_batch(
         t = lap("views_marts_commit", t)
     except BaseException as exc:
         if in_transaction:
-            con.execute("rollback")
+            try:
+                con.execute("rollback")
+            except duckdb.Error:  # e.g. the commit itself failed: nothing left to roll back
+                log.exception("rollback of batch %s failed", batch_day)
         delete_files([f.path(folder) for f in new_files])
         if isinstance(exc, duckdb.Error) or (
             isinstance(exc, WarehouseError) and not isinstance(exc, AccountingError)

@@ -3,7 +3,9 @@
     uv run python tests/warehouse/bench_load_batch.py [--out DIR] [--long-days 361]
 
 Loads the benchmark district day ``benchmarks/out/run0/staging/2024-05-01`` (17.6 M
-readings, 1.38 M packets) into fresh warehouses, each measurement in its own process so
+readings, 1.38 M packets; another folder via ``ZWY_BENCH_STAGING``, e.g. the
+``staging/2024-05-01`` of a ``parse_stream`` + ``transform_stream`` run over
+``benchmarks/out/district-benchmark``) into fresh warehouses, each measurement in its own process so
 that the peak RSS (VmHWM) is its own:
 
 * ``first``: a fresh warehouse, first load of the day;
@@ -34,7 +36,7 @@ from pathlib import Path
 import polars as pl
 
 ROOT = Path(__file__).resolve().parents[2]
-STAGING = ROOT / "benchmarks/out/run0/staging/2024-05-01"
+STAGING = Path(os.environ.get("ZWY_BENCH_STAGING", ROOT / "benchmarks/out/run0/staging/2024-05-01"))
 REGISTRY = ROOT / "benchmarks/out/district-benchmark/registry"
 DAY = date(2024, 5, 1)
 
@@ -202,7 +204,7 @@ def main() -> None:
     parser.add_argument("--long-days", type=int, default=361)
     parser.add_argument("--history", type=int, default=0)
     parser.add_argument("--runs", default="first,reload,history,long,late,lazy")
-    parser.add_argument("--chunk-rows", type=int, default=1_000_000)
+    parser.add_argument("--chunk-rows", type=int, default=250_000)
     parser.add_argument("--child", action="store_true")
     parser.add_argument("--warehouse")
     parser.add_argument("--prepare", type=int, nargs="*", default=[])

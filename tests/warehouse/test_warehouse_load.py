@@ -5,6 +5,7 @@ import polars as pl
 import pytest
 from warehouse_builders import REBUILD, at, gas_packets, make_batch, parquet_files, snapshot
 
+from warehouse.__main__ import main as warehouse_main
 from warehouse.db import connect, migrate
 from warehouse.load import load_batch
 from warehouse.partitions import (
@@ -315,7 +316,7 @@ def test_orphan_files_of_a_crashed_load_are_removed(con):
     assert len(parquet_files(folder)) == len(current)
 
 
-def test_refresh_views_after_moving_the_warehouse(tmp_path):
+def test_refresh_views_after_moving_the_warehouse(tmp_path, capsys):
     old = tmp_path / "old"
     with connect(old / "w.duckdb") as c:
         migrate(c)
@@ -339,6 +340,13 @@ def test_refresh_views_after_moving_the_warehouse(tmp_path):
                 "select comment from duckdb_views() where view_name = 'stg_readings'"
             ).fetchone()[0]
         )
+        c.execute(
+            "create or replace view stg_readings as select * from stg_packets"
+        )  # clobbered: the command line rebuilds it
+    assert warehouse_main(["refresh-views", str(new / "w.duckdb")]) == 0
+    assert "stg_readings: 2 file(s)" in capsys.readouterr().out
+    with connect(new / "w.duckdb") as c:
+        assert snapshot(c) == before
         # A missing file is named and nothing changes.
         victim = new / "w_parquet" / files_of(c)[("stg_readings", D2)]
         victim.unlink()
