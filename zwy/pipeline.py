@@ -509,7 +509,11 @@ def summary_from_warehouse(day: date, settings: Settings | None = None) -> RunSu
     if run is None:
         return RunSummary(run_id="(none)", day=day, status="not run")
     stages = [
-        {"name": s["name"], "stream": s["stream"], "status": s["status"]} for s in (run[2] or [])
+        {
+            "name": s["name"], "stream": s["stream"], "status": s["status"],
+            "counts": dict(s.get("counts") or {}),
+        }
+        for s in (run[2] or [])
     ]
     return RunSummary(
         run_id=str(run[0]), day=day, status=str(run[1]), stages=stages,
