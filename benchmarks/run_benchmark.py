@@ -175,10 +175,17 @@ def main() -> None:
     }
     (out / "results.json").write_text(json.dumps(result, indent=2))
     print(f"\ninput {mb:.0f} MB, {frames:,} frames, {values:,} values; medians of {args.repeats}\n")
+    stream_mb = {
+        st: sum(p.stat().st_size for p in (inbox / DAY.isoformat() / st).rglob("*") if p.is_file()) / 1e6
+        for st in ("wastewater", "exhaust_gas")
+    }
     print("| stage | median s | MB/s | rows/s | peak RSS MB |\n|---|---:|---:|---:|---:|")
     for k, v in med.items():
-        rows = frames if k.startswith("parse") else readings if k != "duckdb_read_csv" else csv_rows
-        print(f"| {k} | {v:.2f} | {mb / v if k in ('total', 'duckdb_read_csv') or k.startswith('parse') else float('nan'):.0f} | {rows / v:,.0f} | {peak[k] / 1e6:.0f} |")
+        stream = k.split(".", 1)[1] if "." in k else None
+        size = stream_mb.get(stream or "", mb if k in ("total", "duckdb_read_csv") else 0.0)
+        rate = f"{size / v:.0f}" if size else ""
+        rows = frames if k.startswith("parse") else csv_rows if k == "duckdb_read_csv" else readings
+        print(f"| {k} | {v:.2f} | {rate} | {rows / v:,.0f} | {peak[k] / 1e6:.0f} |")
     print(f"\nparse {parse_rate:.0f} MB/s vs DuckDB read_csv {csv_rate:.0f} MB/s: ratio {result['parse_vs_read_csv']}x")
     print(f"whole day parse→warehouse: {med['total']:.1f} s wall, peak RSS {peak['total'] / 1e9:.2f} GB")
 
