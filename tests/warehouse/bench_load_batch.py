@@ -173,8 +173,8 @@ def add_history(warehouse: Path, days: int) -> None:
             if shift_hour:
                 replace += ", hour_start_utc - to_days(cast(i as integer)) as hour_start_utc"
             con.execute(
-                f"insert into {table} select * replace ({replace}) from {table}, "
-                f"range(4, {4 + days}) as r(i) where local_day = ?",
+                f"insert into {table} select t.* replace ({replace}) from {table} t, "
+                f"range(4, {4 + days}) as r(i) where t.local_day = ?",
                 [template_day],
             )
         con.execute("commit")
