@@ -14,8 +14,9 @@ that the peak RSS (VmHWM) is its own:
 * ``long``: ``history`` plus ``--long-days`` more days of partitions in meta_partitions
   (hard links of the day's files) and of marts (copies of the day's rows: 111 M hourly
   rows), to show the cost does not grow with history;
-* ``late``: ``history`` with 1 % of the readings moved to the day before (late
-  re-sends): two local days are rebuilt, the earlier one read back from its file;
+* ``late-all`` / ``late-2%``: ``history`` with 1 % of the readings of every device / of
+  2 % of the devices moved to the day before (late re-sends): the affected devices' day
+  before is rebuilt too, read back from its file;
 * ``lazy``: ``first`` with the staging files passed as LazyFrames (what load_day could do).
 
 The frames are read as ``zwy.pipeline.load_day`` reads them. Prints one JSON line per run.
@@ -94,7 +95,7 @@ def frames(shift: int = 0, lazy: bool = False) -> dict[str, pl.DataFrame | pl.La
 
 
 def load(
-    warehouse: Path, shift: int, lazy: bool, chunk_rows: int | None, late: bool = False
+    warehouse: Path, shift: int, lazy: bool, chunk_rows: int | None, late: float = 0.0
 ) -> dict[str, object]:
     from warehouse.db import connect, migrate
     from warehouse.load import load_batch
@@ -105,8 +106,8 @@ def load(
     registry = load_registry(REGISTRY)
     rebuild = rebuild_marts(registry, Settings())
     f = frames(shift, lazy)
-    if late:  # 1 % of the readings are re-sends of the day before: its marts are rebuilt too
-        back = pl.col("line") % 100 == 0
+    if late:  # 1 % of the readings of some devices are re-sends of the day before
+        back = (pl.col("line") % 100 == 0) & (pl.col("mn").hash(seed=1) % 1000 < late * 1000)
         f["readings"] = f["readings"].with_columns(
             pl.when(back).then(pl.col(c) - timedelta(days=1)).otherwise(pl.col(c)).alias(c)
             for c in ("local_day", "data_time_utc")
@@ -210,7 +211,7 @@ def main() -> None:
     parser.add_argument("--prepare", type=int, nargs="*", default=[])
     parser.add_argument("--no-measure", dest="measure", action="store_false")
     parser.add_argument("--lazy", action="store_true")
-    parser.add_argument("--late", action="store_true")
+    parser.add_argument("--late", type=float, default=0.0, help="share of devices with late data")
     args = parser.parse_args()
     if args.child:
         child(args)
@@ -232,7 +233,9 @@ def main() -> None:
         if "long" in runs:
             run("long", out / "c" / "w.duckdb", "--history", str(args.long_days), *chunk)
         if "late" in runs:
-            run("late", out / "e" / "w.duckdb", "--late", *chunk)
+            shutil.copytree(out / "e", out / "f")
+            run("late-all", out / "e" / "w.duckdb", "--late", "1", *chunk)
+            run("late-2%", out / "f" / "w.duckdb", "--late", "0.02", *chunk)
     if "lazy" in runs:
         run("lazy", out / "d" / "w.duckdb", "--lazy", *chunk)
 
