@@ -308,9 +308,11 @@ def load_day(
 ) -> dict[str, Any]:
     """Load the staged streams of ``day`` into the warehouse: the only stage that writes DuckDB.
 
-    Each stream's partition of ``day`` is replaced in one transaction, the marts of every
-    local day it touches are rebuilt, and the accounting invariant is checked (a violation
-    rolls the stream back and raises :class:`zwy.errors.AccountingError`).
+    All streams of ``day`` load in one transaction: the day's staging partitions (Parquet
+    files behind the ``stg_*`` views, see :mod:`warehouse.partitions`) and raw tables are
+    replaced, the marts of every device-day they touch are rebuilt, and the accounting
+    invariant is checked (a violation rolls everything back and raises
+    :class:`zwy.errors.AccountingError`).
     """
     from warehouse.db import connect, migrate
     from warehouse.load import load_batch
