@@ -32,21 +32,6 @@ def parse_day(value: str) -> date:
         raise typer.BadParameter(f"{value!r} is not a day like 2024-05-01") from exc
 
 
-def _settings(inbox: Path | None, registry: Path | None, warehouse: Path | None, data_dir: Path | None):  # type: ignore[no-untyped-def]
-    from zwy.settings import Settings
-
-    kwargs: dict[str, object] = {}
-    if data_dir:
-        kwargs["data_dir"] = data_dir
-    if inbox:
-        kwargs["inbox_dir"] = inbox
-    if registry:
-        kwargs["registry_dir"] = registry
-    if warehouse:
-        kwargs["warehouse_path"] = warehouse
-    return Settings(**kwargs)  # type: ignore[arg-type]
-
-
 InboxOpt = Annotated[Path | None, typer.Option(help="Inbox root: <inbox>/<YYYY-MM-DD>/<stream>/")]
 RegistryOpt = Annotated[Path | None, typer.Option(help="Registry folder (facilities.csv, ...)")]
 WarehouseOpt = Annotated[Path | None, typer.Option(help="DuckDB warehouse file")]
@@ -62,7 +47,9 @@ def run(
     data_dir: DataDirOpt = None,
 ) -> None:
     """Process one day end to end into the warehouse (parse → transform → load)."""
-    settings = _settings(inbox, registry, warehouse, data_dir)
+    from zwy.settings import settings_from_options
+
+    settings = settings_from_options(inbox=inbox, registry=registry, warehouse=warehouse, data_dir=data_dir)
     summary = _run_with_progress(parse_day(day), settings)
     _print_summary(summary, settings)
     if summary.status == "failed":

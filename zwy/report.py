@@ -526,10 +526,11 @@ def report(
     """Write the daily compliance report (one static HTML page) of one day."""
     from rich.console import Console
 
-    from zwy.validate import _parse_day, settings_from_options
+    from zwy.settings import settings_from_options
+    from zwy.validate import _parse_day
 
     console = Console()
-    settings = settings_from_options(None, warehouse, data_dir, reports)
+    settings = settings_from_options(warehouse=warehouse, data_dir=data_dir, reports=reports)
     try:
         path = build_report(_parse_day(day), settings)
     except ZwyError as exc:

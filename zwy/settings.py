@@ -87,3 +87,21 @@ class Settings(BaseSettings):
 def get_settings() -> Settings:
     """Return the process-wide settings (read once from the environment)."""
     return Settings()
+
+
+def settings_from_options(
+    inbox: Path | None = None,
+    registry: Path | None = None,
+    warehouse: Path | None = None,
+    data_dir: Path | None = None,
+    reports: Path | None = None,
+) -> Settings:
+    """Return settings from the environment with the command-line path overrides applied."""
+    overrides = {
+        "data_dir": data_dir,
+        "inbox_dir": inbox,
+        "registry_dir": registry,
+        "warehouse_path": warehouse,
+        "reports_dir": reports,
+    }
+    return Settings(**{k: v for k, v in overrides.items() if v})  # type: ignore[arg-type]

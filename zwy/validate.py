@@ -45,7 +45,7 @@ from expectations.suites import (
     write_batches,
 )
 from zwy.errors import ZwyError
-from zwy.settings import Settings, get_settings
+from zwy.settings import Settings, get_settings, settings_from_options
 
 #: The migration that creates the result tables, by version and file name.
 CONTROLS_MIGRATION = ("0010", "0010_controls.sql")
@@ -306,25 +306,6 @@ def _parse_day(value: str) -> date:
         raise typer.BadParameter(f"{value!r} is not a day like 2024-05-01") from exc
 
 
-def settings_from_options(
-    registry: Path | None = None,
-    warehouse: Path | None = None,
-    data_dir: Path | None = None,
-    reports: Path | None = None,
-) -> Settings:
-    """Return settings from the environment with the command-line overrides applied."""
-    kwargs: dict[str, Any] = {}
-    if data_dir:
-        kwargs["data_dir"] = data_dir
-    if registry:
-        kwargs["registry_dir"] = registry
-    if warehouse:
-        kwargs["warehouse_path"] = warehouse
-    if reports:
-        kwargs["reports_dir"] = reports
-    return Settings(**kwargs)
-
-
 def validate(
     day: Annotated[str, typer.Option(help="Day to validate, YYYY-MM-DD (Asia/Shanghai)")],
     data_docs: Annotated[
@@ -344,7 +325,7 @@ def validate(
     console = Console()
     if engine not in ENGINES:
         raise typer.BadParameter(f"expected one of {', '.join(ENGINES)}", param_hint="--engine")
-    settings = settings_from_options(registry, warehouse, data_dir)
+    settings = settings_from_options(registry=registry, warehouse=warehouse, data_dir=data_dir)
     try:
         summary = validate_day(_parse_day(day), settings, engine=engine, data_docs=data_docs)  # type: ignore[arg-type]
     except ZwyError as exc:
