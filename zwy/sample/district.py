@@ -17,15 +17,12 @@ generator plants exceedances against them and keeps everything else below them.
 
 from __future__ import annotations
 
-import csv
-import io
 import os
 import random
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
-from importlib import resources
 from pathlib import Path
 
 import polars as pl
@@ -347,37 +344,31 @@ class Catalog:
         return self.reference_o2.get((outlet.standard, outlet.applies_to))
 
 
-def _num(text: str) -> float | None:
-    return float(text) if text.strip() else None
-
-
 def load_catalog() -> Catalog:
-    """Read ``limits.csv`` and ``reference_o2.csv`` from the ``expectations`` package."""
-    base = resources.files("expectations").joinpath("catalog")
-    limits = []
-    text = base.joinpath("limits.csv").read_text(encoding="utf-8")
-    for row in csv.DictReader(io.StringIO(text)):
-        limits.append(
-            Limit(
-                limit_id=row["limit_id"],
-                standard=row["standard"],
-                table_class=row["table_class"],
-                pollutant=row["pollutant"],
-                outlet_type=row["outlet_type"],
-                averaging_period=row["averaging_period"],
-                limit_low=_num(row["limit_low"]),
-                limit_high=_num(row["limit_high"]),
-                valid_from=date.fromisoformat(row["valid_from"]),
-                valid_to=date.fromisoformat(row["valid_to"]) if row["valid_to"] else None,
-                season=row["season"],
-                applies_to=row["applies_to"],
-            )
+    """Return the limits and reference O2 of ``expectations/catalog`` (via its own loaders)."""
+    from expectations.reference import load_limits, load_reference_o2
+
+    limits = tuple(
+        Limit(
+            limit_id=row["limit_id"],
+            standard=row["standard"],
+            table_class=row["table_class"],
+            pollutant=row["pollutant"] or "",
+            outlet_type=row["outlet_type"],
+            averaging_period=row["averaging_period"],
+            limit_low=row["limit_low"],
+            limit_high=row["limit_high"],
+            valid_from=row["valid_from"],
+            valid_to=row["valid_to"],
+            season=row["season"] or "",
+            applies_to=row["applies_to"],
         )
+        for row in load_limits().iter_rows(named=True)
+    )
     ref: dict[tuple[str, str], float] = {}
-    text = base.joinpath("reference_o2.csv").read_text(encoding="utf-8")
-    for row in csv.DictReader(io.StringIO(text)):
+    for row in load_reference_o2().iter_rows(named=True):
         ref.setdefault((row["standard"], row["applies_to"]), float(row["reference_o2_pct"]))
-    return Catalog(tuple(limits), ref)
+    return Catalog(limits, ref)
 
 
 # --- District recipes -------------------------------------------------------------------
