@@ -9,7 +9,7 @@ import polars as pl
 
 from transforms.units import MEASUREMENT_FIELDS, attach_units
 from transforms.validity import is_valid
-from zwy.contracts import READINGS, TZ_LOCAL, conform
+from zwy.contracts import READINGS, TZ_LOCAL, conform_lazy
 
 #: Stream of a device the registry does not know, from the frame's ST (HJ 212 Table 5):
 #: 31 air pollution source (stacks, CEMS), 32 water pollution source (outfalls).
@@ -55,6 +55,18 @@ def build_readings(
     batch_day: date,
     stream_of_st: Mapping[str, str] = STREAM_OF_ST,
 ) -> pl.DataFrame:
+    """Collect :func:`readings_plan` (same arguments, same contract)."""
+    return readings_plan(values, points, outlets, units, batch_day, stream_of_st).collect()
+
+
+def readings_plan(
+    values: pl.DataFrame | pl.LazyFrame,
+    points: pl.DataFrame,
+    outlets: pl.DataFrame,
+    units: pl.DataFrame,
+    batch_day: date,
+    stream_of_st: Mapping[str, str] = STREAM_OF_ST,
+) -> pl.LazyFrame:
     """Turn parsed values into staging readings (contract ``READINGS``).
 
     Only measurement fields (``Rtd, Avg, Min, Max, Cou, ZsRtd, ZsAvg, ZsMin, ZsMax``) become
@@ -76,7 +88,8 @@ def build_readings(
         stream_of_st: ST code → stream for unknown devices.
 
     Returns:
-        A frame with exactly the ``READINGS`` columns, rows in the order of ``values``.
+        A plan of exactly the ``READINGS`` columns, rows in the order of ``values``; it
+        streams (bounded memory) when sunk to a file.
         ``valid`` is true only for a numeric
         value flagged N or without flag (BRIEF §1.6).
 
@@ -105,4 +118,4 @@ def build_readings(
         )
     )
     out = attach_units(out, units)
-    return conform(out.collect(), READINGS)
+    return conform_lazy(out, READINGS)

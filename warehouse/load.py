@@ -64,6 +64,7 @@ from zwy.contracts import (
     READINGS,
     TZ_LOCAL,
     conform,
+    conform_lazy,
 )
 from zwy.errors import AccountingError, WarehouseError
 
@@ -160,14 +161,6 @@ def _insert(con: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFrame) -> 
         except duckdb.Error as exc:
             raise WarehouseError(f"insert into {table}: {exc}") from exc
     return frame.height
-
-
-def _conform_lazy(frame: pl.LazyFrame, schema: pl.Schema) -> pl.LazyFrame:
-    names = set(frame.collect_schema().names())
-    return frame.select(
-        (pl.col(name) if name in names else pl.lit(None)).cast(dtype).alias(name)
-        for name, dtype in schema.items()
-    )
 
 
 def _eager(frame: Frame) -> pl.DataFrame:
@@ -269,14 +262,14 @@ def prepare_frames(
         # DuckDB keeps no zone per value: store what the device sent, the Beijing wall clock.
         data_time=local.dt.replace_time_zone(None),
     )
-    r = _conform_lazy(readings.lazy(), READINGS).with_columns(
+    r = conform_lazy(readings.lazy(), READINGS).with_columns(
         pl.col("batch_day").fill_null(batch_day)
     )
     _refuse_other_days(r, "reading", batch_day)
     return {
         "raw_ingest_files": manifest,
         "raw_quarantine": conform(q, RAW_QUARANTINE),
-        "stg_packets": _conform_lazy(p, STG_PACKETS),
+        "stg_packets": conform_lazy(p, STG_PACKETS),
         "stg_readings": r,
     }
 

@@ -27,6 +27,7 @@ import pyarrow.parquet as pq
 from zwy.contracts import (
     INGEST_FILES,
     PACKETS,
+    PARQUET_ROW_GROUP,
     QUARANTINE,
     READINGS,
     STREAMS,
@@ -117,7 +118,7 @@ class _ParquetAppender:
         table = conform(df, self.schema).to_arrow()
         if self._writer is None:
             self._writer = pq.ParquetWriter(self.path, table.schema, compression="zstd")
-        self._writer.write_table(table)
+        self._writer.write_table(table, row_group_size=PARQUET_ROW_GROUP)
         self.rows += df.height
 
     def close(self) -> int:
@@ -253,34 +254,33 @@ def transform_stream(day: date, stream: str, settings: Settings | None = None) -
     ``readings.parquet`` (READINGS contract: codes normalised, registry joined, UTC and local
     day, validity flag).
     """
-    from transforms.readings import build_readings
+    from transforms.readings import readings_plan
     from zwy.hj212.codes import code_table
 
     t0 = time.perf_counter()
     settings = settings or get_settings()
     registry = load_registry(settings.registry)
     out = stage_dir(settings, day, stream)
-    values = pl.read_parquet(out / "values.parquet")
-    packets = pl.read_parquet(out / "packets.parquet", columns=["source_file", "line", "st"])
-    # Unknown devices take their stream from the frame's ST, else from the inbox folder.
-    values = values.join(packets.unique(["source_file", "line"]), on=["source_file", "line"],
-                         how="left").with_columns(pl.lit(stream).alias("stream"))
-    readings = build_readings(
+    # Unknown devices take their stream from the frame's ST (a VALUES column), else from the
+    # inbox folder. The plan streams: a day of a stream never sits in memory whole.
+    values = pl.scan_parquet(out / "values.parquet").with_columns(pl.lit(stream).alias("stream"))
+    plan = readings_plan(
         values,
         registry.monitoring_points,
         registry.outlets,
         code_table(),
         batch_day=day,
     )
-    readings = conform(readings, READINGS)
-    readings.write_parquet(out / "readings.parquet")
+    target = out / "readings.parquet"
+    plan.sink_parquet(target, row_group_size=PARQUET_ROW_GROUP, compression="zstd")
+    n_readings = pl.scan_parquet(target).select(pl.len()).collect().item()
     return {
         "stage": "transform_stream",
         "day": day.isoformat(),
         "stream": stream,
         "duration_s": round(time.perf_counter() - t0, 3),
         "dir": str(out),
-        "readings": readings.height,
+        "readings": int(n_readings),
     }
 
 
@@ -324,21 +324,31 @@ def load_day(
     result: dict[str, Any] = {"stage": "load_day", "stream": None, "day": day.isoformat(),
                               "run_id": run_id}
     staged = [s for s in streams if (stage_dir(settings, day, s) / "readings.parquet").exists()]
-    frames: dict[str, list[pl.DataFrame]] = {k: [] for k in ("files", "packets", "readings", "quarantine")}
-    for stream in staged:
-        d = stage_dir(settings, day, stream)
-        frames["files"].append(pl.read_parquet(d / "files.parquet"))
-        packets = pl.read_parquet(d / "packets.parquet")
-        frames["packets"].append(packets.filter(pl.col("status") == "ok").with_columns(
-            pl.lit(stream).alias("stream")))
-        frames["readings"].append(pl.read_parquet(d / "readings.parquet"))
-        frames["quarantine"].append(pl.read_parquet(d / "quarantine.parquet").with_columns(
-            pl.lit(stream).alias("stream")))
-    schemas = {"files": INGEST_FILES, "packets": PACKETS, "readings": READINGS,
-               "quarantine": QUARANTINE}
-    merged = {
-        k: pl.concat(v, how="diagonal_relaxed") if v else empty(schemas[k])
-        for k, v in frames.items()
+    # The big staging files (packets, readings) go to the loader as scans, read device range
+    # by device range; the small ones (files, quarantine) are read whole.
+    files = [pl.read_parquet(stage_dir(settings, day, s) / "files.parquet") for s in staged]
+    quarantine = [
+        pl.read_parquet(stage_dir(settings, day, s) / "quarantine.parquet").with_columns(
+            pl.lit(s).alias("stream")
+        )
+        for s in staged
+    ]
+    packets = [
+        pl.scan_parquet(stage_dir(settings, day, s) / "packets.parquet")
+        .filter(pl.col("status") == "ok")
+        .with_columns(pl.lit(s).alias("stream"))
+        for s in staged
+    ]
+    readings = [pl.scan_parquet(stage_dir(settings, day, s) / "readings.parquet") for s in staged]
+    merged: dict[str, pl.DataFrame | pl.LazyFrame] = {
+        "files": pl.concat(files, how="diagonal_relaxed") if files else empty(INGEST_FILES),
+        "quarantine": (
+            pl.concat(quarantine, how="diagonal_relaxed") if quarantine else empty(QUARANTINE)
+        ),
+        "packets": (
+            pl.concat(packets, how="diagonal_relaxed") if packets else empty(PACKETS).lazy()
+        ),
+        "readings": pl.concat(readings) if readings else empty(READINGS).lazy(),
     }
     # All streams of a day load in one transaction: the day's partition is replaced whole,
     # so a rerun can never leave one stream new and another old.

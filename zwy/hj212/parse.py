@@ -754,7 +754,7 @@ def _values(df: pl.DataFrame, it: _Items) -> pl.DataFrame:
             flag_of_row = np.where(uniq[pos] == row_fk, flag_rows[order[first]][pos], -1)
         flag_of_row = np.where(code_id_k[kid[rows]] > 0, flag_of_row, -1)
     frame_cols = df.select(
-        pl.col("source_file", "line", "mn", "cn", "data_time").gather(pl.Series(it.fid[rows]))
+        pl.col("source_file", "line", "mn", "cn", "data_time", "st").gather(pl.Series(it.fid[rows]))
     )
     key_cols = keys.select(
         pl.col("pollutant", "code_raw", "code_status", "field", "field_known").gather(
