@@ -45,22 +45,26 @@ def run(
     registry: RegistryOpt = None,
     warehouse: WarehouseOpt = None,
     data_dir: DataDirOpt = None,
+    alerts: Annotated[
+        bool, typer.Option("--alerts", help="Also queue the day's alerts and send all pending "
+                           "(SMTP: the smtp_default connection, see docs/alerts.md)")
+    ] = False,
 ) -> None:
-    """Process one day end to end into the warehouse (parse → transform → load)."""
+    """Process one day end to end into the warehouse (parse → transform → load → validate → report)."""
     from zwy.settings import settings_from_options
 
     settings = settings_from_options(inbox=inbox, registry=registry, warehouse=warehouse, data_dir=data_dir)
-    summary = _run_with_progress(parse_day(day), settings)
+    summary = _run_with_progress(parse_day(day), settings, alerts=alerts)
     _print_summary(summary, settings)
     if summary.status == "failed":
         raise typer.Exit(1)
 
 
-def _run_with_progress(d: date, settings):  # type: ignore[no-untyped-def]
+def _run_with_progress(d: date, settings, alerts: bool = False):  # type: ignore[no-untyped-def]
     from zwy.contracts import STREAMS
     from zwy.pipeline import RunSummary, run_day
 
-    total = len(STREAMS) * 2 + 3
+    total = len(STREAMS) * 2 + 3 + int(alerts)
     with Progress(
         SpinnerColumn(), TextColumn("[bold]{task.description}"), BarColumn(),
         TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn(), console=console,
@@ -76,7 +80,7 @@ def _run_with_progress(d: date, settings):  # type: ignore[no-untyped-def]
                 progress.advance(task)
 
         try:
-            summary: RunSummary = run_day(d, settings, on_stage=on_stage)
+            summary: RunSummary = run_day(d, settings, on_stage=on_stage, alerts=alerts)
         except ZwyError as exc:
             console.print(f"[red]run of {d} failed:[/red] {exc}")
             raise typer.Exit(1) from exc
@@ -151,6 +155,18 @@ def _print_summary(summary, settings) -> None:  # type: ignore[no-untyped-def]
             from zwy.report import report_path
 
             console.print(f"report: {report_path(summary.day, settings)}")
+        if st["name"] == "send_alerts" and st["status"] == "success":
+            c = st.get("counts") or {}
+            line = (
+                f"alerts: {c.get('queued', 0)} new, {c.get('sent', 0)} sent, "
+                f"{c.get('already_alerted', 0)} findings alerted before"
+            )
+            if c.get("pending"):
+                line += (
+                    f", [yellow]{c['pending']} pending (SMTP unavailable; "
+                    "`zwy alerts send` retries)[/yellow]"
+                )
+            console.print(line)
     console.print(f"warehouse: {settings.warehouse}  ({summary.duration_s:.1f} s)\n")
 
 
@@ -218,12 +234,14 @@ def _demo_airflow(day_list: list[date], settings) -> None:  # type: ignore[no-un
 
 
 def _mount() -> None:
+    from zwy.alerts.cli import alerts_app
     from zwy.hj212.cli import hj212_app
     from zwy.report import report
     from zwy.sample.generate import sample
     from zwy.validate import validate
 
     app.add_typer(hj212_app, name="hj212", help="Parse HJ 212 packet logs.")
+    app.add_typer(alerts_app, name="alerts", help="Alert emails: send pending, list the outbox.")
     app.command("sample", help="Generate the built-in sample district (deterministic).")(sample)
     app.command("validate")(validate)
     app.command("report")(report)

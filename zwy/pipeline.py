@@ -384,8 +384,12 @@ def run_day(
     trigger: str = "manual",
     on_stage: StageCallback | None = None,
     validate: bool = True,
+    alerts: bool = False,
 ) -> RunSummary:
     """Process one day end to end without Airflow: parse, transform, load, validate, report.
+
+    With ``alerts``, a last stage queues the day's alerts and sends every pending one
+    (:func:`zwy.alerts.run_alerts`), whatever happened to the stages before it.
 
     The run and its per-stage status, counts and durations are written to ``ops_runs``,
     including streams where nothing arrived (status ``nothing_arrived``, never success).
@@ -436,6 +440,16 @@ def run_day(
             stage("build_report", None, lambda: {"path": str(build_report(day, settings))})
     except Exception as exc:
         error = exc
+    if alerts:
+        # Like the DAG's all_done task: alert whatever happened above, including failures.
+        from zwy.alerts import events_from_stages, run_alerts
+
+        events = events_from_stages([s.__dict__ for s in stages])
+        try:
+            stage("send_alerts", None,
+                  lambda: _ints(run_alerts(day, settings, events, run_id=run_id)))
+        except Exception as exc:  # recorded as a failed stage; never masks the first error
+            error = error or exc
     finished = datetime.now(tz=UTC)
     with connect(settings.warehouse) as con:
         migrate(con)

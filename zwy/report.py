@@ -23,6 +23,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
+import duckdb
 import polars as pl
 import typer
 
@@ -60,44 +61,58 @@ def report_path(day: date, settings: Settings) -> Path:
     return settings.reports / day.isoformat() / f"compliance_{day.isoformat()}.html"
 
 
-def read_report_data(day: date, settings: Settings) -> ReportData:
-    """Read the day's findings and the series behind its breaches (read-only)."""
+def read_report_data(
+    day: date, settings: Settings, con: duckdb.DuckDBPyConnection | None = None
+) -> ReportData:
+    """Read the day's findings and the series behind its breaches.
+
+    Opens the warehouse read-only, or reads through ``con`` when given (a process that
+    holds the read-write connection cannot open a second, read-only one).
+    """
     from warehouse.db import connect
 
-    with connect(settings.warehouse, read_only=True) as con:
-        tables = {r[0] for r in con.execute("select table_name from duckdb_tables()").fetchall()}
-        if "breaches" not in tables:
-            raise ZwyError(
-                f"{settings.warehouse} has no breaches table: run `zwy validate --day {day}` first"
-            )
-        facilities = con.execute("select * from ref_facilities order by facility_id").pl()
-        outlets = con.execute("select * from ref_outlets order by outlet_id").pl()
-        points = con.execute("select * from ref_monitoring_points order by mn").pl()
-        breaches = con.execute(
-            "select * from breaches where local_day = ? order by facility_id, mn, pollutant, period_start_utc",
-            [day],
-        ).pl()
-        issues = con.execute(
-            "select * from dq_issues where local_day = ? order by facility_id, mn, pollutant, period_start_utc",
-            [day],
-        ).pl()
-        pairs = breaches.select("mn", "pollutant").unique()
-        hourly = pl.DataFrame()
-        if pairs.height:
-            con.register("_pairs", pairs.to_arrow())
-            try:
-                hourly = con.execute(
-                    "select h.* from mart_hourly_values h join _pairs p using (mn, pollutant) "
-                    "where h.local_day = ? order by h.mn, h.pollutant, h.hour_start_utc",
-                    [day],
-                ).pl()
-            finally:
-                con.unregister("_pairs")
-        row = con.execute(
-            "select run_id, finished_at, engine, counts from ops_validations where day = ? "
-            "order by finished_at desc limit 1",
-            [day],
-        ).fetchone()
+    if con is not None:
+        return _read_report_data(day, settings, con)
+    with connect(settings.warehouse, read_only=True) as ro:
+        return _read_report_data(day, settings, ro)
+
+
+def _read_report_data(
+    day: date, settings: Settings, con: duckdb.DuckDBPyConnection
+) -> ReportData:
+    tables = {r[0] for r in con.execute("select table_name from duckdb_tables()").fetchall()}
+    if "breaches" not in tables:
+        raise ZwyError(
+            f"{settings.warehouse} has no breaches table: run `zwy validate --day {day}` first"
+        )
+    facilities = con.execute("select * from ref_facilities order by facility_id").pl()
+    outlets = con.execute("select * from ref_outlets order by outlet_id").pl()
+    points = con.execute("select * from ref_monitoring_points order by mn").pl()
+    breaches = con.execute(
+        "select * from breaches where local_day = ? order by facility_id, mn, pollutant, period_start_utc",
+        [day],
+    ).pl()
+    issues = con.execute(
+        "select * from dq_issues where local_day = ? order by facility_id, mn, pollutant, period_start_utc",
+        [day],
+    ).pl()
+    pairs = breaches.select("mn", "pollutant").unique()
+    hourly = pl.DataFrame()
+    if pairs.height:
+        con.register("_pairs", pairs.to_arrow())
+        try:
+            hourly = con.execute(
+                "select h.* from mart_hourly_values h join _pairs p using (mn, pollutant) "
+                "where h.local_day = ? order by h.mn, h.pollutant, h.hour_start_utc",
+                [day],
+            ).pl()
+        finally:
+            con.unregister("_pairs")
+    row = con.execute(
+        "select run_id, finished_at, engine, counts from ops_validations where day = ? "
+        "order by finished_at desc limit 1",
+        [day],
+    ).fetchone()
     validation = None
     if row is not None:
         validation = {"run_id": row[0], "finished_at": row[1], "engine": row[2], "counts": row[3]}

@@ -32,6 +32,42 @@ class ValiditySettings(BaseModel):
     water_day_min_hours: int = 1
 
 
+class AlertSettings(BaseModel):
+    """How alerts are routed and delivered (``ZWY_ALERTS__<NAME>``).
+
+    The SMTP server itself (host, port, STARTTLS or SSL, login and password) is Airflow's
+    ``smtp_default`` connection, e.g. ``AIRFLOW_CONN_SMTP_DEFAULT`` in the environment; see
+    docs/alerts.md.
+    """
+
+    smtp_conn_id: str = "smtp_default"
+    from_email: str | None = Field(
+        default=None, description="sender; default: the connection's from_email extra"
+    )
+    max_attempts: int = Field(
+        default=10, description="delivery attempts before a pending alert is marked failed"
+    )
+    immediate_min_severity: str = Field(
+        default="critical",
+        description="breaches at least this severe also go out at once, one email each, "
+        "where the routing rules say 'immediate'",
+    )
+    quarantine_spike_share: float = Field(
+        default=0.05, description="a file with more than this share of its frames "
+        "quarantined raises a data-quality alert"
+    )
+    report_base_url: str | None = Field(
+        default=None,
+        description="where analysts open the reports folder (e.g. https://zwy.example.org/"
+        "reports/); default: the report's file path",
+    )
+    max_charts: int = Field(default=6, description="charts per email, worst breaches first")
+    routing_file: Path | None = Field(
+        default=None, description="routing rules CSV; default: <registry>/alert_routing.csv "
+        "if present, else the built-in rules (zwy/alerts/routing.csv)"
+    )
+
+
 class Settings(BaseSettings):
     """Where the product reads and writes, and how it behaves.
 
@@ -56,6 +92,7 @@ class Settings(BaseSettings):
         default=96, description="HJ 212 logs are parsed in groups of about this many MB"
     )
     validity: ValiditySettings = Field(default_factory=ValiditySettings)
+    alerts: AlertSettings = Field(default_factory=AlertSettings)
 
     @property
     def warehouse(self) -> Path:

@@ -21,15 +21,17 @@ EXPECTED_TABLES = {
     "mart_hourly_values",
     "mart_daily_values",
     "ops_runs",
+    "alert_outbox",
+    "alert_items",
 }
 EXPECTED_VIEWS = {"stg_packets", "stg_readings"}
-VERSIONS = [("0001", "initial"), ("0002", "parquet_staging")]
+VERSIONS = [("0001", "initial"), ("0002", "parquet_staging"), ("0003", "alerts")]
 
 
 def test_migrations_apply_on_a_fresh_file(tmp_path):
     path = tmp_path / "new" / "dir" / "zwy.duckdb"
     with connect(path) as con:
-        assert migrate(con) == ["0001", "0002"]
+        assert migrate(con) == ["0001", "0002", "0003"]
         tables = dict(con.execute("select table_name, comment from duckdb_tables()").fetchall())
         views = dict(
             con.execute(
@@ -177,7 +179,7 @@ def test_migration_0002_moves_old_staging_rows_to_parquet(tmp_path):
             t: con.execute(f"select * from {t} order by all").fetchall()
             for t in ("stg_readings", "stg_packets")
         }
-        assert migrate(con) == ["0002"]
+        assert migrate(con) == ["0002", "0003"]
         after = {
             t: con.execute(f"select * from {t} order by all").fetchall()
             for t in ("stg_readings", "stg_packets")

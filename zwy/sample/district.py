@@ -643,8 +643,17 @@ def registry_frames(district: District) -> dict[str, pl.DataFrame]:
     return {"facilities": fac, "outlets": out, "monitoring_points": pts}
 
 
+#: The bureau's people who receive role alerts (zwy.alerts.catalog): example.org addresses.
+SAMPLE_CONTACTS: tuple[tuple[str, str, str, str], ...] = (
+    ("C001", "王敏 Wang Min", "compliance_officer", "compliance@bureau.example.org"),
+    ("C002", "李强 Li Qiang", "compliance_officer", "enforcement@bureau.example.org"),
+    ("C003", "赵丽 Zhao Li", "data_steward", "data@bureau.example.org"),
+    ("C004", "陈工 Chen Gong", "ops", "ops@bureau.example.org"),
+)
+
+
 def write_registry(district: District, registry_dir: Path) -> list[Path]:
-    """Write ``facilities.csv``, ``outlets.csv`` and ``monitoring_points.csv`` (UTF-8).
+    """Write ``facilities.csv``, ``outlets.csv``, ``monitoring_points.csv`` and ``contacts.csv``.
 
     Args:
         district: the district to write.
@@ -660,6 +669,12 @@ def write_registry(district: District, registry_dir: Path) -> list[Path]:
         path = registry_dir / f"{name}.csv"
         write_atomic(path, frame.write_csv().encode("utf-8"))
         paths.append(path)
+    contacts = pl.DataFrame(
+        SAMPLE_CONTACTS, schema=["contact_id", "name", "role", "email"], orient="row"
+    )
+    path = registry_dir / "contacts.csv"
+    write_atomic(path, contacts.write_csv().encode("utf-8"))
+    paths.append(path)
     return paths
 
 

@@ -1,0 +1,178 @@
+"""Alert emails against a real SMTP server on loopback: routing, content, exactly once."""
+
+from __future__ import annotations
+
+import re
+
+import duckdb
+import polars as pl
+import pytest
+
+from tests.alerts.conftest import DAY, HOSTILE, LoopbackSmtp
+from zwy.alerts import PipelineEvent, list_alerts, queue_alerts, run_alerts
+from zwy.settings import Settings
+
+OFFICERS = {"compliance@bureau.example.org", "enforcement@bureau.example.org"}
+STEWARD = "data@bureau.example.org"
+OPS = "ops@bureau.example.org"
+EHS_1 = "ehs@f0001.example.org"
+
+
+def findings(settings: Settings) -> tuple[pl.DataFrame, pl.DataFrame]:
+    with duckdb.connect(str(settings.warehouse), read_only=True) as con:
+        b = con.execute("select * from breaches where local_day = ?", [DAY]).pl()
+        d = con.execute("select * from dq_issues where local_day = ?", [DAY]).pl()
+    return b, d
+
+
+def parts(msg):  # type: ignore[no-untyped-def]
+    text = msg.get_body(preferencelist=("plain",))
+    html = msg.get_body(preferencelist=("html",))
+    images = [p for p in msg.walk() if p.get_content_type() == "image/png"]
+    return text.get_content(), html.get_content(), images
+
+
+def test_digest_reaches_the_right_people_once_each(district: Settings, smtp: LoopbackSmtp):
+    breaches, issues = findings(district)
+    assert breaches.height > 0 and issues.height > 0, "the sample day must have findings"
+    res = run_alerts(DAY, district)
+    assert res["pending"] == 0 and res["failed"] == 0 and res["smtp_error"] is None
+    digests = [m for m in smtp.inbox.messages if "即时告警" not in str(m.message["Subject"])]
+    recipients = sorted(r for m in digests for r in m.rcpt_tos)
+    # One digest per recipient per run: the facility with findings, both officers, the steward.
+    assert len(recipients) == len(set(recipients))
+    assert OFFICERS | {STEWARD, EHS_1} <= set(recipients)
+    assert OPS not in recipients  # nothing went wrong with the run itself
+    # The EHS manager of F0001 sees only F0001's findings; officers see every breach.
+    ehs = smtp.inbox.to(EHS_1)
+    assert len([m for m in ehs if m in digests]) == 1
+    with duckdb.connect(str(district.warehouse), read_only=True) as con:
+        per = dict(
+            con.execute(
+                "select o.recipient, list(distinct i.facility_id) from alert_items i "
+                "join alert_outbox o using (alert_id) where o.mode = 'digest' group by 1"
+            ).fetchall()
+        )
+        officer_breaches = con.execute(
+            "select count(distinct item_id) from alert_items i join alert_outbox o using (alert_id) "
+            "where o.recipient = 'compliance@bureau.example.org' and i.kind = 'breach' "
+            "and o.mode = 'digest'"
+        ).fetchone()[0]
+    assert per[EHS_1] == ["F0001"]
+    assert officer_breaches == breaches.height
+
+
+def test_subject_html_text_and_inline_chart(district: Settings, smtp: LoopbackSmtp):
+    run_alerts(DAY, district)
+    (msg,) = [
+        m.message for m in smtp.inbox.to("compliance@bureau.example.org")
+        if "即时告警" not in str(m.message["Subject"])
+    ]
+    subject = str(msg["Subject"])
+    breaches, _ = findings(district)
+    # Triage from the inbox: the day, the counts, the worst item.
+    assert str(DAY) in subject
+    assert f"{breaches.height} 超标 breach" in subject
+    assert "worst: CRITICAL" in subject
+    assert msg.get_content_type() == "multipart/alternative"
+    text, html, images = parts(msg)
+    assert images, "the digest carries at least one chart"
+    for img in images:
+        cid = img["Content-ID"].strip("<>")
+        assert f'src="cid:{cid}"' in html
+        assert img.get_content()[:8] == b"\x89PNG\r\n\x1a\n"
+    # Chinese and English labels, every breach listed, the report linked.
+    assert "严重程度" in html and "Severity" in html and "超标" in text and "breach" in text
+    for bid in breaches["control_id"].unique():
+        assert bid in html and bid in text
+    link = f"https://zwy.example.org/reports/{DAY}/compliance_{DAY}.html"
+    assert link in html and link in text
+    assert msg["Message-ID"].startswith("<") and msg["Message-ID"].endswith("@zwy.alerts>")
+
+
+def test_hostile_facility_names_arrive_escaped_and_readable(district: Settings, smtp: LoopbackSmtp):
+    run_alerts(DAY, district)
+    (msg,) = [m.message for m in smtp.inbox.to(EHS_1) if "即时告警" not in str(m.message["Subject"])]
+    text, html, _ = parts(msg)
+    assert "<script>" not in html
+    assert "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt;&#x27;; DROP TABLE alert_outbox" in html
+    assert HOSTILE in text  # plain text shows the name exactly as registered
+    # The injected SQL did nothing: the outbox is there and lists what was sent.
+    assert not list_alerts(district).is_empty()
+    assert "\n" not in str(msg["Subject"])
+
+
+def test_server_down_keeps_alerts_pending_then_delivers_once(district: Settings, smtp: LoopbackSmtp):
+    smtp.stop()
+    res = run_alerts(DAY, district)
+    assert res["queued"] > 0 and res["sent"] == 0 and res["pending"] == res["queued"]
+    assert res["smtp_error"] and "ConnectionRefused" in res["smtp_error"]
+    pending = list_alerts(district, status="pending")
+    assert pending.height == res["queued"]
+    assert (pending["attempts"] == 1).all() and pending["last_error"].is_not_null().all()
+    smtp.start()
+    again = run_alerts(DAY, district)  # the next run: nothing new, the backlog delivered
+    assert again["queued"] == 0 and again["sent"] == res["queued"] and again["pending"] == 0
+    ids = [str(m.message["X-ZWY-Alert-Id"]) for m in smtp.inbox.messages]
+    assert len(ids) == len(set(ids)) == res["queued"]
+    third = run_alerts(DAY, district)
+    assert third["queued"] == third["sent"] == 0
+    assert len(smtp.inbox.messages) == res["queued"]
+    assert set(list_alerts(district)["status"]) == {"sent"}
+
+
+def test_rerun_of_the_day_sends_nothing_new(district: Settings, smtp: LoopbackSmtp):
+    from zwy.pipeline import run_day
+
+    first = run_alerts(DAY, district)
+    assert first["sent"] > 0
+    n = len(smtp.inbox.messages)
+    summary = run_day(DAY, district, alerts=True)  # reload, revalidate, alert
+    stage = next(s for s in summary.stages if s["name"] == "send_alerts")
+    assert stage["status"] == "success"
+    assert stage["counts"]["queued"] == 0 and stage["counts"]["already_alerted"] > 0
+    assert len(smtp.inbox.messages) == n
+
+
+def test_a_failing_stage_alerts_ops(district: Settings, smtp: LoopbackSmtp):
+    from zwy.pipeline import run_day
+
+    # Break the load: a registry file the loader needs disappears after parsing began.
+    (district.registry / "monitoring_points.csv").rename(district.registry / "mp.bak")
+    with pytest.raises(Exception, match="monitoring_points.csv"):
+        run_day(DAY, district, alerts=True)
+    (district.registry / "mp.bak").rename(district.registry / "monitoring_points.csv")
+    ops = smtp.inbox.to(OPS)
+    assert len(ops) == 1
+    subject = str(ops[0].message["Subject"])
+    assert "运行 pipeline" in subject and "CRITICAL" in subject
+    text, html, _ = parts(ops[0].message)
+    assert "ZWY-OPS-STAGE-FAILED" in text and "parse_stream" in text
+    assert "monitoring_points.csv" in text
+
+
+def test_a_pipeline_event_is_alerted_once_per_recipient(district: Settings, smtp: LoopbackSmtp):
+    event = PipelineEvent("ZWY-OPS-NOTHING-ARRIVED", "parse_stream", "exhaust_gas", "no input")
+    q1 = queue_alerts(DAY, district, [event])
+    q2 = queue_alerts(DAY, district, [event])
+    assert q1.queued and not q2.queued and q2.already_queued > 0
+    with duckdb.connect(str(district.warehouse), read_only=True) as con:
+        to = {
+            r[0] for r in con.execute(
+                "select o.recipient from alert_items i join alert_outbox o using (alert_id) "
+                "where i.kind = 'pipeline'"
+            ).fetchall()
+        }
+    assert to == {OPS, STEWARD}  # high severity: ops and the data steward (routing.csv)
+
+
+def test_critical_breaches_also_go_out_immediately(district: Settings, smtp: LoopbackSmtp):
+    run_alerts(DAY, district)
+    breaches, _ = findings(district)
+    critical = breaches.filter(pl.col("severity") == "critical").height
+    immediate = [m for m in smtp.inbox.messages if "即时告警" in str(m.message["Subject"])]
+    # Each critical breach once to each compliance officer (routing.csv), nobody else.
+    assert len(immediate) == critical * len(OFFICERS)
+    assert {r for m in immediate for r in m.rcpt_tos} == OFFICERS
+    assert all(re.search(r"IMMEDIATE \d{4}-\d{2}-\d{2}: CRITICAL", str(m.message["Subject"]))
+               for m in immediate)

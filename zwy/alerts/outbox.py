@@ -1,0 +1,389 @@
+"""The alert outbox: queue the day's alerts in the warehouse, then deliver what is pending.
+
+Exactly once, nothing lost:
+
+1. :func:`queue_alerts` routes the day's items, leaves out every (recipient, mode, item)
+   already in the outbox, renders one email per recipient (digest) or per item
+   (immediate), and inserts them as ``pending`` in one transaction. The ``alert_id`` is a
+   hash of mode, day, recipient and the sorted item ids, so queueing the same findings
+   again inserts nothing.
+2. :func:`send_pending` reads every pending alert (of any day), releases the warehouse
+   while it talks to the SMTP server, then records each outcome: ``sent``; or still
+   ``pending`` with ``attempts`` and ``last_error`` (server down, refused); or ``failed``
+   once ``max_attempts`` is reached. The next run, or ``zwy alerts send``, retries.
+
+The Message-ID is ``<alert_id@zwy.alerts>``: if the process dies between the server's
+acceptance and the status update, the retry carries the same Message-ID, which mail
+systems use to drop the duplicate.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from email import message_from_bytes, policy
+from email.message import EmailMessage
+from email.utils import formatdate
+from typing import Any, Protocol
+
+import duckdb
+import polars as pl
+
+from zwy.alerts import render
+from zwy.alerts.catalog import (
+    SEVERITY_RANK,
+    load_contacts,
+    load_events,
+    load_routing,
+    routing_path,
+)
+from zwy.alerts.collect import (
+    ITEMS,
+    PipelineEvent,
+    finding_items,
+    ingest_items,
+    pipeline_items,
+    route,
+)
+from zwy.errors import ConfigError
+from zwy.settings import Settings
+
+
+class Sender(Protocol):
+    """Delivers messages; used as a context manager around one batch of sends."""
+
+    def __enter__(self) -> Sender: ...
+
+    def __exit__(self, *exc: object) -> None: ...
+
+    def send(self, msg: EmailMessage) -> None:
+        """Send ``msg`` (From and Date already set) or raise."""
+
+    @property
+    def from_email(self) -> str:
+        """The sender address to put in From."""
+
+
+@dataclass
+class QueueResult:
+    """What :func:`queue_alerts` did."""
+
+    day: date
+    items: int = 0
+    queued: list[str] = field(default_factory=list)  # new alert ids
+    already_queued: int = 0  # (recipient, mode, item) triples left out: alerted before
+    unrouted: int = 0  # items no rule or recipient reached
+
+
+@dataclass
+class SendResult:
+    """What :func:`send_pending` did."""
+
+    sent: list[str] = field(default_factory=list)
+    pending: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+    error: str | None = None  # the connection error when nothing could be sent
+
+
+def alert_id(mode: str, day: date, recipient: str, item_ids: Sequence[str]) -> str:
+    """Deterministic id of an alert: what it reports, to whom, how."""
+    key = "\n".join([mode, day.isoformat(), recipient.lower(), *sorted(item_ids)])
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()[:32]
+
+
+def _names(con: duckdb.DuckDBPyConnection) -> dict[str, tuple[str, str]]:
+    from expectations.controls import controls_by_id
+
+    names = {cid: (c.name_zh, c.name_en) for cid, c in controls_by_id().items()}
+    events = load_events()
+    names.update(
+        {r["event_id"]: (r["name_zh"], r["name_en"]) for r in events.iter_rows(named=True)}
+    )
+    return names
+
+
+def _charts(
+    day: date, settings: Settings, con: duckdb.DuckDBPyConnection, items: pl.DataFrame
+) -> list[render.Chart]:
+    """Charts of the breached series among ``items``, worst first, at most ``max_charts``."""
+    from zwy.report import breach_chart, read_report_data
+
+    breach_ids = items.filter(pl.col("kind") == "breach")["item_id"]
+    if breach_ids.is_empty() or settings.alerts.max_charts <= 0:
+        return []
+    data = read_report_data(day, settings, con)
+    breaches = data.breaches.filter(pl.col("breach_id").is_in(breach_ids.implode()))
+    groups = (
+        breaches.with_columns(
+            _rank=pl.col("severity").replace_strict(SEVERITY_RANK, default=9, return_dtype=pl.Int64)
+        )
+        .sort("_rank", "facility_id", "mn", "pollutant", "control_id", nulls_last=True)
+        .partition_by(["mn", "pollutant", "control_id"], maintain_order=True)
+    )
+    charts: list[render.Chart] = []
+    for group in groups[: settings.alerts.max_charts]:
+        first = group.row(0, named=True)
+        hours = data.hourly.filter(
+            (pl.col("mn") == first["mn"]) & (pl.col("pollutant") == first["pollutant"])
+        )
+        if hours.is_empty():
+            continue
+        png = render.chart_png(breach_chart(hours, group.drop("_rank"), day))
+        cid = f"chart{len(charts) + 1}-{hashlib.sha1(png).hexdigest()[:8]}"
+        title = (
+            f"{first['outlet_id']} · MN {first['mn']} · {first['pollutant']} "
+            f"({first['control_id']}) vs limit 对比限值"
+        )
+        charts.append(render.Chart(cid=cid, png=png, title=title))
+    return charts
+
+
+def report_link(day: date, settings: Settings) -> str:
+    """Where the reader opens the day's report: the configured URL, else the file path."""
+    from zwy.report import report_path
+
+    rel = f"{day.isoformat()}/compliance_{day.isoformat()}.html"
+    base = settings.alerts.report_base_url
+    if base:
+        return base.rstrip("/") + "/" + rel
+    return str(report_path(day, settings).resolve())
+
+
+def queue_alerts(
+    day: date,
+    settings: Settings,
+    events: Sequence[PipelineEvent] = (),
+    run_id: str | None = None,
+) -> QueueResult:
+    """Route and render the day's alerts and add the new ones to the outbox as pending.
+
+    Args:
+        day: the compliance day (breaches and dq issues of that local day, the ingest
+            manifest of that batch day).
+        settings: paths and alert settings.
+        events: what the pipeline itself reports (failed stages, nothing arrived).
+        run_id: the run that queues them (stored with each alert).
+
+    Raises:
+        zwy.errors.ConfigError: a routing, contacts or events file is broken.
+        zwy.errors.WarehouseError: the warehouse cannot be opened for writing.
+
+    """
+    from warehouse.db import connect, migrate
+    from zwy.registry import load_registry
+
+    rules = load_routing(routing_path(settings.registry, settings.alerts.routing_file))
+    contacts = load_contacts(settings.registry)
+    catalog = load_events()
+    result = QueueResult(day)
+    with connect(settings.warehouse) as con:
+        migrate(con)
+        try:
+            facilities = load_registry(settings.registry).facilities
+        except ConfigError:
+            # A broken registry may be the very failure to alert on: fall back to the copy
+            # the last successful load left in the warehouse.
+            facilities = con.execute("select * from ref_facilities").pl()
+        items = pl.concat(
+            [
+                finding_items(con, day),
+                ingest_items(con, day, settings.alerts.quarantine_spike_share, catalog),
+                pipeline_items(day, events, catalog),
+            ]
+        ).unique("item_id", keep="first", maintain_order=True)
+        result.items = items.height
+        routed = route(items, rules, contacts, facilities)
+        result.unrouted = items.filter(~pl.col("item_id").is_in(routed["item_id"].implode())).height
+        done = con.execute(
+            "select o.recipient, o.mode, i.item_id from alert_items i "
+            "join alert_outbox o using (alert_id)"
+        ).pl()
+        fresh = routed.join(
+            done.cast(pl.String), on=["recipient", "mode", "item_id"], how="anti"
+        )
+        result.already_queued = routed.height - fresh.height
+        if fresh.is_empty():
+            return result
+        names = _names(con)
+        facility_names = dict(zip(facilities["facility_id"], facilities["name"], strict=True))
+        link = report_link(day, settings)
+        rows: list[dict[str, Any]] = []
+        item_rows: list[dict[str, Any]] = []
+        for batch in _batches(fresh):
+            ids = batch["item_id"].to_list()
+            first = batch.row(0, named=True)
+            mine = items.filter(pl.col("item_id").is_in(ids))
+            aid = alert_id(first["mode"], day, first["recipient"], ids)
+            subj = render.subject(day, first["mode"], mine, facility_names, names)
+            charts = _charts(day, settings, con, mine)
+            body = render.render_html(
+                day, subj, first["recipient_name"] or first["recipient"], mine,
+                facility_names, names, charts, link,
+            )
+            text = render.render_text(
+                day, subj, first["recipient_name"] or first["recipient"], mine,
+                facility_names, names, link,
+            )
+            msg = render.build_message(aid, first["recipient"], subj, text, body, charts)
+            worst = render.sort_items(mine).row(0, named=True)["severity"]
+            rows.append(
+                {
+                    "alert_id": aid, "day": day, "run_id": run_id, "mode": first["mode"],
+                    "recipient": first["recipient"], "recipient_name": first["recipient_name"],
+                    "audiences": sorted({a for s in batch["audience"] for a in s.split(",")}),
+                    "n_items": len(ids), "worst_severity": worst, "subject": subj,
+                    "message": msg.as_bytes(), "status": "pending", "attempts": 0,
+                    "created_at": datetime.now(tz=UTC),
+                }
+            )
+            item_rows += [
+                {"alert_id": aid, "item_id": r["item_id"], "kind": r["kind"],
+                 "severity": r["severity"], "facility_id": r["facility_id"]}
+                for r in mine.iter_rows(named=True)
+            ]
+        outbox = pl.DataFrame(rows)  # noqa: F841 - read by DuckDB below
+        carried = pl.DataFrame(item_rows)  # noqa: F841
+        con.execute("begin transaction")
+        try:
+            new = con.execute(
+                """
+                insert into alert_outbox
+                    (alert_id, day, run_id, mode, recipient, recipient_name, audiences, n_items,
+                     worst_severity, subject, message, status, attempts, created_at)
+                select alert_id, day, run_id, mode, recipient, recipient_name, audiences,
+                       n_items, worst_severity, subject, message, status, attempts, created_at
+                from outbox
+                on conflict do nothing
+                returning alert_id
+                """
+            ).fetchall()
+            con.execute(
+                "insert into alert_items select alert_id, item_id, kind, severity, facility_id "
+                "from carried on conflict do nothing"
+            )
+            con.execute("commit")
+        except BaseException:
+            con.execute("rollback")
+            raise
+        result.queued = sorted(r[0] for r in new)
+    return result
+
+
+def _batches(fresh: pl.DataFrame) -> list[pl.DataFrame]:
+    """One digest per recipient; one immediate alert per (recipient, item)."""
+    digests = fresh.filter(pl.col("mode") == "digest").partition_by(
+        "recipient", maintain_order=True
+    )
+    immediate = fresh.filter(pl.col("mode") == "immediate").partition_by(
+        "recipient", "item_id", maintain_order=True
+    )
+    return [*immediate, *digests]
+
+
+def send_pending(settings: Settings, sender: Sender, day: date | None = None) -> SendResult:
+    """Deliver every pending alert (of ``day``, or of all days) once; record the outcomes.
+
+    The warehouse is not held while the SMTP server is contacted. A connection failure
+    leaves every alert pending with the error; a refusal of one message leaves that one
+    pending (``failed`` once it reached ``max_attempts``).
+    """
+    from warehouse.db import connect, migrate
+
+    with connect(settings.warehouse) as con:
+        migrate(con)
+        where, args = ("and day = ?", [day]) if day else ("", [])
+        pending = con.execute(
+            f"select alert_id, recipient, message, attempts from alert_outbox "
+            f"where status = 'pending' {where} order by created_at, alert_id",
+            args,
+        ).fetchall()
+    result = SendResult()
+    outcomes: list[tuple[str, str, str | None]] = []  # alert_id, status, error
+    if pending:
+        try:
+            with sender as s:
+                for aid, _recipient, raw, _attempts in pending:
+                    msg = message_from_bytes(bytes(raw), policy=policy.default)
+                    assert isinstance(msg, EmailMessage)
+                    msg["From"] = s.from_email
+                    msg["Date"] = formatdate(localtime=False, usegmt=True)
+                    try:
+                        s.send(msg)
+                    except Exception as exc:  # recorded per alert; the others go on
+                        outcomes.append((aid, "error", _describe(exc)))
+                    else:
+                        outcomes.append((aid, "sent", None))
+        except Exception as exc:  # could not connect: everything not yet sent stays pending
+            result.error = _describe(exc)
+            done = {o[0] for o in outcomes}
+            outcomes += [(p[0], "error", result.error) for p in pending if p[0] not in done]
+    now = datetime.now(tz=UTC)
+    with connect(settings.warehouse) as con:
+        con.execute("begin transaction")
+        for aid, status, error in outcomes:
+            if status == "sent":
+                con.execute(
+                    "update alert_outbox set status = 'sent', attempts = attempts + 1, "
+                    "last_error = null, last_attempt_at = ?, sent_at = ? where alert_id = ?",
+                    [now, now, aid],
+                )
+                result.sent.append(aid)
+                continue
+            row = con.execute(
+                "update alert_outbox set attempts = attempts + 1, last_error = ?, "
+                "last_attempt_at = ?, status = case when attempts + 1 >= ? then 'failed' "
+                "else 'pending' end where alert_id = ? returning status",
+                [error, now, settings.alerts.max_attempts, aid],
+            ).fetchone()
+            (result.failed if row and row[0] == "failed" else result.pending).append(aid)
+        con.execute("commit")
+    return result
+
+
+def _describe(exc: BaseException) -> str:
+    text = f"{type(exc).__name__}: {exc}".strip()
+    return text if len(text) <= 500 else text[:497] + "..."
+
+
+def list_alerts(
+    settings: Settings, day: date | None = None, status: str | None = None
+) -> pl.DataFrame:
+    """Return the outbox (without the message bytes), newest first, optionally filtered."""
+    from warehouse.db import connect
+
+    if not settings.warehouse.exists():
+        return pl.DataFrame()
+    conditions: list[str] = []
+    args: list[object] = []
+    if day:
+        conditions.append("day = ?")
+        args.append(day)
+    if status:
+        conditions.append("status = ?")
+        args.append(status)
+    where = f"where {' and '.join(conditions)}" if conditions else ""
+    with connect(settings.warehouse, read_only=True) as con:
+        tables = {r[0] for r in con.execute("select table_name from duckdb_tables()").fetchall()}
+        if "alert_outbox" not in tables:
+            return pl.DataFrame()
+        return con.execute(
+            "select alert_id, day, mode, status, attempts, recipient, n_items, worst_severity, "
+            "subject, last_error, created_at, sent_at from alert_outbox "
+            f"{where} order by created_at desc, alert_id",
+            args,
+        ).pl()
+
+
+__all__ = [
+    "ITEMS",
+    "QueueResult",
+    "SendResult",
+    "Sender",
+    "alert_id",
+    "list_alerts",
+    "queue_alerts",
+    "report_link",
+    "send_pending",
+]
