@@ -12,6 +12,7 @@ Runs daily at **02:00 Asia/Shanghai** for the previous local day: the run's data
 | validate | `validate_day` (same pool) | the day's marts | `breaches`, `dq_issues`, GX results |
 | report | `build_report` | the warehouse, read-only | `reports/<day>/compliance_<day>.html` |
 | check | `check_arrivals` | the parse results | fails the run when a stream got no input |
+| alert | `send_alerts` (all_done, same pool) | findings, this run's task states | `alert_outbox`; emails via `smtp_default` |
 
 Only paths and counts travel through XCom. `load_day` is the single DuckDB writer and emits
 the warehouse tables as Assets, so downstream DAGs are scheduled by data, not by clock.
@@ -23,7 +24,7 @@ from datetime import timedelta
 from typing import Any
 
 import pendulum
-from airflow.sdk import Asset, Param, dag, task, task_group
+from airflow.sdk import Asset, Param, TriggerRule, dag, task, task_group
 from airflow.timetables.interval import CronDataIntervalTimetable
 
 TZ = pendulum.timezone("Asia/Shanghai")
@@ -164,7 +165,45 @@ def yizhuang_nightly() -> None:
                 "the other streams were loaded; see ops_runs"
             )
 
+    @task(pool=POOL, queue=WRITER_QUEUE, trigger_rule=TriggerRule.ALL_DONE,
+          outlets=[Asset("zwy://warehouse/alert_outbox")])
+    def send_alerts(**context: Any) -> dict[str, Any]:
+        """Read the day's findings and this run's task states; write alert_outbox; send what is pending.
+
+        Runs whatever happened upstream (all_done): a failed stage becomes a pipeline alert.
+        """
+        from datetime import date
+
+        from zwy.alerts import events_from_stages, run_alerts
+        from zwy.settings import get_settings
+
+        ti, dag_run = context["ti"], context["dag_run"]
+        day = ti.xcom_pull(task_ids="resolve_day")
+        if not day:
+            raise RuntimeError("resolve_day produced no day: nothing to alert on")
+        states = ti.get_task_states(dag_id=dag_run.dag_id, run_ids=[dag_run.run_id])
+        states = states.get(dag_run.run_id, states)
+        stages: list[dict[str, Any]] = []
+        for task_id, state in sorted(states.items()):
+            if state == "failed" and task_id not in ("check_arrivals", "send_alerts"):
+                stream, _, name = task_id.rpartition(".")
+                stages.append({
+                    "name": name, "stream": stream or None, "status": "failed",
+                    "message": f"Airflow task {task_id} failed in run {dag_run.run_id}: see its log",
+                })
+        for stream in STREAMS:
+            parsed = ti.xcom_pull(task_ids=f"{stream}.parse_stream")
+            if parsed and parsed.get("nothing_arrived"):
+                stages.append({"name": "parse_stream", "stream": stream, "status": "nothing_arrived"})
+        return run_alerts(
+            date.fromisoformat(day), get_settings(), events_from_stages(stages),
+            run_id=f"{day}_airflow_{dag_run.run_id}",
+        )
+
     report = build_report(validate_day(load_day(day, results)))
+    # Two leaves: check_arrivals fails the run when a stream got nothing (or upstream failed);
+    # send_alerts runs in every case.
     report >> check_arrivals(results)
+    report >> send_alerts()
 
 nightly = yizhuang_nightly()

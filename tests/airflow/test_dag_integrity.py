@@ -75,13 +75,18 @@ def test_nightly_has_the_expected_tasks(nightly) -> None:
         "resolve_day",
         "wastewater.parse_stream", "wastewater.transform_stream",
         "exhaust_gas.parse_stream", "exhaust_gas.transform_stream",
-        "load_day", "validate_day", "build_report", "check_arrivals",
+        "load_day", "validate_day", "build_report", "check_arrivals", "send_alerts",
     }
     load = nightly.task_dict["load_day"]
     assert {t.task_id for t in load.upstream_list} >= {
         "wastewater.transform_stream", "exhaust_gas.transform_stream", "resolve_day"
     }
     assert [t.task_id for t in nightly.task_dict["check_arrivals"].upstream_list] != []
+    # Alerts go out whatever happened upstream; check_arrivals stays a leaf so that a failed
+    # stage still fails the run.
+    alerts = nightly.task_dict["send_alerts"]
+    assert alerts.trigger_rule == "all_done"
+    assert {t.task_id for t in nightly.leaves} == {"check_arrivals", "send_alerts"}
 
 
 def test_nightly_schedule_timezone_pool_and_retries(nightly) -> None:
@@ -95,7 +100,7 @@ def test_nightly_schedule_timezone_pool_and_retries(nightly) -> None:
     assert tasks["load_day"].pool == "zwy_duckdb_writer"
     assert tasks["load_day"].queue == "duckdb_writer"
     writers = [t for t in tasks.values() if t.pool == "zwy_duckdb_writer"]
-    assert sorted(t.task_id for t in writers) == ["load_day", "validate_day"]
+    assert sorted(t.task_id for t in writers) == ["load_day", "send_alerts", "validate_day"]
     io = ("wastewater.parse_stream", "exhaust_gas.transform_stream", "load_day")
     for task_id in io:
         assert tasks[task_id].retries == 3 and tasks[task_id].retry_exponential_backoff

@@ -5,12 +5,14 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 
 import duckdb
 import pytest
 
+from tests.alerts.smtp_server import LoopbackSmtp
 from zwy.sample.generate import generate_district
 
 REPO = Path(__file__).resolve().parents[2]
@@ -19,7 +21,15 @@ DAY = date(2024, 5, 1)
 
 
 @pytest.fixture(scope="module")
-def airflow_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+def smtp() -> Iterator[LoopbackSmtp]:
+    server = LoopbackSmtp()
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def airflow_env(tmp_path_factory: pytest.TempPathFactory, smtp: LoopbackSmtp) -> dict[str, str]:
     root = tmp_path_factory.mktemp("af")
     generate_district(root / "sample", [DAY], scale="test")
     env = {
@@ -31,6 +41,7 @@ def airflow_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
         "ZWY_DATA_DIR": str(root / "data"),
         "ZWY_INBOX_DIR": str(root / "sample" / "inbox"),
         "ZWY_REGISTRY_DIR": str(root / "sample" / "registry"),
+        "AIRFLOW_CONN_SMTP_DEFAULT": smtp.connection_env(),
     }
     subprocess.run([AIRFLOW, "db", "migrate"], env=env, check=True, capture_output=True, timeout=300)
     subprocess.run(
@@ -47,7 +58,7 @@ def dags_test(env: dict[str, str], logical_date: str, *extra: str) -> subprocess
     )
 
 
-def test_scheduled_run_loads_the_previous_local_day(airflow_env) -> None:
+def test_scheduled_run_loads_the_previous_local_day(airflow_env, smtp) -> None:
     # The run at 2024-05-02 02:00 Shanghai (18:00 UTC on 05-01) covers the local day 05-01.
     res = dags_test(airflow_env, "2024-05-01T18:00:00+00:00")
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
@@ -69,9 +80,18 @@ def test_scheduled_run_loads_the_previous_local_day(airflow_env) -> None:
     assert breaches is not None and breaches[0] > 0  # the test district plants exceedances
     report = Path(airflow_env["ZWY_DATA_DIR"]) / "reports" / DAY.isoformat() / f"compliance_{DAY}.html"
     assert report.is_file() and "DB11/307-2013" in report.read_text()
+    # send_alerts mailed the digests through the smtp_default connection, once each.
+    to = [r for m in smtp.inbox.messages for r in m.rcpt_tos]
+    assert "compliance@bureau.example.org" in to and "ehs@f0001.example.org" in to
+    digests = [m for m in smtp.inbox.messages if "即时告警" not in str(m.message["Subject"])]
+    assert len({r for m in digests for r in m.rcpt_tos}) == len(digests)
+    with duckdb.connect(str(wh), read_only=True) as con:
+        statuses = con.execute("SELECT DISTINCT status FROM alert_outbox").fetchall()
+    assert statuses == [("sent",)]
 
 
-def test_a_day_where_nothing_arrived_fails_the_run_and_says_so(airflow_env) -> None:
+def test_a_day_where_nothing_arrived_fails_the_run_and_says_so(airflow_env, smtp) -> None:
+    before = len(smtp.inbox.messages)
     res = dags_test(airflow_env, "2024-05-02T18:00:00+00:00", "-c", '{"day": "2024-05-07"}')
     log = res.stdout + res.stderr
     assert "nothing arrived for wastewater, exhaust_gas on 2024-05-07" in log
@@ -80,3 +100,9 @@ def test_a_day_where_nothing_arrived_fails_the_run_and_says_so(airflow_env) -> N
     with duckdb.connect(str(wh), read_only=True) as con:
         rows = con.execute("SELECT status FROM ops_runs WHERE day = DATE '2024-05-07'").fetchall()
     assert rows == [("nothing_arrived",)]
+    # The pipeline alert reached ops (and the data steward), naming both streams.
+    new = smtp.inbox.messages[before:]
+    ops = [m for m in new if "ops@bureau.example.org" in m.rcpt_tos]
+    assert len(ops) == 1, [str(m.message["Subject"]) for m in new]
+    body = ops[0].message.get_body(preferencelist=("plain",)).get_content()
+    assert "ZWY-OPS-NOTHING-ARRIVED" in body and "exhaust_gas" in body and "wastewater" in body

@@ -8,7 +8,8 @@ import duckdb
 import polars as pl
 import pytest
 
-from tests.alerts.conftest import DAY, HOSTILE, LoopbackSmtp
+from tests.alerts.conftest import DAY, HOSTILE
+from tests.alerts.smtp_server import LoopbackSmtp
 from zwy.alerts import PipelineEvent, list_alerts, queue_alerts, run_alerts
 from zwy.settings import Settings
 
