@@ -177,3 +177,23 @@ def test_critical_breaches_also_go_out_immediately(district: Settings, smtp: Loo
     assert {r for m in immediate for r in m.rcpt_tos} == OFFICERS
     assert all(re.search(r"IMMEDIATE \d{4}-\d{2}-\d{2}: CRITICAL", str(m.message["Subject"]))
                for m in immediate)
+
+
+def test_stage_records_become_pipeline_events():
+    from zwy.alerts import events_from_stages
+
+    events = events_from_stages(
+        [
+            {"name": "parse_stream", "stream": "wastewater", "status": "success"},
+            {"name": "parse_stream", "stream": "exhaust_gas", "status": "nothing_arrived"},
+            {"name": "load_day", "stream": None, "status": "failed",
+             "message": "batch 2024-05-01: accounting failed for 1 file(s): a.log"},
+            {"name": "validate_day", "stream": None, "status": "failed", "message": "boom"},
+        ]
+    )
+    assert [(e.event_id, e.stage, e.stream) for e in events] == [
+        ("ZWY-OPS-NOTHING-ARRIVED", "parse_stream", "exhaust_gas"),
+        ("ZWY-OPS-ACCOUNTING", "load_day", None),
+        ("ZWY-OPS-STAGE-FAILED", "validate_day", None),
+    ]
+    assert events[0].message == "no input file arrived for exhaust_gas"

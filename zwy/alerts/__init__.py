@@ -8,6 +8,7 @@ deliver everything pending. See :mod:`zwy.alerts.outbox` for the exactly-once de
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from datetime import date
 from typing import Any
@@ -25,6 +26,8 @@ __all__ = [
     "run_alerts",
     "send_pending",
 ]
+
+log = logging.getLogger(__name__)
 
 #: Stage statuses that raise a pipeline alert, and the event kind each raises.
 _EVENT_OF_STATUS = {"failed": "ZWY-OPS-STAGE-FAILED", "nothing_arrived": "ZWY-OPS-NOTHING-ARRIVED"}
@@ -87,6 +90,12 @@ def run_alerts(
     queued = queue_alerts(day, settings, events, run_id)
     sender = sender or AirflowSmtpSender(settings.alerts.smtp_conn_id, settings.alerts.from_email)
     sent = send_pending(settings, sender)
+    if sent.pending or sent.failed:
+        log.warning(
+            "alerts of %s: %d sent, %d still pending, %d failed for good; SMTP: %s "
+            "(pending alerts go out with the next run or `zwy alerts send --day %s`)",
+            day, len(sent.sent), len(sent.pending), len(sent.failed), sent.error, day,
+        )
     return {
         "stage": "send_alerts",
         "stream": None,

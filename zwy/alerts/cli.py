@@ -92,4 +92,6 @@ def list_(
             str(r["attempts"]), escape(r["recipient"]), str(r["n_items"]),
             r["worst_severity"] or "", escape(r["subject"]), escape(r["last_error"] or ""),
         )
-    console.print(table)
+    # Piped into a file or another program: wide enough that addresses and subjects stay whole.
+    out = console if console.is_terminal else Console(width=200)
+    out.print(table)
