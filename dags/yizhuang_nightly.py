@@ -165,7 +165,7 @@ def yizhuang_nightly() -> None:
                 "the other streams were loaded; see ops_runs"
             )
 
-    @task(pool=POOL, queue=WRITER_QUEUE, trigger_rule=TriggerRule.ALL_DONE,
+    @task(pool=POOL, queue=WRITER_QUEUE, trigger_rule=TriggerRule.ALL_DONE, multiple_outputs=False,
           outlets=[Asset("zwy://warehouse/alert_outbox")])
     def send_alerts(**context: Any) -> dict[str, Any]:
         """Read the day's findings and this run's task states; write alert_outbox; send what is pending.
