@@ -6,7 +6,7 @@ Runs daily at **02:00 Asia/Shanghai** for the previous local day: the run's data
 
 | stage | task | reads | writes |
 |---|---|---|---|
-| parse | `<stream>.parse_stream` | `inbox/<day>/<stream>/*` | `staging/<day>/<stream>/{files,packets,values,quarantine}.parquet` |
+| parse | `<stream>.parse_stream` | `inbox/<day>/<stream>/*` | `staging/<day>/<stream>/{files,packets,values,quarantine}.parquet` (solid_waste: also `waste_ledger`, `waste_manifests`) |
 | transform | `<stream>.transform_stream` | `values.parquet`, registry | `readings.parquet` |
 | load | `load_day` (pool `zwy_duckdb_writer`, 1 slot) | all streams' staging | the DuckDB warehouse, `ops_runs` |
 | validate | `validate_day` (same pool) | the day's marts | `breaches`, `dq_issues`, GX results |
@@ -28,7 +28,7 @@ from airflow.sdk import Asset, Param, TriggerRule, dag, task, task_group
 from airflow.timetables.interval import CronDataIntervalTimetable
 
 TZ = pendulum.timezone("Asia/Shanghai")
-STREAMS = ("wastewater", "exhaust_gas")
+STREAMS = ("wastewater", "exhaust_gas", "solid_waste")
 POOL = "zwy_duckdb_writer"
 # Celery queue served by exactly one worker, on the machine that holds the warehouse file
 # (docs/deploy.md). The LocalExecutor and `airflow dags test` ignore it.

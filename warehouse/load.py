@@ -105,6 +105,10 @@ REGISTRY_TABLES: dict[str, tuple[str, pl.Schema]] = {
     "outlets": ("ref_outlets", OUTLETS),
     "monitoring_points": ("ref_monitoring_points", MONITORING_POINTS),
 }
+#: Reference tables replaced when the registry given to the loader carries them.
+OPTIONAL_REF_TABLES: dict[str, str] = {"receivers": "ref_receivers", "hw_codes": "ref_hw_codes"}
+#: Staging tables of the solid-waste stream: the batch_day partition is replaced.
+WASTE_TABLES: tuple[str, ...] = ("stg_waste_ledger", "stg_waste_manifests")
 
 #: raw_ingest_files: the manifest plus the run that loaded it.
 RAW_INGEST_FILES = pl.Schema([*INGEST_FILES.items(), ("run_id", pl.String())])
@@ -283,6 +287,10 @@ def _replace_registry(
     for key, (table, schema) in REGISTRY_TABLES.items():
         con.execute(f"delete from {table}")
         rows[table] = _insert(con, table, conform(registry[key], schema))
+    for key, table in OPTIONAL_REF_TABLES.items():
+        if key in registry:
+            con.execute(f"delete from {table}")
+            rows[table] = _insert(con, table, registry[key])
 
 
 def _collect_like(given: Frame, prepared: Frame) -> Frame:
@@ -426,19 +434,29 @@ with files as (
 ),
 q as (select source_file, count(*) as n from raw_quarantine where batch_day = $day group by all),
 p as (select source_file, count(*) as n from {packets} group by all),
+w as (
+    select source_file, count(*) as n from (
+        select source_file from stg_waste_ledger where batch_day = $day
+        union all
+        select source_file from stg_waste_manifests where batch_day = $day
+    ) group by all
+),
 checked as (
     select f.path, f.parser, f.found, f.loaded, f.quarantined,
-           coalesce(q.n, 0) as quarantine_rows, coalesce(p.n, 0) as packet_rows
+           coalesce(q.n, 0) as quarantine_rows,
+           case when f.parser = 'waste' then coalesce(w.n, 0) else coalesce(p.n, 0) end
+               as packet_rows
     from files f
     left join q on q.source_file = f.path
     left join p on p.source_file = f.path
+    left join w on w.source_file = f.path
 )
 select path, found, loaded, quarantined, quarantine_rows, packet_rows,
        'frames_found != frames_loaded + frames_quarantined, or rows do not match' as problem
 from checked
 where found != loaded + quarantined
    or quarantined != quarantine_rows
-   or (parser = 'hj212' and loaded != packet_rows)
+   or (parser in ('hj212', 'waste') and loaded != packet_rows)
 union all
 select source_file, null, null, null, n, null, 'quarantine rows of a file not in raw_ingest_files'
 from q where source_file is null or source_file not in (select path from files)
@@ -503,6 +521,7 @@ def load_batch(
     *,
     parquet_dir: Path | None = None,
     chunk_rows: int | None = DEFAULT_CHUNK_ROWS,
+    waste: Mapping[str, pl.DataFrame] | None = None,
 ) -> LoadResult:
     """Load one batch day; on any error nothing changes.
 
@@ -539,6 +558,9 @@ def load_batch(
             pairs (see :data:`Rebuild`).
         parquet_dir: the Parquet folder; default ``<stem>_parquet`` next to the DuckDB file.
         chunk_rows: readings per device range (memory bound); None for one range.
+        waste: the solid-waste staging frames of the batch, ``stg_waste_ledger`` and
+            ``stg_waste_manifests`` (replaced for ``batch_day``; absent: emptied), checked
+            by the accounting invariant like the packets.
 
     Returns:
         Rows written per table, the rebuilt days, the duration, the new files, timings.
@@ -617,6 +639,15 @@ def load_batch(
         for table, frame in (("raw_ingest_files", raw_files), ("raw_quarantine", raw_quarantine)):
             con.execute(f"delete from {table} where batch_day = ?", [batch_day])
             rows[table] = _insert(con, table, frame)
+        for table in WASTE_TABLES:
+            # The day's ledger and manifest rows (none when the stream was not loaded).
+            con.execute(f"delete from {table} where batch_day = ?", [batch_day])
+            given = (waste or {}).get(table)
+            if given is not None:
+                rows[table] = _insert(
+                    con, table, _check_batch_day(given.with_columns(run_id=pl.lit(run_id)),
+                                                 "waste row", batch_day)
+                )
         check_accounting(
             con,
             batch_day,

@@ -27,7 +27,11 @@ UTC_DT = pl.Datetime("us", "UTC")
 
 #: Streams the product knows. Wastewater and exhaust gas arrive as HJ 212 logs and
 #: platform exports; dust and solid waste plug in later with their own readers.
-STREAMS: tuple[str, ...] = ("wastewater", "exhaust_gas")
+STREAMS: tuple[str, ...] = ("wastewater", "exhaust_gas", "solid_waste")
+#: Streams whose inputs are HJ 212 packet logs and platform exports (readings, marts).
+TELEMETRY_STREAMS: tuple[str, ...] = ("wastewater", "exhaust_gas")
+#: The solid and hazardous waste stream: ledgers and transfer manifests (zwy.waste).
+WASTE_STREAM = "solid_waste"
 
 #: One row per physical line of a text input, as the reader saw it (I/O edge output).
 LINES = _schema(
@@ -87,10 +91,11 @@ VALUES = _schema(
 QUARANTINE = _schema(
     {
         "source_file": pl.String,
-        "line": pl.Int64,
+        "line": pl.Int64,  # 1-based line, or worksheet row of a workbook
         "raw": pl.String,
         "rule": pl.String,
         "reason": pl.String,
+        "sheet": pl.String,  # worksheet of a workbook row; null for text files
     }
 )
 

@@ -32,6 +32,7 @@ from zwy.contracts import (
     READINGS,
     STREAMS,
     VALUES,
+    WASTE_STREAM,
     conform,
     empty,
 )
@@ -41,6 +42,7 @@ from zwy.settings import Settings, get_settings
 
 HJ212_SUFFIXES = {".log", ".txt", ".hj212"}
 EXPORT_SUFFIXES = {".csv"}
+WASTE_SUFFIXES = {".xlsx", ".xls", ".csv"}
 
 StageCallback = Callable[[str, str | None, str], None]
 
@@ -75,7 +77,11 @@ def stage_dir(settings: Settings, day: date, stream: str) -> Path:
 
 
 def discover_inputs(inbox: Path, day: date, stream: str) -> list[InputFile]:
-    """List the files delivered for ``day`` and ``stream``, sorted by name."""
+    """List the files delivered for ``day`` and ``stream``, sorted by name.
+
+    Telemetry streams: ``.log``/``.txt``/``.hj212`` are HJ 212 logs, ``.csv`` platform
+    exports. The solid-waste stream: ``.xlsx``/``.xls``/``.csv`` are ledgers and manifests.
+    """
     folder = inbox / day.isoformat() / stream
     if not folder.is_dir():
         return []
@@ -84,13 +90,16 @@ def discover_inputs(inbox: Path, day: date, stream: str) -> list[InputFile]:
         if not p.is_file() or p.name.startswith("."):
             continue
         suffix = p.suffix.lower()
-        parser = (
-            "hj212"
-            if suffix in HJ212_SUFFIXES
-            else "platform_export"
-            if suffix in EXPORT_SUFFIXES
-            else "unsupported"
-        )
+        if stream == WASTE_STREAM:
+            parser = "waste" if suffix in WASTE_SUFFIXES else "unsupported"
+        else:
+            parser = (
+                "hj212"
+                if suffix in HJ212_SUFFIXES
+                else "platform_export"
+                if suffix in EXPORT_SUFFIXES
+                else "unsupported"
+            )
         out.append(InputFile(stream, p, p.relative_to(inbox).as_posix(), parser))
     return out
 
@@ -145,6 +154,8 @@ def parse_stream(day: date, stream: str, settings: Settings | None = None) -> di
     from zwy.exports import read_platform_export
     from zwy.hj212.parse import parse_lines
     from zwy.hj212.reader import read_log_lines
+    from zwy.waste.contracts import WASTE_LEDGER, WASTE_MANIFESTS
+    from zwy.waste.read import read_waste_file
 
     t0 = time.perf_counter()
     settings = settings or get_settings()
@@ -154,6 +165,8 @@ def parse_stream(day: date, stream: str, settings: Settings | None = None) -> di
 
     file_rows: list[dict[str, Any]] = []
     quarantine: list[pl.DataFrame] = []
+    ledgers: list[pl.DataFrame] = []
+    manifests: list[pl.DataFrame] = []
     counts: dict[str, dict[str, int]] = {}
     values_out = _ParquetAppender(out / "values.parquet", VALUES)
     packets_out = _ParquetAppender(out / "packets.parquet", PACKETS)
@@ -192,6 +205,19 @@ def parse_stream(day: date, stream: str, settings: Settings | None = None) -> di
                 if group_bytes >= chunk:
                     flush(group)
                     group_bytes = 0
+            elif f.parser == "waste":
+                waste = read_waste_file(f.path, f.rel_path)
+                ledgers.append(waste.ledger)
+                manifests.append(waste.manifests)
+                quarantine.append(conform(waste.quarantine, QUARANTINE))
+                counts[f.rel_path] = {
+                    "lines_total": waste.lines_total,
+                    "noise_lines": waste.other_rows,
+                    "frames_found": waste.rows_found,
+                    "frames_loaded": waste.ledger.height + waste.manifests.height,
+                    "frames_quarantined": waste.quarantine.height,
+                    "values_loaded": 0,
+                }
             elif f.parser == "platform_export":
                 res = read_platform_export(f.path, f.rel_path)
                 values_out.write(res.values)
@@ -205,8 +231,9 @@ def parse_stream(day: date, stream: str, settings: Settings | None = None) -> di
                     "values_loaded": res.values.height,
                 }
             else:
+                expected = ".xlsx, .xls or .csv" if stream == WASTE_STREAM else ".log or .csv"
                 raise InputFileError(
-                    f.rel_path, f"unsupported file type {f.path.suffix!r} (expected .log or .csv)"
+                    f.rel_path, f"unsupported file type {f.path.suffix!r} (expected {expected})"
                 )
         except InputFileError as exc:
             row.update(status="unreadable", error=exc.reason)
@@ -231,6 +258,14 @@ def parse_stream(day: date, stream: str, settings: Settings | None = None) -> di
 
     files.write_parquet(out / "files.parquet")
     all_q.write_parquet(out / "quarantine.parquet")
+    if stream == WASTE_STREAM:
+        day_col = pl.lit(day, pl.Date).alias("batch_day")
+        for name, parts, schema in (
+            ("waste_ledger", ledgers, WASTE_LEDGER),
+            ("waste_manifests", manifests, WASTE_MANIFESTS),
+        ):
+            frame = pl.concat(parts) if parts else pl.DataFrame()
+            conform(frame.with_columns(day_col), schema).write_parquet(out / f"{name}.parquet")
     return {
         "stage": "parse_stream",
         "day": day.isoformat(),
@@ -243,6 +278,7 @@ def parse_stream(day: date, stream: str, settings: Settings | None = None) -> di
         "frames_loaded": int(files["frames_loaded"].sum()) if files.height else 0,
         "frames_quarantined": int(files["frames_quarantined"].sum()) if files.height else 0,
         "values": n_values,
+        "waste_rows": sum(x.height for x in ledgers + manifests),
         "nothing_arrived": files.height == 0,
     }
 
@@ -352,6 +388,13 @@ def load_day(
     }
     # All streams of a day load in one transaction: the day's partition is replaced whole,
     # so a rerun can never leave one stream new and another old.
+    waste: dict[str, pl.DataFrame] = {}
+    waste_dir = stage_dir(settings, day, WASTE_STREAM)
+    if WASTE_STREAM in staged:
+        for table, name in (("stg_waste_ledger", "waste_ledger"),
+                            ("stg_waste_manifests", "waste_manifests")):
+            if (waste_dir / f"{name}.parquet").exists():
+                waste[table] = pl.read_parquet(waste_dir / f"{name}.parquet")
     with connect(settings.warehouse) as con:
         migrate(con)
         lr = load_batch(
@@ -362,14 +405,22 @@ def load_day(
             packets=merged["packets"],
             readings=merged["readings"],
             quarantine=merged["quarantine"],
-            registry=registry.as_dict(),
+            registry={**registry.as_dict(), **_waste_reference(settings)},
             rebuild=rebuild,
+            waste=waste,
         )
     result["streams"] = staged
     result["rows"] = dict(lr.rows)
     result["affected_days"] = [d.isoformat() for d in lr.affected_days]
     result["duration_s"] = round(lr.duration_s, 3)
     return result
+
+
+def _waste_reference(settings: Settings) -> dict[str, pl.DataFrame]:
+    """Return the HW code list and the registry's receivers, loaded with every batch."""
+    from zwy.waste.reference import load_hw_codes, load_receivers
+
+    return {"hw_codes": load_hw_codes(), "receivers": load_receivers(settings.registry)}
 
 
 def new_run_id(day: date, trigger: str = "manual") -> str:

@@ -82,14 +82,21 @@ def _runs_of(stack: AirflowStack, backfill_id: int) -> list[str]:
 
 
 def _data_tables(warehouse: Path) -> list[str]:
-    """Tables and views holding data: not ``ops_*`` (runs) nor ``meta_*`` (bookkeeping)."""
+    """Tables and views holding data: not ``ops_*`` (runs), ``meta_*`` (bookkeeping) nor
+    ``alert_*`` (the outbox: delivery attempts of pending alerts change every run)."""
     with duckdb.connect(str(warehouse), read_only=True) as con:
         rows = con.execute(
             "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main' "
             "AND NOT starts_with(table_name, 'ops_') AND NOT starts_with(table_name, 'meta_') "
+            "AND NOT starts_with(table_name, 'alert_') "
             "AND NOT starts_with(table_name, '_') ORDER BY 1"
         ).fetchall()
     return [r[0] for r in rows]
+
+
+def _alert_ids(warehouse: Path) -> list[str]:
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        return [r[0] for r in con.execute("SELECT alert_id FROM alert_outbox ORDER BY 1").fetchall()]
 
 
 def test_backfill_three_days_then_reprocess_one_is_idempotent(local_stack: AirflowStack) -> None:
@@ -136,6 +143,8 @@ def test_backfill_three_days_then_reprocess_one_is_idempotent(local_stack: Airfl
     assert {"raw_ingest_files", "stg_readings", "mart_daily_values"} <= set(tables)
     print("compared:", ", ".join(tables))
     before = warehouse_snapshot(warehouse, tables)
+    alerts_before = _alert_ids(warehouse)
+    assert alerts_before, "the backfilled days have findings: alerts were queued"
 
     # One backfill per DAG at a time: the scheduler marks the first one complete (every 30 s).
     wait_for(
@@ -154,6 +163,8 @@ def test_backfill_three_days_then_reprocess_one_is_idempotent(local_stack: Airfl
     after = warehouse_snapshot(warehouse, tables)
     for table in tables:
         assert before[table].equals(after[table]), f"{table} changed when {REPROCESSED} was reprocessed"
+    # Reprocessing queues no alert twice (no SMTP here: they stay pending, retried).
+    assert _alert_ids(warehouse) == alerts_before
     with duckdb.connect(str(warehouse), read_only=True) as con:
         ops_after = con.execute("SELECT day, status FROM ops_runs ORDER BY day").fetchall()
     # Reprocessing clears and reruns the same Airflow run: its ops_runs row is replaced.

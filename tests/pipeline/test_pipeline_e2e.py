@@ -66,14 +66,35 @@ def test_accounting_adds_up_per_file(district):
         assert row["frames_quarantined"] == totals["quarantined"], path
         assert row["noise_lines"] == totals["noise_lines"], path
         assert row["lines_total"] == totals["lines"], path
+    # Solid waste: ledger and manifest records found = loaded + quarantined, as planted.
+    for path, totals in planted["solid_waste"]["totals"].items():
+        row = files.filter(pl.col("path") == path).row(0, named=True)
+        assert row["parser"] == "waste", path
+        assert row["frames_found"] == totals["records"], path
+        assert row["frames_quarantined"] == totals["quarantined"], path
+    loaded = q(
+        settings,
+        "SELECT source_file, count(*) AS n FROM (SELECT source_file FROM stg_waste_ledger "
+        "UNION ALL SELECT source_file FROM stg_waste_manifests) GROUP BY 1",
+    )
+    waste = files.filter(pl.col("parser") == "waste").join(
+        loaded, left_on="path", right_on="source_file", how="left"
+    )
+    assert (waste["frames_loaded"] == waste["n"].fill_null(0)).all()
 
 
 def test_quarantine_holds_exactly_the_planted_bad_input(district):
     _, settings, planted = district
-    got = q(settings, "SELECT source_file, line, rule, reason FROM raw_quarantine")
+    got = q(settings, "SELECT source_file, line, rule, reason, sheet FROM raw_quarantine")
+    waste = planted["solid_waste"]["quarantine"]
     assert set(got.select("source_file", "line", "rule").iter_rows()) == {
         (item["file"], item["line"], item["rule"]) for item in planted["quarantine"]
-    }
+    } | {(item["file"], item.get("row", item.get("line")), item["rule"]) for item in waste}
+    # Workbook rows name their sheet, in the column and in the reason.
+    for item in waste:
+        if item.get("sheet"):
+            row = got.filter(pl.col("source_file") == item["file"]).row(0, named=True)
+            assert item["sheet"] in row["sheet"] and item["sheet"] in row["reason"]
     assert got["reason"].null_count() == 0
     assert (got["reason"].str.len_chars() > 10).all()
 

@@ -23,15 +23,26 @@ EXPECTED_TABLES = {
     "ops_runs",
     "alert_outbox",
     "alert_items",
+    "stg_waste_ledger",
+    "stg_waste_manifests",
+    "ref_hw_codes",
+    "ref_receivers",
 }
 EXPECTED_VIEWS = {"stg_packets", "stg_readings"}
-VERSIONS = [("0001", "initial"), ("0002", "parquet_staging"), ("0003", "alerts")]
+VERSIONS = [
+    ("0001", "initial"),
+    ("0002", "parquet_staging"),
+    ("0003", "alerts"),
+    ("0004", "solid_waste"),
+]
+ALL = [v for v, _ in VERSIONS]
+NEXT = f"{int(ALL[-1]) + 1:04d}"
 
 
 def test_migrations_apply_on_a_fresh_file(tmp_path):
     path = tmp_path / "new" / "dir" / "zwy.duckdb"
     with connect(path) as con:
-        assert migrate(con) == ["0001", "0002", "0003"]
+        assert migrate(con) == ALL
         tables = dict(con.execute("select table_name, comment from duckdb_tables()").fetchall())
         views = dict(
             con.execute(
@@ -67,7 +78,7 @@ def test_migrate_is_idempotent(tmp_path):
         assert migrate(con) == []
     with connect(path) as con:
         assert migrate(con) == []
-        assert con.execute("select count(*) from meta_schema_migrations").fetchone() == (2,)
+        assert con.execute("select count(*) from meta_schema_migrations").fetchone() == (len(VERSIONS),)
 
 
 def copy_migrations(tmp_path):
@@ -90,16 +101,16 @@ def test_new_migration_is_applied_after_the_old_ones(tmp_path):
     directory = copy_migrations(tmp_path)
     with connect(tmp_path / "w.duckdb") as con:
         migrate(con, directory)
-        (directory / "0003_extra.sql").write_text("create table ops_extra (x int);")
-        assert migrate(con, directory) == ["0003"]
+        (directory / f"{NEXT}_extra.sql").write_text("create table ops_extra (x int);")
+        assert migrate(con, directory) == [NEXT]
         assert con.execute("select count(*) from ops_extra").fetchone() == (0,)
 
 
 def test_failing_migration_rolls_back(tmp_path):
     directory = copy_migrations(tmp_path)
-    (directory / "0003_broken.sql").write_text("create table half (x int);\nselect * from nowhere;")
+    (directory / f"{NEXT}_broken.sql").write_text("create table half (x int);\nselect * from nowhere;")
     with connect(tmp_path / "w.duckdb") as con:
-        with pytest.raises(WarehouseError, match="0003_broken.sql: migration failed"):
+        with pytest.raises(WarehouseError, match=f"{NEXT}_broken.sql: migration failed"):
             migrate(con, directory)
         versions = con.execute("select version, name from meta_schema_migrations order by 1")
         assert versions.fetchall() == VERSIONS
@@ -179,7 +190,7 @@ def test_migration_0002_moves_old_staging_rows_to_parquet(tmp_path):
             t: con.execute(f"select * from {t} order by all").fetchall()
             for t in ("stg_readings", "stg_packets")
         }
-        assert migrate(con) == ["0002", "0003"]
+        assert migrate(con) == ALL[1:]
         after = {
             t: con.execute(f"select * from {t} order by all").fetchall()
             for t in ("stg_readings", "stg_packets")

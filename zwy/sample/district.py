@@ -675,6 +675,11 @@ def write_registry(district: District, registry_dir: Path) -> list[Path]:
     path = registry_dir / "contacts.csv"
     write_atomic(path, contacts.write_csv().encode("utf-8"))
     paths.append(path)
+    from zwy.sample.waste import receivers_csv
+
+    path = registry_dir / "receivers.csv"
+    write_atomic(path, receivers_csv())
+    paths.append(path)
     return paths
 
 

@@ -56,6 +56,7 @@ from zwy.sample.telemetry import (
     plan_day,
     unknown_device_log,
 )
+from zwy.sample.waste import waste_day
 
 _ITEM_TYPES: dict[str, type[Any]] = {
     "quarantine": QuarantineItem,
@@ -152,6 +153,7 @@ def generate_day(
     man = DayManifest()
     if district.scale == "benchmark":
         man.extend(benchmark_day(district, day, seed, inbox))
+        _solid_waste(district, day, seed, inbox, man)
         return man
     plan = plan_day(district, day, catalog)
     prev_plan = plan_day(district, day - timedelta(days=1), catalog)
@@ -167,7 +169,19 @@ def generate_day(
         if exp is not None:
             write_atomic(inbox / exp.path, exp.data)
             man.extend(exp.manifest)
+    _solid_waste(district, day, seed, inbox, man)
     return man
+
+
+def _solid_waste(district: District, day: date, seed: int, inbox: Path, man: DayManifest) -> None:
+    waste = waste_day(district, day, seed)
+    for path, data in waste.files.items():
+        write_atomic(inbox / path, data)
+    man.solid_waste.setdefault("totals", {}).update(
+        {p: {**t, "bytes": len(waste.files[p])} for p, t in waste.totals.items()}
+    )
+    for key, items in waste.planted.items():
+        man.solid_waste.setdefault(key, []).extend(items)
 
 
 def generate_district(

@@ -253,9 +253,19 @@ class DayManifest:
     vendor_codes: list[VendorCodeItem] = field(default_factory=list)
     noise_lines: dict[str, int] = field(default_factory=dict)
     totals: dict[str, FileTotals] = field(default_factory=dict)
+    #: Solid-waste inputs (zwy.sample.waste): ``totals`` per file (records, quarantined,
+    #: other_rows) and one list per planted kind (ledger_balance, storage_over_limit,
+    #: hw_code, utilisation_low, manifest_unconfirmed, manifest_quantity,
+    #: manifest_unlicensed, manifest_pending_ok, quarantine).
+    solid_waste: dict[str, Any] = field(default_factory=dict)
 
     def extend(self, other: DayManifest) -> None:
         """Append ``other``'s items to this manifest."""
+        for key, value in other.solid_waste.items():
+            if isinstance(value, dict):
+                self.solid_waste.setdefault(key, {}).update(value)
+            else:
+                self.solid_waste.setdefault(key, []).extend(value)
         for name in (
             "quarantine",
             "exceedances",
