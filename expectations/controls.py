@@ -43,7 +43,11 @@ LIMIT_STATUSES: tuple[str, ...] = ("verified", "unverified")
 SEVERITIES: tuple[str, ...] = ("critical", "high", "medium", "low")
 #: The GX batches a control is evaluated on (see :mod:`expectations.measures`).
 BATCHES: tuple[str, ...] = ("daily", "hourly", "runs", "devices", "codes")
-STREAMS: tuple[str, ...] = ("wastewater", "exhaust_gas", "any")
+#: The batches of the solid-waste controls (see :mod:`expectations.waste`).
+WASTE_BATCHES: tuple[str, ...] = ("waste_ledger", "waste_manifests", "waste_codes", "waste_utilisation")
+STREAMS: tuple[str, ...] = ("wastewater", "exhaust_gas", "any", "solid_waste")
+#: The solid-waste control catalog (ledgers and manifests: no limits table, no devices).
+WASTE_CONTROLS_FILE = "waste_controls.csv"
 LIMIT_RULES: tuple[str, ...] = ("limit_max", "limit_range")
 RULES: tuple[str, ...] = (*LIMIT_RULES, "min_value", "max_value")
 
@@ -197,7 +201,7 @@ def parse_controls(text: str, origin: str = CONTROLS_FILE) -> tuple[Control, ...
             "kind": KINDS,
             "status": STATUSES,
             "severity": SEVERITIES,
-            "batch": BATCHES,
+            "batch": WASTE_BATCHES if row["stream"] == "solid_waste" else BATCHES,
             "rule": RULES,
             "stream": STREAMS,
             "basis": ("standard", "policy"),
@@ -216,7 +220,12 @@ def parse_controls(text: str, origin: str = CONTROLS_FILE) -> tuple[Control, ...
             raise ControlCatalogError(f"{where}: params is not JSON: {exc}") from exc
         if not isinstance(params, dict):
             raise ControlCatalogError(f"{where}: params must be a JSON object")
-        if (row["kind"] == "breach") != (row["rule"] in LIMIT_RULES):
+        if row["stream"] == "solid_waste":
+            # Waste breaches compare a measure with the control's own parameter (no limits
+            # table): min_value / max_value for both kinds.
+            if row["rule"] in LIMIT_RULES:
+                raise ControlCatalogError(f"{where}: solid-waste controls use min_value/max_value")
+        elif (row["kind"] == "breach") != (row["rule"] in LIMIT_RULES):
             raise ControlCatalogError(f"{where}: breach controls are exactly the limit rules")
         out.append(
             Control(
@@ -253,8 +262,18 @@ def load_controls() -> tuple[Control, ...]:
 
 
 def controls_by_id() -> dict[str, Control]:
-    """Return the catalog keyed by control id."""
-    return {c.control_id: c for c in load_controls()}
+    """Return both catalogs (telemetry and solid waste) keyed by control id."""
+    return {c.control_id: c for c in (*load_controls(), *load_waste_controls())}
+
+
+@lru_cache(maxsize=1)
+def load_waste_controls() -> tuple[Control, ...]:
+    """Return the solid-waste control catalog (``expectations/catalog/waste_controls.csv``)."""
+    controls = parse_controls(_catalog_text(WASTE_CONTROLS_FILE), WASTE_CONTROLS_FILE)
+    other = [c.control_id for c in controls if c.stream != "solid_waste"]
+    if other:
+        raise ControlCatalogError(f"{WASTE_CONTROLS_FILE}: {other} are not solid_waste controls")
+    return controls
 
 
 @lru_cache(maxsize=1)

@@ -52,6 +52,8 @@ BREACHES = _schema(
         "evidence": pl.String,
         "run_id": pl.String,
         "validated_at": UTC_DT,
+        "subject": pl.String,  # what a finding without a device is about (a manifest, a ledger line)
+        "waste_code": pl.String,  # hazardous-waste code of a solid-waste finding
     }
 )
 
@@ -78,6 +80,8 @@ DQ_ISSUES = _schema(
         "evidence": pl.String,
         "run_id": pl.String,
         "validated_at": UTC_DT,
+        "subject": pl.String,
+        "waste_code": pl.String,
     }
 )
 

@@ -286,15 +286,18 @@ def _evidence(text: str | None) -> str:
         return ""
     ev = json.loads(text)
     parts = [
-        f"<code>{_e(s['file'])}</code> lines {_e(s['lines'])} ({_e(s['n'])} values)"
+        f"<code>{_e(s['file'])}</code>"
+        + (f" sheet {_e(s['sheet'])}" if s.get("sheet") else "")
+        + f" lines {_e(s['lines'])} ({_e(s['n'])} {'rows' if 'sheet' in s else 'values'})"
         for s in ev.get("sources", [])
     ]
     flags = ev.get("flags") or {}
     if flags:
         parts.append("flags: " + ", ".join(f"{_e(k)}×{_e(v)}" for k, v in flags.items()))
+    queries = [q for q in (ev.get("mart_sql"), ev.get("readings_sql"), ev.get("waste_sql")) if q]
     sql = (
         "<details><summary>SQL</summary>"
-        f"<pre>{_e(ev.get('mart_sql'))};\n\n{_e(ev.get('readings_sql'))};</pre></details>"
+        f"<pre>{';'.join(chr(10) * 2 + _e(q) for q in queries).strip()};</pre></details>"
     )
     return "<br>".join(parts or ["no staged readings"]) + sql
 
@@ -408,10 +411,18 @@ def render(data: ReportData) -> str:
         ):
             c = ctl.get(str(cid))
             first = group.row(0, named=True)
-            hours = data.hourly.filter((pl.col("mn") == mn) & (pl.col("pollutant") == pollutant))
+            hours = (
+                data.hourly.filter((pl.col("mn") == mn) & (pl.col("pollutant") == pollutant))
+                if mn is not None
+                else data.hourly.clear()
+            )
+            where = (
+                f"{_e(first['outlet_id'])} · MN {_e(mn)} · {_e(pollutant)}"
+                if mn is not None
+                else "固体废物 Solid waste"  # ledgers and manifests: no device, no series
+            )
             out.append(
-                f"<h3>{_e(first['outlet_id'])} · MN {_e(mn)} · {_e(pollutant)} — "
-                f"{_e(c.name_zh if c else cid)} / {_e(c.name_en if c else '')}</h3>"
+                f"<h3>{where} — {_e(c.name_zh if c else cid)} / {_e(c.name_en if c else '')}</h3>"
             )
             if hours.height:
                 out.append(
@@ -437,9 +448,14 @@ def render(data: ReportData) -> str:
                 limit = " – ".join(
                     _e(x) for x in (r["limit_low"], r["limit_high"]) if x is not None
                 )
+                when = (
+                    f"{_e(r['subject'])} (checked {_e(day.isoformat())})"
+                    if r.get("subject")
+                    else f"{_e(_local(r['period_start_utc']))} → {_e(_local(r['period_end_utc']))} "
+                    f"({_e(r['averaging_period'])})"
+                )
                 out.append(
-                    f"<tr><td>{_e(_local(r['period_start_utc']))} → {_e(_local(r['period_end_utc']))} "
-                    f"({_e(r['averaging_period'])})</td>"
+                    f"<tr><td>{when}</td>"
                     f"<td><b>{_e(r['observed'])}</b> {_e(r['unit'])}</td><td>{limit} {_e(r['unit'])}</td>"
                     f"<td><code>{_e(r['limit_id'])}</code></td><td>{_verified(r['verified_status'])}</td>"
                     f"<td>{_evidence(r['evidence'])}</td></tr>"
@@ -463,7 +479,8 @@ def render(data: ReportData) -> str:
             out.append(
                 f'<tr><td><span class="sev {_e(r["severity"])}">{_e(r["severity"])}</span></td>'
                 f"<td>{_e(_facility_name(data, r['facility_id']))}</td>"
-                f"<td>{_e(r['mn'])}{' · ' + _e(r['pollutant']) if r['pollutant'] else ''}</td>"
+                f"<td>{_e(r['mn'] or r.get('subject'))}"
+                f"{' · ' + _e(r['pollutant']) if r['pollutant'] else ''}</td>"
                 f"<td><code>{_e(r['control_id'])}</code></td>"
                 f"<td>{_e(_local(r['period_start_utc']))} → {_e(_local(r['period_end_utc']))}</td>"
                 f"<td>{_e(r['message'])}</td><td>{_e(r['legal_basis'])} {_verified(r['verified_status'])}</td>"
@@ -475,7 +492,7 @@ def render(data: ReportData) -> str:
     out.append(_unverified_section(data))
     out.append(
         '<p class="muted">Limits: expectations/catalog/limits.csv and registry permit_limits.csv; '
-        "controls: expectations/catalog/controls.csv; facts and their status: shared/domain/BRIEF.md. "
+        "controls: expectations/catalog/controls.csv and waste_controls.csv; facts and their status: shared/domain/BRIEF.md. "
         "A limit or reference value marked UNVERIFIED has not been checked against the primary text "
         "of the standard.</p>"
     )

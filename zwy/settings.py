@@ -93,6 +93,11 @@ class Settings(BaseSettings):
     )
     validity: ValiditySettings = Field(default_factory=ValiditySettings)
     alerts: AlertSettings = Field(default_factory=AlertSettings)
+    holidays_file: Path | None = Field(
+        default=None,
+        description="public holidays and make-up working days (date,kind,name,status,source) "
+        "for the 5-working-day manifest rule; default zwy/reference/holidays_cn.csv",
+    )
 
     @property
     def warehouse(self) -> Path:

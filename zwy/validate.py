@@ -29,7 +29,13 @@ import duckdb
 import polars as pl
 import typer
 
-from expectations.controls import Control, load_controls, load_permit_limits, resolve_limits
+from expectations.controls import (
+    Control,
+    load_controls,
+    load_permit_limits,
+    load_waste_controls,
+    resolve_limits,
+)
 from expectations.docs import save_specs
 from expectations.errors import ControlRunError
 from expectations.evidence import attach_evidence
@@ -44,8 +50,10 @@ from expectations.suites import (
     run_suites,
     write_batches,
 )
+from expectations.waste import waste_batches, waste_findings, waste_specs
 from zwy.errors import ZwyError
 from zwy.settings import Settings, get_settings, settings_from_options
+from zwy.waste.reference import load_holidays
 
 #: The migration that creates the result tables, by version and file name.
 CONTROLS_MIGRATION = ("0010", "0010_controls.sql")
@@ -114,7 +122,9 @@ def _counts(
     d = dict(issues.group_by("control_id").len().iter_rows()) if issues.height else {}
     return {
         c.control_id: {
-            "findings": int(b.get(c.control_id, 0) if c.is_limit else d.get(c.control_id, 0)),
+            "findings": int(
+                b.get(c.control_id, 0) if c.kind == "breach" else d.get(c.control_id, 0)
+            ),
             "expectations": int(evaluated.get(c.control_id, 0)),
         }
         for c in controls
@@ -156,6 +166,8 @@ def validate_day(
     started = datetime.now(tz=UTC)
     run_id = f"{day.isoformat()}_validate_{uuid.uuid4().hex[:8]}"
     controls = load_controls()
+    waste_controls = load_waste_controls()
+    holidays = load_holidays(settings.holidays_file)
     params = _params(controls)
     permits = load_permit_limits(settings.registry)
     run_dir = gx_dir(settings) / day.isoformat() / run_id
@@ -169,10 +181,12 @@ def validate_day(
         t = time.perf_counter()
         data = read_day(con, day, lookback_days=int(params["ZWY-DQ-PINNED"]["lookback_days"]))
         limits = resolve_limits(day, data.outlets, permits=permits)
-        batches = build_batches(data, limits, params)
+        batches = {**build_batches(data, limits, params), **waste_batches(con, day, holidays)}
         paths = write_batches(batches, run_dir / "batches")
         timings["measure"] = time.perf_counter() - t
         specs = expectation_specs(controls, limits, settings.validity)
+        if "waste_ledger" in batches:
+            specs += waste_specs(waste_controls)
         save_specs(specs, run_dir)
         run = run_suites(
             specs,
@@ -205,23 +219,38 @@ def validate_day(
             "run_id": pl.lit(run_id),
             "validated_at": pl.lit(validated_at, pl.Datetime("us", "UTC")),
         }
+        waste_breaches, waste_issues = waste_findings(day, batches, failures, waste_controls)
         breaches = (
-            attach_evidence(
-                con, day, breach_rows(day, batches, failures, limits, controls), "breach_id"
+            pl.concat(
+                [
+                    attach_evidence(
+                        con, day, breach_rows(day, batches, failures, limits, controls),
+                        "breach_id",
+                    ),
+                    waste_breaches,
+                ],
+                how="diagonal_relaxed",
             )
             .with_columns(**stamp)
             .select(BREACHES.names())
         )
         issues = (
-            attach_evidence(
-                con, day, dq_rows(day, batches, failures, controls, settings.validity), "issue_id"
+            pl.concat(
+                [
+                    attach_evidence(
+                        con, day, dq_rows(day, batches, failures, controls, settings.validity),
+                        "issue_id",
+                    ),
+                    waste_issues,
+                ],
+                how="diagonal_relaxed",
             )
             .with_columns(**stamp)
             .select(DQ_ISSUES.names())
         )
         _replace_day(con, day, breaches, issues)
         timings["persist"] = time.perf_counter() - t
-        per_control = _counts(controls, breaches, issues, run.evaluated)
+        per_control = _counts((*controls, *waste_controls), breaches, issues, run.evaluated)
         summary: dict[str, Any] = {
             "day": day.isoformat(),
             "run_id": run_id,

@@ -13,8 +13,8 @@ create table if not exists breaches (
     control_id varchar not null,
     facility_id varchar,
     outlet_id varchar,
-    mn varchar not null,
-    pollutant varchar not null,
+    mn varchar,
+    pollutant varchar,
     averaging_period varchar not null,
     period_start_utc timestamptz not null,
     period_end_utc timestamptz not null,
@@ -32,7 +32,9 @@ create table if not exists breaches (
     message varchar,
     evidence json,
     run_id varchar,
-    validated_at timestamptz
+    validated_at timestamptz,
+    subject varchar,
+    waste_code varchar
 );
 comment on table breaches is
     'compliance layer: one row per limit exceedance found by a control (control_id, mn, pollutant, period); partition local_day, replaced on every validation of the day';
@@ -63,7 +65,9 @@ create table if not exists dq_issues (
     details json,
     evidence json,
     run_id varchar,
-    validated_at timestamptz
+    validated_at timestamptz,
+    subject varchar,
+    waste_code varchar
 );
 comment on table dq_issues is
     'compliance layer: one row per data-quality finding (capture, offline, flatline, S share, pinned, T flags, unknown MN or code); partition local_day, replaced on every validation of the day';
@@ -83,3 +87,16 @@ create table if not exists ops_validations (
 );
 comment on table ops_validations is
     'ops layer: one row per validation run of a day: counts per control, GX results file, timings';
+
+-- Solid-waste findings are about a manifest or a ledger line, not a device: warehouses
+-- created before the waste stream gain the columns, and mn/pollutant become optional.
+alter table breaches add column if not exists subject varchar;
+alter table breaches add column if not exists waste_code varchar;
+alter table dq_issues add column if not exists subject varchar;
+alter table dq_issues add column if not exists waste_code varchar;
+alter table breaches alter column mn drop not null;
+alter table breaches alter column pollutant drop not null;
+comment on column breaches.subject is 'what a finding without a device is about: "manifest <no>", "ledger line <file>:<row> <code>" (solid waste); null for device findings';
+comment on column dq_issues.subject is 'what a finding without a device is about (solid waste); null for device findings';
+comment on column breaches.waste_code is 'hazardous-waste code of a solid-waste finding (2021 list)';
+comment on column dq_issues.waste_code is 'hazardous-waste code of a solid-waste finding (2021 list)';

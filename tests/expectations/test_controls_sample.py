@@ -63,7 +63,7 @@ def hours_of(start: datetime, end: datetime) -> set[datetime]:
 
 
 def issues(settings: Settings) -> list[dict]:
-    df = q(settings, "select * from dq_issues order by issue_id")
+    df = q(settings, "select * from dq_issues where subject is null order by issue_id")
     rows = df.to_dicts()
     for r in rows:
         for k in ("period_start_utc", "period_end_utc"):
@@ -73,7 +73,7 @@ def issues(settings: Settings) -> list[dict]:
     return rows
 
 
-# --- breaches: precision and recall 1.0 ------------------------------------------------
+# --- breaches: precision and recall 1.0 (device findings; solid waste: tests/waste) ------------
 
 
 def test_breaches_are_exactly_the_planted_exceedances(district):
@@ -85,7 +85,7 @@ def test_breaches_are_exactly_the_planted_exceedances(district):
         for i in range(e["n_periods"]):
             expected[(e["mn"], e["pollutant"], e["period"], start + i * step)] = e
     assert expected
-    got = q(settings, "select * from breaches")
+    got = q(settings, "select * from breaches where subject is null")
     found = {
         (r["mn"], r["pollutant"], r["averaging_period"], r["period_start_utc"].astimezone(TZ)): r
         for r in got.to_dicts()
@@ -114,7 +114,7 @@ def test_breaches_are_exactly_the_planted_exceedances(district):
 def test_every_breach_has_evidence_with_files_lines_and_sql(district):
     settings, planted, _ = district
     inbox_files = {p.relative_to(settings.inbox).as_posix() for p in settings.inbox.rglob("*") if p.is_file()}
-    for r in q(settings, "select * from breaches").to_dicts():
+    for r in q(settings, "select * from breaches where subject is null").to_dicts():
         ev = json.loads(r["evidence"])
         assert ev["sources"], r["breach_id"]
         for s in ev["sources"]:
@@ -274,7 +274,7 @@ def test_a_device_with_no_planted_value_fault_gets_only_its_quarantined_hours(di
         if r["mn"] in clean:
             assert r["control_id"] == "ZWY-DQ-HOUR-CAPTURE", r
             assert r["observed"] == 1.0
-    assert q(settings, "select * from breaches").filter(pl.col("mn").is_in(list(clean))).height == 0
+    assert q(settings, "select * from breaches where subject is null").filter(pl.col("mn").is_in(list(clean))).height == 0
 
 
 # --- summaries, reruns, engines ---------------------------------------------------------
@@ -287,12 +287,19 @@ def test_summary_is_json_and_counts_match_the_tables(district):
         assert s["breaches"] == q(settings, f"select count(*) n from breaches where local_day = DATE '{d}'")["n"][0]
         assert s["dq_issues"] == q(settings, f"select count(*) n from dq_issues where local_day = DATE '{d}'")["n"][0]
         assert sum(c["findings"] for c in s["per_control"].values()) == s["breaches"] + s["dq_issues"]
-        assert s["unverified_breaches"] == 3
+        unverified = q(
+            settings,
+            "select count(*) filter (where subject is null) dev, count(*) n from breaches "
+            f"where local_day = DATE '{d}' and verified_status = 'unverified'",
+        )
+        assert s["unverified_breaches"] == unverified["n"][0]
+        assert unverified["dev"][0] == 3  # the O2-corrected NOx hours (reference O2 UNVERIFIED)
         assert Path(s["results_path"]).is_file()
         assert Path(s["results_path"]).parent.parent.parent == settings.data_dir / "gx"
         results = json.loads(Path(s["results_path"]).read_text())
         assert {v["suite_name"] for v in results["validations"]} == {
-            "zwy_daily", "zwy_hourly", "zwy_runs", "zwy_devices", "zwy_codes"
+            "zwy_daily", "zwy_hourly", "zwy_runs", "zwy_devices", "zwy_codes",
+            "zwy_waste_ledger", "zwy_waste_manifests", "zwy_waste_codes", "zwy_waste_utilisation",
         }
         assert s["status"] == "breach"
 

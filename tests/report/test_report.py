@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import html
 import io
 import json
 import re
@@ -50,9 +51,14 @@ def test_status_at_a_glance_then_each_facility_in_breach_with_a_chart(reported):
     assert facilities == set(summary["facilities_in_breach"]) == {"F0001"}
     for fid in facilities:
         assert f'id="facility-{fid}"' in page
-    groups = {(r["mn"], r["pollutant"], r["control_id"]) for r in rows}
+    # One chart per device series in breach; solid-waste breaches (no series) are tables.
+    groups = {(r["mn"], r["pollutant"], r["control_id"]) for r in rows if r["mn"]}
     charts = re.findall(r'src="data:image/png;base64,([^"]+)"', page)
     assert len(charts) == len(groups) == 3
+    assert "固体废物 Solid waste" in page
+    for r in rows:
+        if r["subject"]:
+            assert html.escape(r["subject"]) in page
     for chart in charts:
         img = Image.open(io.BytesIO(base64.b64decode(chart))).convert("RGB")
         assert img.size[0] >= 800
@@ -79,7 +85,9 @@ def test_unverified_is_marked_wherever_it_is_used(reported):
     page = path.read_text(encoding="utf-8")
     nox = page[page.index("ZWY-LIM-G-HOUR"):]
     assert "UNVERIFIED" in nox[: nox.index("</table>")]
-    assert "3 UNVERIFIED" in page
+    n = sum(1 for r in breaches(settings) if r["verified_status"] == "unverified")
+    assert n == 4  # 3 O2-corrected NOx hours + the receiver-licence article (solid waste)
+    assert f"{n} UNVERIFIED" in page
     unverified = page[page.index('id="unverified"'):]
     assert "reference O2 3.5 %" in unverified and "BRIEF.md §3.4" in unverified
     cod = page[page.index("w01018 — "):]

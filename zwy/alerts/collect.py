@@ -29,6 +29,7 @@ ITEMS = pl.Schema(
         "stream": pl.String,
         "mn": pl.String,
         "pollutant": pl.String,
+        "subject": pl.String,  # a manifest or ledger line (solid waste), else null
         "period_local": pl.String,  # Beijing wall clock, "YYYY-MM-DD HH:MM"
         "observed": pl.Float64,
         "limit_value": pl.Float64,  # the limit (breach) or the threshold (dq)
@@ -107,7 +108,11 @@ def finding_items(con: duckdb.DuckDBPyConnection, day: date) -> pl.DataFrame:
             con.execute(
                 f"""
                 select breach_id as item_id, 'breach' as kind, b.control_id, b.severity,
-                       b.facility_id, o.stream, b.mn, b.pollutant, {fmt} as period_local,
+                       b.facility_id,
+                       case when b.subject is not null then 'solid_waste' else o.stream end
+                           as stream,
+                       b.mn, b.pollutant, b.subject,
+                       {fmt} as period_local,
                        b.observed, coalesce(b.limit_high, b.limit_low) as limit_value, b.unit,
                        b.verified_status, b.message
                 from breaches b left join ref_outlets o using (outlet_id)
@@ -121,7 +126,11 @@ def finding_items(con: duckdb.DuckDBPyConnection, day: date) -> pl.DataFrame:
             con.execute(
                 f"""
                 select issue_id as item_id, 'dq' as kind, d.control_id, d.severity,
-                       d.facility_id, o.stream, d.mn, d.pollutant, {fmt} as period_local,
+                       d.facility_id,
+                       case when d.subject is not null then 'solid_waste' else o.stream end
+                           as stream,
+                       d.mn, d.pollutant, d.subject,
+                       {fmt} as period_local,
                        d.observed, d.threshold as limit_value, d.unit, d.verified_status,
                        d.message
                 from dq_issues d left join ref_outlets o using (outlet_id)

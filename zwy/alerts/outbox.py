@@ -114,7 +114,10 @@ def _charts(
     if breach_ids.is_empty() or settings.alerts.max_charts <= 0:
         return []
     data = read_report_data(day, settings, con)
-    breaches = data.breaches.filter(pl.col("breach_id").is_in(breach_ids.implode()))
+    # Series charts exist for device breaches only (solid-waste findings are tables).
+    breaches = data.breaches.filter(
+        pl.col("breach_id").is_in(breach_ids.implode()) & pl.col("mn").is_not_null()
+    )
     groups = (
         breaches.with_columns(
             _rank=pl.col("severity").replace_strict(SEVERITY_RANK, default=9, return_dtype=pl.Int64)

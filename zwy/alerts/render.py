@@ -134,7 +134,11 @@ def _row_html(r: dict[str, Any], facility: str, names: dict[str, tuple[str, str]
         else ""
     )
     kind_zh, kind_en = KIND_LABEL.get(r["kind"], (r["kind"], r["kind"]))
-    device = " · ".join(_e(x) for x in (r["mn"], r["pollutant"]) if x) or _e(r["stream"])
+    device = (
+        " · ".join(_e(x) for x in (r["mn"], r["pollutant"]) if x)
+        or _e(r.get("subject"))
+        or _e(r["stream"])
+    )
     limit = _num(r["limit_value"])
     return (
         "<tr>"
@@ -229,6 +233,7 @@ def render_text(
                 facility,
                 r["mn"],
                 r["pollutant"],
+                r.get("subject"),
                 r["period_local"],
                 f"{_num(r['observed'])} {r['unit'] or ''}" if r["observed"] is not None else None,
                 f"limit {_num(r['limit_value'])}{unverified}" if r["limit_value"] is not None else None,

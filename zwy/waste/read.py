@@ -250,7 +250,7 @@ def _ledger_sheet(rows: _Rows, path: Path, sheet: str, grid: Grid, h: int) -> No
     name_facility, name_month = _from_name(path)
     facility, month = facility or name_facility, month or name_month
     factors, units, start = _unit_row(grid, start, cols)
-    rows.other += start
+    rows.other += start - h  # header (one or two rows) and unit row; rows above: the caller
     if missing or facility is None or month is None:
         what = (
             f"ledger columns missing: {', '.join(LEDGER_FIELDS[m][0] for m in missing)}"
@@ -310,7 +310,7 @@ def _ledger_sheet(rows: _Rows, path: Path, sheet: str, grid: Grid, h: int) -> No
 
 def _manifest_grid(rows: _Rows, sheet: str | None, grid: Grid, h: int) -> None:
     cols, start = _columns(grid, h, MANIFEST_FIELDS)
-    rows.other += start
+    rows.other += start - h
     missing = [f for f in ("manifest_no", "waste_code", "shipped_t", "ship_date") if f not in cols]
     if missing:
         rows.quarantine(sheet, h + 1, _raw(grid[h]), "layout",
