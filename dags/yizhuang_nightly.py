@@ -10,7 +10,7 @@ Runs daily at **02:00 Asia/Shanghai** for the previous local day: the run's data
 | transform | `<stream>.transform_stream` | `values.parquet`, registry | `readings.parquet` |
 | load | `load_day` (pool `zwy_duckdb_writer`, 1 slot) | all streams' staging | the DuckDB warehouse, `ops_runs` |
 | validate | `validate_day` (same pool) | the day's marts | `breaches`, `dq_issues`, GX results |
-| report | `build_report` | the warehouse, read-only | `reports/<day>/compliance_<day>.html` |
+| report | `build_report` (same pool: a reader's lock blocks writers) | the warehouse, read-only | `reports/<day>/compliance_<day>.html` |
 | check | `check_arrivals` | the parse results | fails the run when a stream got no input |
 | alert | `send_alerts` (all_done, same pool) | findings, this run's task states | `alert_outbox`; emails via `smtp_default` |
 
@@ -144,7 +144,9 @@ def yizhuang_nightly() -> None:
         return {"day": loaded["day"], "breaches": counts.get("breaches", 0),
                 "dq_issues": counts.get("dq_issues", 0)}
 
-    @task(multiple_outputs=False)
+    # A reader holds a DuckDB file lock that blocks writers (runs of a backfill overlap):
+    # the report takes the writer slot too, on the machine that holds the file.
+    @task(pool=POOL, queue=WRITER_QUEUE, multiple_outputs=False, **IO_RETRIES)
     def build_report(validated: dict[str, Any]) -> str:
         """Read the warehouse read-only; write reports/<day>/compliance_<day>.html."""
         from datetime import date
@@ -166,7 +168,7 @@ def yizhuang_nightly() -> None:
             )
 
     @task(pool=POOL, queue=WRITER_QUEUE, trigger_rule=TriggerRule.ALL_DONE, multiple_outputs=False,
-          outlets=[Asset("zwy://warehouse/alert_outbox")])
+          outlets=[Asset("zwy://warehouse/alert_outbox")], **IO_RETRIES)
     def send_alerts(**context: Any) -> dict[str, Any]:
         """Read the day's findings and this run's task states; write alert_outbox; send what is pending.
 

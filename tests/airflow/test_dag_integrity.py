@@ -102,11 +102,14 @@ def test_nightly_schedule_timezone_pool_and_retries(nightly) -> None:
     assert tasks["load_day"].pool == "zwy_duckdb_writer"
     assert tasks["load_day"].queue == "duckdb_writer"
     writers = [t for t in tasks.values() if t.pool == "zwy_duckdb_writer"]
-    assert sorted(t.task_id for t in writers) == ["load_day", "send_alerts", "validate_day"]
-    io = ("wastewater.parse_stream", "exhaust_gas.transform_stream", "load_day")
+    assert sorted(t.task_id for t in writers) == [
+        "build_report", "load_day", "send_alerts", "validate_day"
+    ]
+    io = ("wastewater.parse_stream", "exhaust_gas.transform_stream", "load_day", "build_report",
+          "send_alerts")
     for task_id in io:
         assert tasks[task_id].retries == 3 and tasks[task_id].retry_exponential_backoff
-    for task_id in ("resolve_day", "check_arrivals", "validate_day", "build_report"):
+    for task_id in ("resolve_day", "check_arrivals", "validate_day"):
         assert tasks[task_id].retries == 0
     assert {a.uri for a in tasks["load_day"].outlets} >= {
         "zwy://warehouse/stg_readings", "zwy://warehouse/mart_daily_values"

@@ -157,14 +157,15 @@ def test_triggered_run_succeeds_on_celery_and_loads_the_day(production: AirflowS
     assert len(tasks) == 12, tasks
 
     # The tasks went through Celery (each has a Celery task id), on the default queue;
-    # The two DuckDB writers (load_day, validate_day) alone took the one-slot writer pool.
+    # The tasks that open the DuckDB file (load, validate, report, alerts) alone took the
+    # one-slot writer pool: a reader's lock blocks a writer as much as a writer's does.
     tis = stack.query(
         "SELECT task_id, queue, pool, external_executor_id FROM task_instance WHERE run_id = :r",
         r=run_id,
     )
     print("queues:", {t["task_id"]: t["queue"] for t in tis})
     assert all(t["external_executor_id"] for t in tis), tis
-    writers = {"load_day", "validate_day"}
+    writers = {"load_day", "validate_day", "build_report", "send_alerts"}
     assert {t["queue"] for t in tis if t["task_id"] not in writers} == {"default"}
     assert {t["queue"] for t in tis if t["task_id"] in writers} <= {"default", WRITER_QUEUE}
     assert sorted(t["task_id"] for t in tis if t["pool"] == POOL) == sorted(writers)

@@ -3,7 +3,7 @@
 - ``zwy/reference/hw_codes_2021.csv``: the 467 codes of the 2021 National Hazardous Waste
   List (derived by :mod:`zwy.reference.derive_hw_codes`, source named in each row).
 - ``<registry>/receivers.csv``: licensed receivers, ``licensed_categories`` as ``HW08|HW49``.
-- ``zwy/reference/holidays_cn.csv`` (or ``ZWY_WASTE__HOLIDAYS_FILE``): public holidays and
+- ``zwy/reference/holidays_cn.csv`` (or ``ZWY_HOLIDAYS_FILE``): public holidays and
   the weekend days worked instead (调休); transcribed, marked UNVERIFIED until checked
   against the State Council notice. Working days = Monday-Friday, minus holidays, plus
   those worked weekend days.
