@@ -28,7 +28,7 @@ from airflow.sdk import Asset, Param, TriggerRule, dag, task, task_group
 from airflow.timetables.interval import CronDataIntervalTimetable
 
 TZ = pendulum.timezone("Asia/Shanghai")
-STREAMS = ("wastewater", "exhaust_gas", "solid_waste")
+STREAMS = ("wastewater", "exhaust_gas", "solid_waste", "dust")
 POOL = "zwy_duckdb_writer"
 # Celery queue served by exactly one worker, on the machine that holds the warehouse file
 # (docs/deploy.md). The LocalExecutor and `airflow dags test` ignore it.

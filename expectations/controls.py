@@ -45,7 +45,11 @@ SEVERITIES: tuple[str, ...] = ("critical", "high", "medium", "low")
 BATCHES: tuple[str, ...] = ("daily", "hourly", "runs", "devices", "codes")
 #: The batches of the solid-waste controls (see :mod:`expectations.waste`).
 WASTE_BATCHES: tuple[str, ...] = ("waste_ledger", "waste_manifests", "waste_codes", "waste_utilisation")
-STREAMS: tuple[str, ...] = ("wastewater", "exhaust_gas", "any", "solid_waste")
+STREAMS: tuple[str, ...] = ("wastewater", "exhaust_gas", "any", "solid_waste", "dust")
+#: The batches of the construction-dust controls (see :mod:`expectations.dust`).
+DUST_BATCHES: tuple[str, ...] = ("dust_hours", "dust_runs")
+#: The construction-dust control catalog (site monitors against the nearest station).
+DUST_CONTROLS_FILE = "dust_controls.csv"
 #: The solid-waste control catalog (ledgers and manifests: no limits table, no devices).
 WASTE_CONTROLS_FILE = "waste_controls.csv"
 LIMIT_RULES: tuple[str, ...] = ("limit_max", "limit_range")
@@ -201,7 +205,9 @@ def parse_controls(text: str, origin: str = CONTROLS_FILE) -> tuple[Control, ...
             "kind": KINDS,
             "status": STATUSES,
             "severity": SEVERITIES,
-            "batch": WASTE_BATCHES if row["stream"] == "solid_waste" else BATCHES,
+            "batch": {"solid_waste": WASTE_BATCHES, "dust": DUST_BATCHES}.get(
+                row["stream"], BATCHES
+            ),
             "rule": RULES,
             "stream": STREAMS,
             "basis": ("standard", "policy"),
@@ -220,11 +226,11 @@ def parse_controls(text: str, origin: str = CONTROLS_FILE) -> tuple[Control, ...
             raise ControlCatalogError(f"{where}: params is not JSON: {exc}") from exc
         if not isinstance(params, dict):
             raise ControlCatalogError(f"{where}: params must be a JSON object")
-        if row["stream"] == "solid_waste":
-            # Waste breaches compare a measure with the control's own parameter (no limits
-            # table): min_value / max_value for both kinds.
+        if row["stream"] in ("solid_waste", "dust"):
+            # Waste and dust breaches compare a measure with the control's own parameter (no
+            # limits table): min_value / max_value for both kinds.
             if row["rule"] in LIMIT_RULES:
-                raise ControlCatalogError(f"{where}: solid-waste controls use min_value/max_value")
+                raise ControlCatalogError(f"{where}: {row['stream']} controls use min_value/max_value")
         elif (row["kind"] == "breach") != (row["rule"] in LIMIT_RULES):
             raise ControlCatalogError(f"{where}: breach controls are exactly the limit rules")
         out.append(
@@ -263,7 +269,20 @@ def load_controls() -> tuple[Control, ...]:
 
 def controls_by_id() -> dict[str, Control]:
     """Return both catalogs (telemetry and solid waste) keyed by control id."""
-    return {c.control_id: c for c in (*load_controls(), *load_waste_controls())}
+    return {
+        c.control_id: c
+        for c in (*load_controls(), *load_waste_controls(), *load_dust_controls())
+    }
+
+
+@lru_cache(maxsize=1)
+def load_dust_controls() -> tuple[Control, ...]:
+    """Return the construction-dust control catalog (``expectations/catalog/dust_controls.csv``)."""
+    controls = parse_controls(_catalog_text(DUST_CONTROLS_FILE), DUST_CONTROLS_FILE)
+    other = [c.control_id for c in controls if c.stream != "dust"]
+    if other:
+        raise ControlCatalogError(f"{DUST_CONTROLS_FILE}: {other} are not dust controls")
+    return controls
 
 
 @lru_cache(maxsize=1)

@@ -124,6 +124,8 @@ def read_day(con: duckdb.DuckDBPyConnection, day: date, lookback_days: int = 7) 
                min(data_time_utc) as first_utc, max(data_time_utc) as last_utc
         from stg_readings
         where local_day = ? and mn is not null
+          -- registered construction-dust monitors are judged by the dust controls
+          and mn not in (select mn from ref_dust_sites where mn is not null)
         group by mn, pollutant, code_status
         """,
         [day],

@@ -13,7 +13,7 @@ from zwy.contracts import READINGS, TZ_LOCAL, conform_lazy
 
 #: Stream of a device the registry does not know, from the frame's ST (HJ 212 Table 5):
 #: 31 air pollution source (stacks, CEMS), 32 water pollution source (outfalls).
-STREAM_OF_ST: Mapping[str, str] = {"31": "exhaust_gas", "32": "wastewater"}
+STREAM_OF_ST: Mapping[str, str] = {"31": "exhaust_gas", "32": "wastewater", "39": "dust"}
 
 
 def registry_of_points(points: pl.DataFrame, outlets: pl.DataFrame) -> pl.LazyFrame:

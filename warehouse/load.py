@@ -106,9 +106,13 @@ REGISTRY_TABLES: dict[str, tuple[str, pl.Schema]] = {
     "monitoring_points": ("ref_monitoring_points", MONITORING_POINTS),
 }
 #: Reference tables replaced when the registry given to the loader carries them.
-OPTIONAL_REF_TABLES: dict[str, str] = {"receivers": "ref_receivers", "hw_codes": "ref_hw_codes"}
-#: Staging tables of the solid-waste stream: the batch_day partition is replaced.
-WASTE_TABLES: tuple[str, ...] = ("stg_waste_ledger", "stg_waste_manifests")
+OPTIONAL_REF_TABLES: dict[str, str] = {
+    "receivers": "ref_receivers",
+    "hw_codes": "ref_hw_codes",
+    "dust_sites": "ref_dust_sites",
+}
+#: Staging tables of the solid-waste and dust streams: the batch_day partition is replaced.
+WASTE_TABLES: tuple[str, ...] = ("stg_waste_ledger", "stg_waste_manifests", "stg_station_hourly")
 
 #: raw_ingest_files: the manifest plus the run that loaded it.
 RAW_INGEST_FILES = pl.Schema([*INGEST_FILES.items(), ("run_id", pl.String())])
@@ -439,12 +443,15 @@ w as (
         select source_file from stg_waste_ledger where batch_day = $day
         union all
         select source_file from stg_waste_manifests where batch_day = $day
+        union all
+        select source_file from stg_station_hourly where batch_day = $day
     ) group by all
 ),
 checked as (
     select f.path, f.parser, f.found, f.loaded, f.quarantined,
            coalesce(q.n, 0) as quarantine_rows,
-           case when f.parser = 'waste' then coalesce(w.n, 0) else coalesce(p.n, 0) end
+           case when f.parser in ('waste', 'station') then coalesce(w.n, 0)
+                else coalesce(p.n, 0) end
                as packet_rows
     from files f
     left join q on q.source_file = f.path
@@ -456,7 +463,7 @@ select path, found, loaded, quarantined, quarantine_rows, packet_rows,
 from checked
 where found != loaded + quarantined
    or quarantined != quarantine_rows
-   or (parser in ('hj212', 'waste') and loaded != packet_rows)
+   or (parser in ('hj212', 'waste', 'station') and loaded != packet_rows)
 union all
 select source_file, null, null, null, n, null, 'quarantine rows of a file not in raw_ingest_files'
 from q where source_file is null or source_file not in (select path from files)

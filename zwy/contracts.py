@@ -27,11 +27,13 @@ UTC_DT = pl.Datetime("us", "UTC")
 
 #: Streams the product knows. Wastewater and exhaust gas arrive as HJ 212 logs and
 #: platform exports; dust and solid waste plug in later with their own readers.
-STREAMS: tuple[str, ...] = ("wastewater", "exhaust_gas", "solid_waste")
+STREAMS: tuple[str, ...] = ("wastewater", "exhaust_gas", "solid_waste", "dust")
 #: Streams whose inputs are HJ 212 packet logs and platform exports (readings, marts).
 TELEMETRY_STREAMS: tuple[str, ...] = ("wastewater", "exhaust_gas")
 #: The solid and hazardous waste stream: ledgers and transfer manifests (zwy.waste).
 WASTE_STREAM = "solid_waste"
+#: Construction-site dust: site monitors (HJ 212, ST=39) and the nearest station (zwy.dust).
+DUST_STREAM = "dust"
 
 #: One row per physical line of a text input, as the reader saw it (I/O edge output).
 LINES = _schema(
@@ -262,3 +264,8 @@ INGEST_FILES = _schema(
         "values_loaded": pl.Int64,
     }
 )
+
+
+def schema(columns: Mapping[str, Any]) -> pl.Schema:
+    """Build a contract schema (for modules that define their own staging contracts)."""
+    return _schema(columns)

@@ -25,6 +25,7 @@ import polars as pl
 import pyarrow.parquet as pq
 
 from zwy.contracts import (
+    DUST_STREAM,
     INGEST_FILES,
     PACKETS,
     PARQUET_ROW_GROUP,
@@ -81,6 +82,7 @@ def discover_inputs(inbox: Path, day: date, stream: str) -> list[InputFile]:
 
     Telemetry streams: ``.log``/``.txt``/``.hj212`` are HJ 212 logs, ``.csv`` platform
     exports. The solid-waste stream: ``.xlsx``/``.xls``/``.csv`` are ledgers and manifests.
+    The dust stream: HJ 212 logs of the site monitors, ``.csv`` the station's hourly data.
     """
     folder = inbox / day.isoformat() / stream
     if not folder.is_dir():
@@ -92,6 +94,8 @@ def discover_inputs(inbox: Path, day: date, stream: str) -> list[InputFile]:
         suffix = p.suffix.lower()
         if stream == WASTE_STREAM:
             parser = "waste" if suffix in WASTE_SUFFIXES else "unsupported"
+        elif stream == DUST_STREAM and suffix in EXPORT_SUFFIXES:
+            parser = "station"  # the nearest station's hourly file (UCI layout)
         else:
             parser = (
                 "hj212"
@@ -151,6 +155,7 @@ def parse_stream(day: date, stream: str, settings: Settings | None = None) -> di
         "frames_quarantined", "values", "nothing_arrived"}``.
 
     """
+    from zwy.dust.read import STATION_HOURLY, read_station_file
     from zwy.exports import read_platform_export
     from zwy.hj212.parse import parse_lines
     from zwy.hj212.reader import read_log_lines
@@ -167,6 +172,7 @@ def parse_stream(day: date, stream: str, settings: Settings | None = None) -> di
     quarantine: list[pl.DataFrame] = []
     ledgers: list[pl.DataFrame] = []
     manifests: list[pl.DataFrame] = []
+    stations: list[pl.DataFrame] = []
     counts: dict[str, dict[str, int]] = {}
     values_out = _ParquetAppender(out / "values.parquet", VALUES)
     packets_out = _ParquetAppender(out / "packets.parquet", PACKETS)
@@ -218,6 +224,18 @@ def parse_stream(day: date, stream: str, settings: Settings | None = None) -> di
                     "frames_quarantined": waste.quarantine.height,
                     "values_loaded": 0,
                 }
+            elif f.parser == "station":
+                st = read_station_file(f.path, f.rel_path)
+                stations.append(st.rows)
+                quarantine.append(st.quarantine)
+                counts[f.rel_path] = {
+                    "lines_total": st.lines_total,
+                    "noise_lines": st.lines_total - st.rows_found,
+                    "frames_found": st.rows_found,
+                    "frames_loaded": st.rows.height,
+                    "frames_quarantined": st.quarantine.height,
+                    "values_loaded": 0,
+                }
             elif f.parser == "platform_export":
                 res = read_platform_export(f.path, f.rel_path)
                 values_out.write(res.values)
@@ -266,6 +284,10 @@ def parse_stream(day: date, stream: str, settings: Settings | None = None) -> di
         ):
             frame = pl.concat(parts) if parts else pl.DataFrame()
             conform(frame.with_columns(day_col), schema).write_parquet(out / f"{name}.parquet")
+    if stream == DUST_STREAM:
+        frame = pl.concat(stations) if stations else pl.DataFrame()
+        conform(frame.with_columns(pl.lit(day, pl.Date).alias("batch_day")), STATION_HOURLY
+                ).write_parquet(out / "station_hourly.parquet")
     return {
         "stage": "parse_stream",
         "day": day.isoformat(),
@@ -279,6 +301,7 @@ def parse_stream(day: date, stream: str, settings: Settings | None = None) -> di
         "frames_quarantined": int(files["frames_quarantined"].sum()) if files.height else 0,
         "values": n_values,
         "waste_rows": sum(x.height for x in ledgers + manifests),
+        "station_rows": sum(x.height for x in stations),
         "nothing_arrived": files.height == 0,
     }
 
@@ -395,6 +418,9 @@ def load_day(
                             ("stg_waste_manifests", "waste_manifests")):
             if (waste_dir / f"{name}.parquet").exists():
                 waste[table] = pl.read_parquet(waste_dir / f"{name}.parquet")
+    dust_dir = stage_dir(settings, day, DUST_STREAM)
+    if DUST_STREAM in staged and (dust_dir / "station_hourly.parquet").exists():
+        waste["stg_station_hourly"] = pl.read_parquet(dust_dir / "station_hourly.parquet")
     with connect(settings.warehouse) as con:
         migrate(con)
         lr = load_batch(
@@ -409,6 +435,8 @@ def load_day(
             rebuild=rebuild,
             waste=waste,
         )
+        if DUST_STREAM in staged:
+            lr.rows["mart_dust_hourly"] = _load_dust_marts(con, day, settings)
     result["streams"] = staged
     result["rows"] = dict(lr.rows)
     result["affected_days"] = [d.isoformat() for d in lr.affected_days]
@@ -417,10 +445,55 @@ def load_day(
 
 
 def _waste_reference(settings: Settings) -> dict[str, pl.DataFrame]:
-    """Return the HW code list and the registry's receivers, loaded with every batch."""
+    """Return the HW code list, the receivers and the dust sites, loaded with every batch."""
+    from zwy.dust.read import load_dust_sites
     from zwy.waste.reference import load_hw_codes, load_receivers
 
-    return {"hw_codes": load_hw_codes(), "receivers": load_receivers(settings.registry)}
+    return {
+        "hw_codes": load_hw_codes(),
+        "receivers": load_receivers(settings.registry),
+        "dust_sites": load_dust_sites(settings.registry),
+    }
+
+
+def _load_dust_marts(con: Any, day: date, settings: Settings) -> int:
+    """Rebuild ``mart_dust_hourly`` for the local days of the batch's dust readings.
+
+    Runs right after the batch's load transaction, in its own: the mart is derived (a rerun
+    rebuilds it). Site readings come from the batch's staged readings, station hours from
+    every batch in the warehouse (the latest row of a station-hour wins).
+    """
+    from transforms.dust import dust_hourly
+    from zwy.dust.read import load_dust_sites
+
+    sites = load_dust_sites(settings.registry)
+    readings = pl.scan_parquet(stage_dir(settings, day, DUST_STREAM) / "readings.parquet")
+    days = sorted(
+        set(readings.select(pl.col("local_day").drop_nulls().unique()).collect().to_series())
+        | {day}
+    )
+    station = con.execute(
+        "select station, hour_start_utc, pm10 from stg_station_hourly "
+        "where local_day between ? and ? order by batch_day, source_file, line",
+        [days[0], days[-1]],
+    ).pl()
+    hours = dust_hourly(readings, sites, station, days, settings.validity.gas_hour_min_minutes)
+    con.execute("begin transaction")
+    try:
+        con.execute(
+            "delete from mart_dust_hourly where local_day in (select unnest(?::date[]))", [days]
+        )
+        if hours.height:
+            con.register("_zwy_dust", hours.to_arrow())
+            try:
+                con.execute("insert into mart_dust_hourly by name select * from _zwy_dust")
+            finally:
+                con.unregister("_zwy_dust")
+        con.execute("commit")
+    except Exception:
+        con.execute("rollback")
+        raise
+    return hours.height
 
 
 def new_run_id(day: date, trigger: str = "manual") -> str:

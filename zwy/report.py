@@ -18,7 +18,7 @@ import base64
 import html
 import io
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -54,6 +54,10 @@ class ReportData:
     issues: pl.DataFrame
     hourly: pl.DataFrame  # hours of the (mn, pollutant) pairs in breach
     validation: dict[str, Any] | None  # latest ops_validations row of the day
+    sites: pl.DataFrame = field(default_factory=pl.DataFrame)  # ref_dust_sites
+    dust_hours: pl.DataFrame = field(  # mart_dust_hourly of the day
+        default_factory=lambda: pl.DataFrame(schema={"mn": pl.String})
+    )
 
 
 def report_path(day: date, settings: Settings) -> Path:
@@ -116,7 +120,19 @@ def _read_report_data(
     validation = None
     if row is not None:
         validation = {"run_id": row[0], "finished_at": row[1], "engine": row[2], "counts": row[3]}
-    return ReportData(day, facilities, outlets, points, breaches, issues, hourly, validation)
+    sites = (
+        con.execute("select * from ref_dust_sites").pl()
+        if "ref_dust_sites" in tables
+        else pl.DataFrame(schema={"site_id": pl.String, "project_name": pl.String})
+    )
+    dust_hours = (
+        con.execute("select * from mart_dust_hourly where local_day = ?", [day]).pl()
+        if "mart_dust_hourly" in tables
+        else pl.DataFrame(schema={"mn": pl.String})
+    )
+    return ReportData(
+        day, facilities, outlets, points, breaches, issues, hourly, validation, sites, dust_hours
+    )
 
 
 # --- charts -----------------------------------------------------------------------------
@@ -217,6 +233,61 @@ def breach_chart(hours: pl.DataFrame, group: pl.DataFrame, day: date) -> str:
     return _png(fig)
 
 
+def dust_chart(hours: pl.DataFrame, group: pl.DataFrame, day: date) -> str:
+    """Draw a site's hourly PM10 against the nearest station's, with the breached hours shaded.
+
+    Args:
+        hours: the site's ``mart_dust_hourly`` rows of the day.
+        group: the site's breach (or issue) rows of one dust control.
+        day: the compliance day.
+
+    Returns:
+        The PNG as base64 text.
+
+    """
+    from matplotlib.figure import Figure
+
+    from expectations.controls import controls_by_id
+
+    first = group.row(0, named=True)
+    c = controls_by_id().get(str(first["control_id"]))
+    h = hours.sort("hour_local")
+    fig = Figure(figsize=(9.6, 3.4))
+    ax = fig.add_subplot(1, 1, 1)
+    ok = h.filter(pl.col("valid"))
+    ax.plot(ok["hour_local"].to_list(), ok["pm10_site"].to_list(), marker="o", ms=3.5, lw=1.6,
+            color=BLUE, label="site PM10 (valid hours)")
+    ax.plot(h["hour_local"].to_list(), h["pm10_station"].to_list(), lw=1.4, color="#555555",
+            ls="-.", label=f"station PM10 ({first.get('station') or h['station'][0]})")
+    if c is not None and "margin_ugm3" in c.params:
+        margin = float(c.params["margin_ugm3"])
+        ax.plot(h["hour_local"].to_list(),
+                (h["pm10_station"] + margin).fill_null(float("nan")).to_list(),
+                lw=1.2, color=RED, ls="--", label=f"station + {margin:g} µg/m³ (policy, UNVERIFIED)")
+    if c is not None and c.batch == "dust_hours":
+        ax.axhline(float(c.params["max"]), color=RED, ls="--", lw=1.8,
+                   label=f"threshold {c.params['max']} µg/m³ (policy, UNVERIFIED)")
+    tz_start, _ = day_bounds_utc(day)
+    for r in group.iter_rows(named=True):
+        x0 = (r["period_start_utc"] - tz_start).total_seconds() / 3600.0
+        x1 = (r["period_end_utc"] - tz_start).total_seconds() / 3600.0
+        ax.axvspan(x0 - 0.5, x1 - 0.5, color=RED, alpha=0.12, lw=0)
+    missing = h.filter(pl.col("n_values") == 0)["hour_local"].to_list()
+    if missing:
+        ax.scatter(missing, [0] * len(missing), marker="|", s=120, color=AMBER,
+                   label="no data (monitor offline)")
+    ax.set_xlim(-0.5, 23.5)
+    ax.set_xticks(range(0, 24, 2))
+    ax.set_xticklabels([f"{x:02d}:00" for x in range(0, 24, 2)], fontsize=8)
+    ax.set_xlabel(f"{day.isoformat()} (Beijing time)", fontsize=9)
+    ax.set_ylabel("µg/m³", fontsize=9)
+    ax.set_title(f"site {first['facility_id']} · {first['mn']} · PM10 · {first['control_id']}", fontsize=10)
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=8, loc="best")
+    fig.tight_layout()
+    return _png(fig)
+
+
 # --- page ---------------------------------------------------------------------------------
 
 CSS = """
@@ -303,6 +374,13 @@ def _evidence(text: str | None) -> str:
 
 
 def _facility_name(data: ReportData, facility_id: str | None) -> str:
+    site = data.sites.filter(pl.col("site_id") == facility_id) if facility_id else data.sites
+    if facility_id and site.height:
+        return f"{site['project_name'][0]} (工地 site {facility_id})"
+    return _facility_name_registry(data, facility_id)
+
+
+def _facility_name_registry(data: ReportData, facility_id: str | None) -> str:
     if facility_id is None:
         return "未登记设备 unregistered device"
     row = data.facilities.filter(pl.col("facility_id") == facility_id)
@@ -311,6 +389,12 @@ def _facility_name(data: ReportData, facility_id: str | None) -> str:
 
 def _facility_status(data: ReportData) -> pl.DataFrame:
     fac = data.facilities.select("facility_id", "name")
+    if data.sites.height:  # construction sites are listed like facilities
+        fac = pl.concat(
+            [fac, data.sites.select(pl.col("site_id").alias("facility_id"),
+                                    pl.col("project_name").alias("name"))],
+            how="vertical_relaxed",
+        )
     b = data.breaches.group_by("facility_id").agg(
         n_breaches=pl.len(), n_unverified=(pl.col("verified_status") == "unverified").sum()
     )
@@ -424,10 +508,16 @@ def render(data: ReportData) -> str:
             out.append(
                 f"<h3>{where} — {_e(c.name_zh if c else cid)} / {_e(c.name_en if c else '')}</h3>"
             )
+            site_hours = data.dust_hours.filter(pl.col("mn") == mn) if mn is not None else None
             if hours.height:
                 out.append(
                     f'<img class="chart" alt="{_e(pollutant)} of {_e(mn)} against its limit" '
                     f'src="data:image/png;base64,{breach_chart(hours, group, day)}">'
+                )
+            elif site_hours is not None and site_hours.height:
+                out.append(
+                    f'<img class="chart" alt="PM10 of site {_e(fid)} against the station" '
+                    f'src="data:image/png;base64,{dust_chart(site_hours, group, day)}">'
                 )
             out.append(
                 f"<p><b>Control</b> <code>{_e(cid)}</code>: {_e(c.description_en if c else '')}<br>"

@@ -32,11 +32,13 @@ import typer
 from expectations.controls import (
     Control,
     load_controls,
+    load_dust_controls,
     load_permit_limits,
     load_waste_controls,
     resolve_limits,
 )
 from expectations.docs import save_specs
+from expectations.dust import dust_batches, dust_findings, dust_specs
 from expectations.errors import ControlRunError
 from expectations.evidence import attach_evidence
 from expectations.findings import BREACHES, DQ_ISSUES, breach_rows, dq_rows
@@ -167,6 +169,7 @@ def validate_day(
     run_id = f"{day.isoformat()}_validate_{uuid.uuid4().hex[:8]}"
     controls = load_controls()
     waste_controls = load_waste_controls()
+    dust_controls = load_dust_controls()
     holidays = load_holidays(settings.holidays_file)
     params = _params(controls)
     permits = load_permit_limits(settings.registry)
@@ -181,12 +184,18 @@ def validate_day(
         t = time.perf_counter()
         data = read_day(con, day, lookback_days=int(params["ZWY-DQ-PINNED"]["lookback_days"]))
         limits = resolve_limits(day, data.outlets, permits=permits)
-        batches = {**build_batches(data, limits, params), **waste_batches(con, day, holidays)}
+        batches = {
+            **build_batches(data, limits, params),
+            **waste_batches(con, day, holidays),
+            **dust_batches(con, day, dust_controls),
+        }
         paths = write_batches(batches, run_dir / "batches")
         timings["measure"] = time.perf_counter() - t
         specs = expectation_specs(controls, limits, settings.validity)
         if "waste_ledger" in batches:
             specs += waste_specs(waste_controls)
+        if "dust_hours" in batches:
+            specs += dust_specs(dust_controls)
         save_specs(specs, run_dir)
         run = run_suites(
             specs,
@@ -220,6 +229,7 @@ def validate_day(
             "validated_at": pl.lit(validated_at, pl.Datetime("us", "UTC")),
         }
         waste_breaches, waste_issues = waste_findings(day, batches, failures, waste_controls)
+        dust_breaches, dust_issues = dust_findings(day, batches, failures, dust_controls, con)
         breaches = (
             pl.concat(
                 [
@@ -228,6 +238,7 @@ def validate_day(
                         "breach_id",
                     ),
                     waste_breaches,
+                    dust_breaches,
                 ],
                 how="diagonal_relaxed",
             )
@@ -242,6 +253,7 @@ def validate_day(
                         "issue_id",
                     ),
                     waste_issues,
+                    dust_issues,
                 ],
                 how="diagonal_relaxed",
             )
@@ -250,7 +262,9 @@ def validate_day(
         )
         _replace_day(con, day, breaches, issues)
         timings["persist"] = time.perf_counter() - t
-        per_control = _counts((*controls, *waste_controls), breaches, issues, run.evaluated)
+        per_control = _counts(
+            (*controls, *waste_controls, *dust_controls), breaches, issues, run.evaluated
+        )
         summary: dict[str, Any] = {
             "day": day.isoformat(),
             "run_id": run_id,

@@ -76,12 +76,13 @@ def test_nightly_has_the_expected_tasks(nightly) -> None:
         "wastewater.parse_stream", "wastewater.transform_stream",
         "exhaust_gas.parse_stream", "exhaust_gas.transform_stream",
         "solid_waste.parse_stream", "solid_waste.transform_stream",
+        "dust.parse_stream", "dust.transform_stream",
         "load_day", "validate_day", "build_report", "check_arrivals", "send_alerts",
     }
     load = nightly.task_dict["load_day"]
     assert {t.task_id for t in load.upstream_list} >= {
         "wastewater.transform_stream", "exhaust_gas.transform_stream",
-        "solid_waste.transform_stream", "resolve_day",
+        "solid_waste.transform_stream", "dust.transform_stream", "resolve_day",
     }
     assert [t.task_id for t in nightly.task_dict["check_arrivals"].upstream_list] != []
     # Alerts go out whatever happened upstream; check_arrivals stays a leaf so that a failed

@@ -94,7 +94,7 @@ def test_a_day_where_nothing_arrived_fails_the_run_and_says_so(airflow_env, smtp
     before = len(smtp.inbox.messages)
     res = dags_test(airflow_env, "2024-05-02T18:00:00+00:00", "-c", '{"day": "2024-05-07"}')
     log = res.stdout + res.stderr
-    assert "nothing arrived for wastewater, exhaust_gas, solid_waste on 2024-05-07" in log
+    assert "nothing arrived for wastewater, exhaust_gas, solid_waste, dust on 2024-05-07" in log
     assert "state=failed" in log
     wh = Path(airflow_env["ZWY_DATA_DIR"]) / "warehouse" / "zwy.duckdb"
     with duckdb.connect(str(wh), read_only=True) as con:
@@ -106,4 +106,4 @@ def test_a_day_where_nothing_arrived_fails_the_run_and_says_so(airflow_env, smtp
     assert len(ops) == 1, [str(m.message["Subject"]) for m in new]
     body = ops[0].message.get_body(preferencelist=("plain",)).get_content()
     assert "ZWY-OPS-NOTHING-ARRIVED" in body
-    assert all(s in body for s in ("exhaust_gas", "wastewater", "solid_waste"))
+    assert all(s in body for s in ("exhaust_gas", "wastewater", "solid_waste", "dust"))

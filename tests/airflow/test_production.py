@@ -154,7 +154,7 @@ def test_triggered_run_succeeds_on_celery_and_loads_the_day(production: AirflowS
     assert states == {run_id: "success"}
     tasks = stack.task_states(run_id)
     assert set(tasks.values()) == {"success"}, tasks
-    assert len(tasks) == 12, tasks
+    assert len(tasks) == 14, tasks
 
     # The tasks went through Celery (each has a Celery task id), on the default queue;
     # The tasks that open the DuckDB file (load, validate, report, alerts) alone took the

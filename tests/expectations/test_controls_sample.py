@@ -300,6 +300,7 @@ def test_summary_is_json_and_counts_match_the_tables(district):
         assert {v["suite_name"] for v in results["validations"]} == {
             "zwy_daily", "zwy_hourly", "zwy_runs", "zwy_devices", "zwy_codes",
             "zwy_waste_ledger", "zwy_waste_manifests", "zwy_waste_codes", "zwy_waste_utilisation",
+            "zwy_dust_hours", "zwy_dust_runs",
         }
         assert s["status"] == "breach"
 

@@ -42,7 +42,7 @@ def test_validate_command_prints_the_counts_and_data_docs(golden):
     page = index.read_text(encoding="utf-8")
     assert "zwy_daily" in page
     pages = list((index.parent / "validations").rglob("*.html"))
-    assert len(pages) == 9  # one page per batch: 5 telemetry, 4 solid waste
+    assert len(pages) == 11  # one page per batch: 5 telemetry, 4 solid waste, 2 dust
 
 
 def test_data_docs_keep_only_the_latest_run_of_a_day(golden):
@@ -51,7 +51,7 @@ def test_data_docs_keep_only_the_latest_run_of_a_day(golden):
     build_data_docs(DAY, settings)
     validate_day(DAY, settings)
     index = build_data_docs(DAY, settings)
-    assert len(list((index.parent / "validations").rglob("*.html"))) == 9
+    assert len(list((index.parent / "validations").rglob("*.html"))) == 11
 
 
 def test_data_docs_need_a_validation_run(tmp_path):

@@ -48,13 +48,15 @@ def test_status_at_a_glance_then_each_facility_in_breach_with_a_chart(reported):
     assert "超标 BREACH" in page
     rows = breaches(settings)
     facilities = {r["facility_id"] for r in rows}
-    assert facilities == set(summary["facilities_in_breach"]) == {"F0001"}
+    # F0001 (water, gas, waste) and the two construction sites (dust)
+    assert facilities == set(summary["facilities_in_breach"]) == {"F0001", "S001", "S002"}
     for fid in facilities:
         assert f'id="facility-{fid}"' in page
     # One chart per device series in breach; solid-waste breaches (no series) are tables.
     groups = {(r["mn"], r["pollutant"], r["control_id"]) for r in rows if r["mn"]}
     charts = re.findall(r'src="data:image/png;base64,([^"]+)"', page)
-    assert len(charts) == len(groups) == 3
+    # 3 device series (COD, NH3-N, NOx) + 2 dust sites (PM10 against the station)
+    assert len(charts) == len(groups) == 5
     assert "固体废物 Solid waste" in page
     for r in rows:
         if r["subject"]:

@@ -27,6 +27,9 @@ EXPECTED_TABLES = {
     "stg_waste_manifests",
     "ref_hw_codes",
     "ref_receivers",
+    "ref_dust_sites",
+    "stg_station_hourly",
+    "mart_dust_hourly",
 }
 EXPECTED_VIEWS = {"stg_packets", "stg_readings"}
 VERSIONS = [
@@ -34,6 +37,7 @@ VERSIONS = [
     ("0002", "parquet_staging"),
     ("0003", "alerts"),
     ("0004", "solid_waste"),
+    ("0005", "dust"),
 ]
 ALL = [v for v, _ in VERSIONS]
 NEXT = f"{int(ALL[-1]) + 1:04d}"

@@ -43,10 +43,10 @@ def findings(settings: Settings) -> pl.DataFrame:
     return q(
         settings,
         "select control_id, subject, waste_code, facility_id, observed, severity, "
-        "verified_status, legal_basis, message, evidence from breaches where subject is not null "
+        "verified_status, legal_basis, message, evidence from breaches where control_id like 'ZWY-SW-%' "
         "union all by name "
         "select control_id, subject, waste_code, facility_id, observed, severity, "
-        "verified_status, legal_basis, message, evidence from dq_issues where subject is not null",
+        "verified_status, legal_basis, message, evidence from dq_issues where control_id like 'ZWY-SW-%'",
     )
 
 

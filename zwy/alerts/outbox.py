@@ -189,6 +189,18 @@ def queue_alerts(
             # A broken registry may be the very failure to alert on: fall back to the copy
             # the last successful load left in the warehouse.
             facilities = con.execute("select * from ref_facilities").pl()
+        # Construction sites are addressed like facilities: their findings carry the site
+        # id in facility_id, and the site's contact is its EHS contact.
+        facilities = pl.concat(
+            [
+                facilities.select("facility_id", "name", "ehs_email"),
+                con.execute(
+                    "select site_id as facility_id, project_name as name, ehs_email "
+                    "from ref_dust_sites"
+                ).pl(),
+            ],
+            how="vertical_relaxed",
+        ).unique("facility_id", keep="first", maintain_order=True)
         items = pl.concat(
             [
                 finding_items(con, day),

@@ -680,6 +680,11 @@ def write_registry(district: District, registry_dir: Path) -> list[Path]:
     path = registry_dir / "receivers.csv"
     write_atomic(path, receivers_csv())
     paths.append(path)
+    from zwy.sample.dust import sites, sites_csv
+
+    path = registry_dir / "dust_sites.csv"
+    write_atomic(path, sites_csv(sites(district.scale, district.seed)))
+    paths.append(path)
     return paths
 
 

@@ -38,6 +38,7 @@ from zwy.sample.district import (
     write_atomic,
     write_registry,
 )
+from zwy.sample.dust import dust_day
 from zwy.sample.exports import export_day
 from zwy.sample.telemetry import (
     DayManifest,
@@ -154,6 +155,7 @@ def generate_day(
     if district.scale == "benchmark":
         man.extend(benchmark_day(district, day, seed, inbox))
         _solid_waste(district, day, seed, inbox, man)
+        _dust(district, day, seed, inbox, man)
         return man
     plan = plan_day(district, day, catalog)
     prev_plan = plan_day(district, day - timedelta(days=1), catalog)
@@ -170,7 +172,19 @@ def generate_day(
             write_atomic(inbox / exp.path, exp.data)
             man.extend(exp.manifest)
     _solid_waste(district, day, seed, inbox, man)
+    _dust(district, day, seed, inbox, man)
     return man
+
+
+def _dust(district: District, day: date, seed: int, inbox: Path, man: DayManifest) -> None:
+    dust = dust_day(district.scale, day, seed)
+    for path, data in dust.files.items():
+        write_atomic(inbox / path, data)
+    man.dust.setdefault("totals", {}).update(
+        {p: {**t, "bytes": len(dust.files[p])} for p, t in dust.totals.items()}
+    )
+    for key, items in dust.planted.items():
+        man.dust.setdefault(key, []).extend(items)
 
 
 def _solid_waste(district: District, day: date, seed: int, inbox: Path, man: DayManifest) -> None:

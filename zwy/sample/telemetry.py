@@ -258,14 +258,18 @@ class DayManifest:
     #: hw_code, utilisation_low, manifest_unconfirmed, manifest_quantity,
     #: manifest_unlicensed, manifest_pending_ok, quarantine).
     solid_waste: dict[str, Any] = field(default_factory=dict)
+    #: Construction-site dust (zwy.sample.dust): ``totals`` per file and one list per
+    #: planted kind (diff_runs, absolute, offline, offline_outside_hours, station_na).
+    dust: dict[str, Any] = field(default_factory=dict)
 
     def extend(self, other: DayManifest) -> None:
         """Append ``other``'s items to this manifest."""
-        for key, value in other.solid_waste.items():
-            if isinstance(value, dict):
-                self.solid_waste.setdefault(key, {}).update(value)
-            else:
-                self.solid_waste.setdefault(key, []).extend(value)
+        for mine, theirs in ((self.solid_waste, other.solid_waste), (self.dust, other.dust)):
+            for key, value in theirs.items():
+                if isinstance(value, dict):
+                    mine.setdefault(key, {}).update(value)
+                else:
+                    mine.setdefault(key, []).extend(value)
         for name in (
             "quarantine",
             "exceedances",
