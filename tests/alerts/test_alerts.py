@@ -44,6 +44,8 @@ def test_digest_reaches_the_right_people_once_each(district: Settings, smtp: Loo
     assert len(recipients) == len(set(recipients))
     assert OFFICERS | {STEWARD, EHS_1} <= set(recipients)
     assert OPS not in recipients  # nothing went wrong with the run itself
+    # Construction sites in breach hear it at their own contact (dust_sites.csv).
+    assert {"site-s001@builder.example.org", "site-s002@builder.example.org"} <= set(recipients)
     # The EHS manager of F0001 sees only F0001's findings; officers see every breach.
     ehs = smtp.inbox.to(EHS_1)
     assert len([m for m in ehs if m in digests]) == 1

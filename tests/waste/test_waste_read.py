@@ -140,3 +140,20 @@ def test_unreadable_workbook_raises_an_input_error(tmp_path):
 )
 def test_parse_day(text, expected):
     assert parse_day(text) == expected
+
+
+def test_manifests_as_an_excel_sheet(tmp_path):
+    from openpyxl import Workbook
+
+    wb = Workbook()
+    ws = wb.active
+    ws.title = "联单"
+    for row in MANIFEST.strip().split("\r\n"):
+        ws.append(row.split(","))
+    path = tmp_path / "manifests.xlsx"
+    wb.save(path)
+    r = read_waste_file(path, "in/m.xlsx")
+    assert r.manifests["manifest_no"].to_list() == ["20241101000001", "20241101000002"]
+    assert set(r.manifests["sheet"]) == {"联单"}
+    assert r.quarantine.sort("line")["line"].to_list() == [4, 5]
+    assert r.quarantine["reason"][0].startswith("sheet 联单 row")
