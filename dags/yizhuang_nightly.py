@@ -12,6 +12,7 @@ Runs daily at **02:00 Asia/Shanghai** for the previous local day: the run's data
 | validate | `validate_day` (same pool) | the day's marts | `breaches`, `dq_issues`, GX results |
 | report | `build_report` (same pool: a reader's lock blocks writers) | the warehouse, read-only | `reports/<day>/compliance_<day>.html` |
 | check | `check_arrivals` | the parse results | fails the run when a stream got no input |
+| publish | `publish` (same pool) | the warehouse | `published/zwy.duckdb` + Parquet: the analysts' read-only snapshot |
 | alert | `send_alerts` (all_done, same pool) | findings, this run's task states | `alert_outbox`; emails via `smtp_default` |
 
 Only paths and counts travel through XCom. `load_day` is the single DuckDB writer and emits
@@ -202,10 +203,27 @@ def yizhuang_nightly() -> None:
             run_id=f"{day}_airflow_{dag_run.run_id}",
         )
 
-    report = build_report(validate_day(load_day(day, results)))
+    @task(pool=POOL, queue=WRITER_QUEUE, multiple_outputs=False,
+          outlets=[Asset("zwy://published/zwy.duckdb")], **IO_RETRIES)
+    def publish(loaded: dict[str, Any]) -> dict[str, Any]:
+        """Read the warehouse; write the analysts' snapshot (published/zwy.duckdb + Parquet)."""
+        from datetime import date
+
+        from zwy.pipeline import publish_day
+
+        load = next((s for s in loaded["stages"] if s.get("stage") == "load_day"), {})
+        return publish_day(
+            date.fromisoformat(loaded["day"]), days=load.get("affected_days"),
+            run_id=loaded["run_id"],
+        )
+
+    loaded = load_day(day, results)
+    report = build_report(validate_day(loaded))
+    published = publish(loaded)
+    report >> published
     # Two leaves: check_arrivals fails the run when a stream got nothing (or upstream failed);
     # send_alerts runs in every case.
     report >> check_arrivals(results)
-    report >> send_alerts()
+    published >> send_alerts()
 
 nightly = yizhuang_nightly()

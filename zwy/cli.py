@@ -64,7 +64,7 @@ def _run_with_progress(d: date, settings, alerts: bool = False):  # type: ignore
     from zwy.contracts import STREAMS
     from zwy.pipeline import RunSummary, run_day
 
-    total = len(STREAMS) * 2 + 3 + int(alerts)
+    total = len(STREAMS) * 2 + 4 + int(alerts)
     with Progress(
         SpinnerColumn(), TextColumn("[bold]{task.description}"), BarColumn(),
         TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn(), console=console,
@@ -235,6 +235,8 @@ def _demo_airflow(day_list: list[date], settings) -> None:  # type: ignore[no-un
 
 def _mount() -> None:
     from zwy.alerts.cli import alerts_app
+    from zwy.analyst import shell as analyst_shell
+    from zwy.analyst import sql as analyst_sql
     from zwy.hj212.cli import hj212_app
     from zwy.report import report
     from zwy.sample.generate import sample
@@ -245,6 +247,8 @@ def _mount() -> None:
     app.command("sample", help="Generate the built-in sample district (deterministic).")(sample)
     app.command("validate")(validate)
     app.command("report")(report)
+    app.command("sql")(analyst_sql)
+    app.command("shell")(analyst_shell)
 
 
 _mount()

@@ -496,6 +496,43 @@ def _load_dust_marts(con: Any, day: date, settings: Settings) -> int:
     return hours.height
 
 
+def publish_day(
+    day: date,
+    settings: Settings | None = None,
+    days: list[str] | None = None,
+    run_id: str | None = None,
+) -> dict[str, Any]:
+    """Publish the analysts' snapshot after a run (the writer's last step on the file).
+
+    ``days`` are the days the run changed (the batch day and the local days its load
+    rebuilt, ISO strings); only their partitions are exported. Without a snapshot yet, or
+    with ``days=None`` and no snapshot, everything is published.
+    """
+    from warehouse.db import connect
+    from warehouse.publish import MANIFEST, publish
+
+    settings = settings or get_settings()
+    changed = None
+    if (settings.published / MANIFEST).exists():
+        changed = {day} | {date.fromisoformat(d) for d in days or []}
+    # The previous day's marts change too when late packets arrive: load_day lists them in
+    # affected_days, which the callers pass here.
+    with connect(settings.warehouse) as con:
+        res = publish(con, settings.published, changed, [run_id] if run_id else [])
+    return {
+        "stage": "publish",
+        "stream": None,
+        "day": day.isoformat(),
+        "publish_id": res.publish_id,
+        "catalog": str(res.catalog),
+        "partitions": sum(res.exported.values()),
+        "linked": res.linked,
+        "removed": res.removed,
+        "bytes_written": res.bytes_written,
+        "duration_s": round(res.seconds, 3),
+    }
+
+
 def new_run_id(day: date, trigger: str = "manual") -> str:
     """Return a unique run id that names the day and the trigger."""
     return f"{day.isoformat()}_{trigger}_{uuid.uuid4().hex[:8]}"
@@ -555,13 +592,22 @@ def run_day(
             if parsed and parsed["nothing_arrived"]:
                 status = "nothing_arrived" if status == "success" else status
             stage("transform_stream", stream, partial(transform_stream, day, stream, settings))
-        stage("load_day", None, lambda: _flatten(load_day(day, streams, run_id, settings)))
+        loaded: dict[str, Any] = {}
+
+        def load() -> dict[str, Any]:
+            loaded.update(load_day(day, streams, run_id, settings))
+            return _flatten(loaded)
+
+        stage("load_day", None, load)
         if validate:
             from zwy.report import build_report
             from zwy.validate import validate_day
 
             stage("validate_day", None, lambda: _ints(validate_day(day, settings)))
             stage("build_report", None, lambda: {"path": str(build_report(day, settings))})
+        stage("publish", None, lambda: _ints(
+            publish_day(day, settings, loaded.get("affected_days"), run_id)
+        ))
     except Exception as exc:
         error = exc
     if alerts:

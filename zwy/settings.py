@@ -83,6 +83,9 @@ class Settings(BaseSettings):
     registry_dir: Path | None = Field(default=None, description="facility registry CSVs")
     staging_dir: Path | None = Field(default=None, description="Parquet between stages")
     reports_dir: Path | None = Field(default=None, description="HTML reports, Data Docs")
+    published_dir: Path | None = Field(
+        default=None, description="the analysts' snapshot (default: <warehouse dir>/published)"
+    )
     default_crc_policy: str = Field(
         default="tolerant",
         description="tolerant: Appendix A accepted, Modbus variants accepted and marked; "
@@ -118,6 +121,11 @@ class Settings(BaseSettings):
     def staging(self) -> Path:
         """Parquet files passed between stages, keyed by day and stream."""
         return self.staging_dir or self.data_dir / "staging"
+
+    @property
+    def published(self) -> Path:
+        """The analysts' read-only snapshot: ``<published>/zwy.duckdb`` and its Parquet files."""
+        return self.published_dir or self.warehouse.parent / "published"
 
     @property
     def reports(self) -> Path:

@@ -77,7 +77,7 @@ def test_nightly_has_the_expected_tasks(nightly) -> None:
         "exhaust_gas.parse_stream", "exhaust_gas.transform_stream",
         "solid_waste.parse_stream", "solid_waste.transform_stream",
         "dust.parse_stream", "dust.transform_stream",
-        "load_day", "validate_day", "build_report", "check_arrivals", "send_alerts",
+        "load_day", "validate_day", "build_report", "check_arrivals", "send_alerts", "publish",
     }
     load = nightly.task_dict["load_day"]
     assert {t.task_id for t in load.upstream_list} >= {
@@ -104,7 +104,7 @@ def test_nightly_schedule_timezone_pool_and_retries(nightly) -> None:
     assert tasks["load_day"].queue == "duckdb_writer"
     writers = [t for t in tasks.values() if t.pool == "zwy_duckdb_writer"]
     assert sorted(t.task_id for t in writers) == [
-        "build_report", "load_day", "send_alerts", "validate_day"
+        "build_report", "load_day", "publish", "send_alerts", "validate_day"
     ]
     io = ("wastewater.parse_stream", "exhaust_gas.transform_stream", "load_day", "build_report",
           "send_alerts")

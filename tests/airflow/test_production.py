@@ -154,7 +154,7 @@ def test_triggered_run_succeeds_on_celery_and_loads_the_day(production: AirflowS
     assert states == {run_id: "success"}
     tasks = stack.task_states(run_id)
     assert set(tasks.values()) == {"success"}, tasks
-    assert len(tasks) == 14, tasks
+    assert len(tasks) == 15, tasks
 
     # The tasks went through Celery (each has a Celery task id), on the default queue;
     # The tasks that open the DuckDB file (load, validate, report, alerts) alone took the
@@ -165,7 +165,7 @@ def test_triggered_run_succeeds_on_celery_and_loads_the_day(production: AirflowS
     )
     print("queues:", {t["task_id"]: t["queue"] for t in tis})
     assert all(t["external_executor_id"] for t in tis), tis
-    writers = {"load_day", "validate_day", "build_report", "send_alerts"}
+    writers = {"load_day", "validate_day", "build_report", "send_alerts", "publish"}
     assert {t["queue"] for t in tis if t["task_id"] not in writers} == {"default"}
     assert {t["queue"] for t in tis if t["task_id"] in writers} <= {"default", WRITER_QUEUE}
     assert sorted(t["task_id"] for t in tis if t["pool"] == POOL) == sorted(writers)

@@ -1,0 +1,318 @@
+"""Publish the warehouse as a consistent, read-only snapshot for analysts.
+
+DuckDB lets one process write a file and locks it against every other process: analysts
+cannot open the warehouse itself while the nightly load runs, and an open analyst session
+would block the load. So analysts never open it. After each run the publisher (the single
+writer's last step) writes a **snapshot** they open instead:
+
+``<published>/zwy.duckdb``
+    a small DuckDB file holding only views (over Parquet files), the analysts' model
+    (``v_*`` views with comments) and ``meta_publish`` (which publish, which runs). It is
+    written under a temporary name and renamed over the previous one: a session that has
+    the old file open keeps reading the old snapshot, every new session sees the new one,
+    and nobody ever sees a half-published day.
+``<published>/files/<table>/...``
+    immutable Parquet files: the staging partitions (``stg_readings``, ``stg_packets``) are
+    *hard links* to the loader's own files (no copy; they survive the loader replacing its
+    file on a rerun), and every other table is exported **partition by partition** (its
+    day column), only for the days the runs since the last publish touched. The cost of a
+    publish is that of the days it republishes, not of the history.
+
+Superseded files stay while one of the last ``keep`` snapshots still lists them (a reader
+may hold an old snapshot open) and are removed after that.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from warehouse.partitions import STAGING_TABLES, current_partitions, parquet_dir_of, view_sql
+from zwy.errors import WarehouseError
+
+#: DuckDB tables published partition by partition: table -> its day column.
+PARTITIONED: dict[str, str] = {
+    "raw_ingest_files": "batch_day",
+    "raw_quarantine": "batch_day",
+    "mart_hourly_values": "local_day",
+    "mart_daily_values": "local_day",
+    "breaches": "local_day",
+    "dq_issues": "local_day",
+    "stg_waste_ledger": "batch_day",
+    "stg_waste_manifests": "batch_day",
+    "stg_station_hourly": "batch_day",
+    "mart_dust_hourly": "local_day",
+}
+#: Small tables published whole every time (reference data, runs, the alert outbox).
+WHOLE: dict[str, str] = {
+    "ref_facilities": "*",
+    "ref_outlets": "*",
+    "ref_monitoring_points": "*",
+    "ref_hw_codes": "*",
+    "ref_receivers": "*",
+    "ref_dust_sites": "*",
+    "ops_runs": "*",
+    "ops_validations": "*",
+    "alert_outbox": "* exclude (message)",  # subjects and statuses, not the mail bodies
+    "alert_items": "*",
+}
+CATALOG = "zwy.duckdb"
+MANIFEST = "manifest.json"
+
+
+@dataclass
+class PublishResult:
+    """What one publish did."""
+
+    publish_id: str
+    catalog: Path
+    exported: dict[str, int] = field(default_factory=dict)  # table -> partitions written
+    linked: int = 0  # staging files hard-linked (or copied)
+    removed: int = 0  # superseded files deleted
+    seconds: float = 0.0
+    bytes_written: int = 0
+
+
+def published_dir(warehouse: Path) -> Path:
+    """Default snapshot folder: ``<warehouse dir>/published``."""
+    return warehouse.parent / "published"
+
+
+def _q(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _tables(con: duckdb.DuckDBPyConnection) -> set[str]:
+    return {r[0] for r in con.execute("select table_name from duckdb_tables()").fetchall()}
+
+
+def _load_manifest(folder: Path) -> dict[str, Any]:
+    path = folder / MANIFEST
+    if not path.is_file():
+        return {"tables": {}, "history": []}
+    return dict(json.loads(path.read_text(encoding="utf-8")))
+
+
+def _link(src: Path, dst: Path) -> int:
+    """Hard-link ``src`` to ``dst`` (copy across file systems); return bytes copied."""
+    if dst.exists():
+        return 0
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.link(src, dst)
+        return 0
+    except OSError:
+        shutil.copy2(src, dst)
+        return dst.stat().st_size
+
+
+def publish(
+    con: duckdb.DuckDBPyConnection,
+    folder: Path,
+    days: Iterable[date] | None = None,
+    run_ids: Sequence[str] = (),
+    keep: int = 3,
+) -> PublishResult:
+    """Publish a snapshot of the warehouse ``con`` (read-write: the caller is the writer).
+
+    Args:
+        con: connection to the warehouse.
+        folder: the snapshot folder.
+        days: the days whose partitions changed since the last publish (batch days and the
+            local days their loads rebuilt); None republishes every partition (first publish,
+            repair).
+        run_ids: the runs this snapshot completes (recorded in ``meta_publish``).
+        keep: snapshots whose files are kept for sessions that still have them open.
+
+    Raises:
+        WarehouseError: a file cannot be written or the catalog cannot be built.
+
+    """
+    t0 = time.perf_counter()
+    folder.mkdir(parents=True, exist_ok=True)
+    files_dir = folder / "files"
+    manifest = _load_manifest(folder)
+    publish_id = f"{datetime.now(tz=UTC):%Y%m%dT%H%M%S}_{uuid.uuid4().hex[:6]}"
+    result = PublishResult(publish_id, folder / CATALOG)
+    present = _tables(con)
+    tables: dict[str, dict[str, str]] = {t: dict(v) for t, v in manifest.get("tables", {}).items()}
+    wanted = None if days is None else sorted({d.isoformat() for d in days})
+    columns = _columns(con)
+    published_columns = manifest.get("columns", {})
+    try:
+        for table, column in PARTITIONED.items():
+            if table not in present:
+                continue
+            parts = tables.setdefault(table, {})
+            # A table whose columns changed (a migration) is republished whole: every file
+            # of a view has the same columns, so views never need union_by_name.
+            if wanted is None or published_columns.get(table) != columns.get(table):
+                todo = [str(r[0]) for r in con.execute(
+                    f"select distinct {column} from {table} where {column} is not null order by 1"
+                ).fetchall()]
+                parts.clear()
+            else:
+                todo = wanted
+            for day in todo:
+                n = con.execute(f"select count(*) from {table} where {column} = ?", [day]).fetchone()
+                if not n or not n[0]:
+                    parts.pop(day, None)
+                    continue
+                rel = f"{table}/{column}={day}/{table}_{publish_id}.parquet"
+                target = files_dir / rel
+                target.parent.mkdir(parents=True, exist_ok=True)
+                con.execute(
+                    f"copy (select * from {table} where {column} = ? order by all) "
+                    f"to {_q(target.as_posix())} (format parquet, compression zstd)",
+                    [day],
+                )
+                parts[day] = rel
+                result.bytes_written += target.stat().st_size
+                result.exported[table] = result.exported.get(table, 0) + 1
+        for table, select in WHOLE.items():
+            if table not in present:
+                continue
+            rel = f"{table}/{table}_{publish_id}.parquet"
+            target = files_dir / rel
+            target.parent.mkdir(parents=True, exist_ok=True)
+            con.execute(
+                f"copy (select {select} from {table}) to {_q(target.as_posix())} (format parquet)"
+            )
+            tables[table] = {"*": rel}
+            result.bytes_written += target.stat().st_size
+        # The staging partitions: hard links of the loader's current files.
+        source = parquet_dir_of(con)
+        staged: dict[str, dict[str, str]] = {}
+        for part in current_partitions(con):
+            rel = f"{part.table_name}/batch_day={part.batch_day.isoformat()}/{Path(part.file).name}"
+            result.bytes_written += _link(source / part.file, files_dir / rel)
+            staged.setdefault(part.table_name, {})[part.batch_day.isoformat()] = rel
+            result.linked += 1
+        for t in STAGING_TABLES:
+            tables[t] = staged.get(t, {})
+        comments = _comments(con)
+        _write_catalog(folder, files_dir, tables, columns, comments, publish_id, run_ids)
+    except (duckdb.Error, OSError) as exc:
+        raise WarehouseError(f"publish {publish_id} to {folder} failed: {exc}") from exc
+    history = [*manifest.get("history", []), {"publish_id": publish_id, "tables": tables}][-keep:]
+    (folder / MANIFEST).write_text(
+        json.dumps(
+            {"publish_id": publish_id, "tables": tables, "columns": columns, "history": history},
+            indent=1,
+        ),
+        encoding="utf-8",
+    )
+    result.removed = _collect_garbage(files_dir, history)
+    result.seconds = time.perf_counter() - t0
+    return result
+
+
+def _columns(con: duckdb.DuckDBPyConnection) -> dict[str, list[list[str]]]:
+    """Columns and types of every published DuckDB table, in table order."""
+    out: dict[str, list[list[str]]] = {}
+    for table, column, dtype in con.execute(
+        "select table_name, column_name, data_type from duckdb_columns() "
+        "where not internal order by table_name, column_index"
+    ).fetchall():
+        if table in PARTITIONED or table in WHOLE:
+            if table == "alert_outbox" and column == "message":
+                continue
+            out.setdefault(table, []).append([column, dtype])
+    return out
+
+
+def _comments(con: duckdb.DuckDBPyConnection) -> dict[str, tuple[str | None, dict[str, str]]]:
+    out: dict[str, tuple[str | None, dict[str, str]]] = {}
+    for name, comment in con.execute(
+        "select table_name, comment from duckdb_tables() union all "
+        "select view_name, comment from duckdb_views() where not internal"
+    ).fetchall():
+        out[name] = (comment, {})
+    for table, column, comment in con.execute(
+        "select table_name, column_name, comment from duckdb_columns() where comment is not null"
+    ).fetchall():
+        if table in out:
+            out[table][1][column] = comment
+    return out
+
+
+def _write_catalog(
+    folder: Path,
+    files_dir: Path,
+    tables: dict[str, dict[str, str]],
+    columns: dict[str, list[list[str]]],
+    comments: dict[str, tuple[str | None, dict[str, str]]],
+    publish_id: str,
+    run_ids: Sequence[str],
+) -> None:
+    from warehouse.model import create_model
+
+    tmp = folder / f".{CATALOG}.{publish_id}.tmp"
+    tmp.unlink(missing_ok=True)
+    cat = duckdb.connect(str(tmp))
+    try:
+        for table in sorted(set(tables) | set(columns)):
+            paths = [files_dir / rel for rel in tables.get(table, {}).values()]
+            if table in STAGING_TABLES:
+                sql = view_sql(table, sorted(paths), union_by_name=False)
+            else:
+                cols = columns.get(table, [])
+                if not cols:
+                    continue
+                if paths:
+                    listing = ", ".join(_q(p.as_posix()) for p in sorted(paths))
+                    typed = ", ".join(f'cast("{c}" as {t}) as "{c}"' for c, t in cols)
+                    # hive_partitioning off: the day column is in the files themselves.
+                    sql = (
+                        f"select {typed} from read_parquet([{listing}], "
+                        "hive_partitioning = false)"
+                    )
+                else:  # nothing to publish yet: an empty view with the table's columns
+                    typed = ", ".join(f'cast(null as {t}) as "{c}"' for c, t in cols)
+                    sql = f"select {typed} where false"
+            cat.execute(f"create view {table} as {sql}")
+            comment, col_comments = comments.get(table, (None, {}))
+            if comment:
+                cat.execute(f"comment on view {table} is {_q(comment)}")
+            published = {c for c, _ in columns.get(table, [])} or None
+            for col, text in col_comments.items():
+                if published is not None and col not in published:
+                    continue  # a column the snapshot leaves out (the outbox's mail bodies)
+                cat.execute(f'comment on column {table}."{col}" is {_q(text)}')
+        create_model(cat)
+        cat.execute(
+            "create table meta_publish as select ? as publish_id, now() as published_at, "
+            "?::varchar[] as run_ids",
+            [publish_id, list(run_ids)],
+        )
+        cat.execute(
+            "comment on table meta_publish is "
+            "'the snapshot: its id, when it was published, the runs it completes'"
+        )
+        cat.execute("checkpoint")
+    finally:
+        cat.close()
+    os.replace(tmp, folder / CATALOG)
+
+
+def _collect_garbage(files_dir: Path, history: list[dict[str, Any]]) -> int:
+    """Delete files no kept snapshot lists (and older than a minute: a publish in flight)."""
+    keep = {rel for h in history for parts in h["tables"].values() for rel in parts.values()}
+    removed = 0
+    cutoff = time.time() - 60
+    for path in files_dir.rglob("*.parquet"):
+        rel = path.relative_to(files_dir).as_posix()
+        if rel not in keep and path.stat().st_mtime < cutoff:
+            path.unlink(missing_ok=True)
+            removed += 1
+    return removed
