@@ -79,10 +79,14 @@ def open_snapshot(published: Path) -> duckdb.DuckDBPyConnection:
             "publishes after each run)"
         )
     con = duckdb.connect(str(path), read_only=True)
-    folder = str(published.resolve())
-    con.execute(f"set allowed_directories = ['{folder}']")
-    con.execute("set enable_external_access = false")
-    con.execute("set lock_configuration = true")
+    # In one process DuckDB shares the database instance of a path between connections:
+    # the first connection confines and locks it, the later ones find it locked.
+    locked = con.execute("select current_setting('lock_configuration')").fetchone()
+    if not (locked and locked[0]):
+        folder = str(published.resolve()).replace("'", "''")
+        con.execute(f"set allowed_directories = ['{folder}']")
+        con.execute("set enable_external_access = false")
+        con.execute("set lock_configuration = true")
     return con
 
 

@@ -1,0 +1,234 @@
+"""The analysts' published snapshot: model, dictionary, example queries, read-only, concurrency."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+import time
+from datetime import date, timedelta
+from pathlib import Path
+
+import duckdb
+import polars as pl
+import pytest
+from typer.testing import CliRunner
+
+from warehouse.db import connect
+from warehouse.dictionary import render
+from warehouse.model import MODEL
+from warehouse.publish import MANIFEST, publish
+from zwy.analyst import ReadOnlyViolation, run_sql
+from zwy.cli import app
+from zwy.pipeline import run_day
+from zwy.sample.generate import generate_district
+from zwy.settings import Settings
+
+REPO = Path(__file__).resolve().parents[2]
+DAY = date(2024, 5, 1)
+
+
+@pytest.fixture(scope="module")
+def district(tmp_path_factory: pytest.TempPathFactory) -> tuple[Settings, dict]:
+    root = tmp_path_factory.mktemp("pub")
+    generate_district(root / "sample", [DAY], scale="test")
+    settings = Settings(data_dir=root / "data", inbox_dir=root / "sample" / "inbox",
+                        registry_dir=root / "sample" / "registry")
+    summary = run_day(DAY, settings)
+    assert summary.status == "success"
+    assert any(s["name"] == "publish" and s["status"] == "success" for s in summary.stages)
+    return settings, json.loads((root / "sample" / "planted.json").read_text())
+
+
+def snapshot(settings: Settings) -> duckdb.DuckDBPyConnection:
+    return duckdb.connect(str(settings.published / "zwy.duckdb"), read_only=True)
+
+
+def test_the_snapshot_holds_what_the_warehouse_holds(district):
+    settings, _ = district
+    with connect(settings.warehouse, read_only=True) as wh, snapshot(settings) as pub:
+        for table in ("raw_ingest_files", "raw_quarantine", "stg_readings", "stg_packets",
+                      "mart_hourly_values", "mart_daily_values", "breaches", "dq_issues",
+                      "stg_waste_ledger", "mart_dust_hourly", "ref_facilities"):
+            a, b = (
+                c.execute(f"select * from {table}").pl().select(pl.all().cast(pl.String))
+                for c in (wh, pub)
+            )
+            assert a.columns == b.columns, table
+            assert a.sort(a.columns, nulls_last=True).equals(b.sort(b.columns, nulls_last=True)), table
+        assert pub.execute("select count(*) from meta_publish").fetchone() == (1,)
+
+
+def test_data_dictionary_is_in_sync(district):
+    settings, _ = district
+    with snapshot(settings) as pub:
+        text = render(pub)
+    committed = (REPO / "docs" / "data-dictionary.md").read_text(encoding="utf-8")
+    assert text == committed, (
+        "docs/data-dictionary.md is stale: uv run python -m warehouse.dictionary "
+        "<published>/zwy.duckdb --out docs/data-dictionary.md"
+    )
+
+
+def test_every_view_and_model_column_is_documented(district):
+    settings, _ = district
+    with snapshot(settings) as pub:
+        views = dict(pub.execute(
+            "select view_name, comment from duckdb_views() where not internal").fetchall())
+        assert all(views.values()), [v for v, c in views.items() if not c]
+        for name in MODEL:
+            cols = pub.execute(
+                "select column_name, comment from duckdb_columns() where table_name = ?", [name]
+            ).fetchall()
+            assert cols and all(c for _, c in cols), (name, [n for n, c in cols if not c])
+
+
+def test_example_queries_answer_on_the_sample(district):
+    settings, planted = district
+    results = {}
+    for path in sorted((REPO / "docs" / "queries").glob("*.sql")):
+        rel = run_sql(settings.published, path.read_text(encoding="utf-8"))
+        assert rel is not None
+        results[path.stem] = rel.pl()
+        assert results[path.stem].height > 0, path.name
+    with connect(settings.warehouse, read_only=True) as wh:
+        n = wh.execute("select count(*) from breaches where local_day = ?", [DAY]).fetchone()
+    assert results["01_breaches_of_a_day"].height == n[0]
+    gap = planted["solid_waste"]["ledger_balance"][0]
+    row = results["04_waste_ledgers_that_do_not_balance"].row(0, named=True)
+    assert (row["row"], abs(row["balance_gap_t"])) == (gap["row"], pytest.approx(gap["gap_t"]))
+    assert results["06_dust_sites_above_the_station"]["hour_local"].to_list() == [10, 11, 12]
+    unconfirmed = planted["solid_waste"]["manifest_unconfirmed"][0]["manifest_no"]
+    assert unconfirmed in results["07_manifests_waiting_for_confirmation"]["manifest_no"].to_list()
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "insert into ref_facilities values ('X', 'x', 'x', 'x', 'x')",
+        "create table t (a int)",
+        "drop view v_breaches",
+        "attach '/tmp/other.duckdb' as other",
+        "copy (select 1) to '/tmp/out.csv'",
+        "set enable_external_access = true",
+        "install httpfs",
+        "select 1; delete from breaches",
+    ],
+)
+def test_writes_attach_and_copy_are_refused(district, sql):
+    settings, _ = district
+    with pytest.raises(ReadOnlyViolation, match="refused"):
+        run_sql(settings.published, sql)
+
+
+def test_files_outside_the_snapshot_cannot_be_read(district, tmp_path):
+    settings, _ = district
+    secret = tmp_path / "secret.csv"
+    secret.write_text("a\n1\n")
+    with pytest.raises(duckdb.Error, match="disabled by configuration|Permission"):
+        run_sql(settings.published, f"select * from read_csv('{secret}')")
+    with pytest.raises(duckdb.Error, match="disabled by configuration|Permission"):
+        run_sql(settings.published, f"select * from read_csv('{settings.warehouse}')")
+
+
+def test_cli_formats_and_refusal(district, tmp_path):
+    settings, _ = district
+    runner = CliRunner()
+    base = ["--published", str(settings.published)]
+    res = runner.invoke(app, ["sql", "select facility_id, status from v_compliance_status "
+                                     "order by 1", "--format", "json", *base])
+    assert res.exit_code == 0, res.output
+    assert {r["facility_id"] for r in json.loads(res.output)} >= {"F0001", "S001"}
+    res = runner.invoke(app, ["sql", "select * from v_breaches", "--format", "parquet",
+                              "--out", str(tmp_path / "b.parquet"), *base])
+    assert res.exit_code == 0 and (tmp_path / "b.parquet").stat().st_size > 0
+    res = runner.invoke(app, ["sql", "delete from breaches", *base])
+    assert res.exit_code == 2 and "DELETE statements are refused" in res.output
+    q = REPO / "docs" / "queries" / "02_compliance_status.sql"
+    res = runner.invoke(app, ["sql", "--file", str(q), "--format", "csv", *base])
+    assert res.exit_code == 0 and res.output.startswith("local_day,facility_id")
+
+
+def test_publish_exports_only_the_days_that_changed(district):
+    settings, _ = district
+    before = json.loads((settings.published / MANIFEST).read_text())
+    with connect(settings.warehouse) as con:
+        res = publish(con, settings.published, {DAY})
+    after = json.loads((settings.published / MANIFEST).read_text())
+    # The other local day (30 April: late packets) kept its file; 1 May got new ones.
+    other = before["tables"]["mart_hourly_values"]["2024-04-30"]
+    assert after["tables"]["mart_hourly_values"]["2024-04-30"] == other
+    assert after["tables"]["mart_hourly_values"]["2024-05-01"] != before["tables"]["mart_hourly_values"]["2024-05-01"]
+    assert res.exported["mart_hourly_values"] == 1 and res.linked >= 2
+    assert (settings.published / "files" / other).is_file()
+
+
+READER = textwrap.dedent(
+    """
+    import json, sys, time, duckdb
+    from pathlib import Path
+    catalog, stop, out = Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3])
+    with out.open("w") as fh:
+        while not stop.exists():
+            try:
+                con = duckdb.connect(str(catalog), read_only=True)
+                pid = con.execute("select publish_id from meta_publish").fetchone()[0]
+                rows = con.execute(
+                    "select batch_day::varchar, count(*), sum(frames_found) from raw_ingest_files "
+                    "group by 1 order by 1").fetchall()
+                n = con.execute("select count(*) from stg_readings").fetchone()[0]
+                con.close()
+                fh.write(json.dumps({"pid": pid, "files": rows, "readings": n}) + "\\n")
+            except Exception as exc:
+                fh.write(json.dumps({"error": f"{type(exc).__name__}: {exc}"}) + "\\n")
+            fh.flush()
+            time.sleep(0.05)
+    """
+)
+
+
+def test_a_reader_in_a_loop_during_three_loads_sees_only_complete_runs(tmp_path):
+    days = [DAY + timedelta(days=i) for i in range(3)]
+    generate_district(tmp_path / "sample", days, scale="test")
+    settings = Settings(data_dir=tmp_path / "data", inbox_dir=tmp_path / "sample" / "inbox",
+                        registry_dir=tmp_path / "sample" / "registry")
+    run_day(days[0], settings, validate=False)  # a first snapshot for the reader to open
+    expected: dict[str, dict] = {}
+
+    def record() -> None:
+        with snapshot(settings) as pub:
+            pid = pub.execute("select publish_id from meta_publish").fetchone()[0]
+            rows = pub.execute(
+                "select batch_day::varchar, count(*), sum(frames_found) from raw_ingest_files "
+                "group by 1 order by 1").fetchall()
+            n = pub.execute("select count(*) from stg_readings").fetchone()[0]
+        expected[pid] = {"files": [list(r) for r in rows], "readings": n}
+
+    record()
+    stop, out = tmp_path / "stop", tmp_path / "reads.jsonl"
+    script = tmp_path / "reader.py"
+    script.write_text(READER)
+    reader = subprocess.Popen(
+        [sys.executable, str(script), str(settings.published / "zwy.duckdb"), str(stop), str(out)]
+    )
+    try:
+        for d in days:  # three nightly loads (the first one again: a rerun), each published
+            t = time.perf_counter()
+            summary = run_day(d, settings, validate=False)
+            assert summary.status == "success"
+            record()
+            assert time.perf_counter() - t < 120  # the load never waited on the reader
+        time.sleep(0.5)
+    finally:
+        stop.touch()
+        reader.wait(timeout=60)
+    reads = [json.loads(line) for line in out.read_text().splitlines()]
+    errors = [r for r in reads if "error" in r]
+    assert errors == [] and len(reads) > 10
+    for r in reads:
+        # Every result is exactly what one complete run published.
+        assert r["pid"] in expected, r["pid"]
+        assert [list(x) for x in r["files"]] == expected[r["pid"]]["files"]
+        assert r["readings"] == expected[r["pid"]]["readings"]
+    assert len({r["pid"] for r in reads}) >= 2  # the reader saw the snapshots change
