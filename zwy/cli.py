@@ -202,9 +202,11 @@ def demo(
             _print_summary(summary, settings)
     console.print(
         "\n[bold]Next:[/bold]\n"
-        "  • query the warehouse: uv run python -c \"import duckdb; print(duckdb.connect("
-        f"'{settings.warehouse}', read_only=True).sql('SELECT * FROM mart_daily_values LIMIT 10'))\"\n"
-        f"  • see what was rejected and why: SELECT rule, count(*) FROM raw_quarantine GROUP BY 1\n"
+        "  • query the published snapshot: uv run zwy sql \"SELECT * FROM v_compliance_status\" "
+        f"--data-dir {settings.data_dir}\n"
+        "  • see what was rejected and why: uv run zwy sql \"SELECT rule, count(*) FROM "
+        f"raw_quarantine GROUP BY 1\" --data-dir {settings.data_dir}\n"
+        f"  • the daily report: {settings.reports}/<day>/compliance_<day>.html\n"
         f"  • what the generator planted: {sample_dir / 'planted.json'}\n"
         "  • rerun a day (idempotent): zwy run --day "
         f"{day_list[0]} --inbox {sample_dir / 'inbox'} --registry {sample_dir / 'registry'}"
