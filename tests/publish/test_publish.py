@@ -232,3 +232,17 @@ def test_a_reader_in_a_loop_during_three_loads_sees_only_complete_runs(tmp_path)
         assert [list(x) for x in r["files"]] == expected[r["pid"]]["files"]
         assert r["readings"] == expected[r["pid"]]["readings"]
     assert len({r["pid"] for r in reads}) >= 2  # the reader saw the snapshots change
+
+
+def test_shell_opens_the_snapshot_read_only(district):
+    settings, _ = district
+    exe = Path(sys.executable).with_name("zwy")
+    res = subprocess.run(
+        [str(exe), "shell", "--published", str(settings.published)],
+        input="select count(*) as n from v_breaches;\ncreate table x (a int);\n",
+        capture_output=True, text=True, timeout=120,
+    )
+    with snapshot(settings) as pub:
+        n = pub.execute("select count(*) from v_breaches").fetchone()[0]
+    assert f"│ {n:>5} │" in res.stdout or f"{n}" in res.stdout, res.stdout
+    assert "read-only" in (res.stdout + res.stderr)
