@@ -132,6 +132,7 @@ def main() -> None:
     csv_rows = make_plain_csv(csv_path, input_bytes)
 
     runs: list[dict[str, Any]] = []
+    stage_rows: dict[str, int] = {}  # rows each stage handled (frames or records, readings)
     for r in range(args.repeats):
         data = out / f"run{r}"
         shutil.rmtree(data, ignore_errors=True)
@@ -144,10 +145,12 @@ def main() -> None:
         for stream in STREAMS:
             dt, peak, res = timed(partial(parse_stream, DAY, stream, settings))
             rec[f"parse.{stream}"] = (dt, peak)
+            stage_rows[f"parse.{stream}"] = res["frames_found"]
             frames += res["frames_found"]
             values += res["values"]
             dt, peak, res = timed(partial(transform_stream, DAY, stream, settings))
             rec[f"transform.{stream}"] = (dt, peak)
+            stage_rows[f"transform.{stream}"] = res["readings"]
             readings += res["readings"]
         dt, peak, loaded = timed(partial(load_day, DAY, settings=settings))
         rec["load"] = (dt, peak)
@@ -204,9 +207,8 @@ def main() -> None:
         stream = k.split(".", 1)[1] if "." in k else None
         size = stream_mb.get(stream or "", mb if k in ("total", "duckdb_read_csv") else 0.0)
         rate = f"{size / v:.0f}" if size else ""
-        rows = (
-            frames if k.startswith("parse") else csv_rows if k == "duckdb_read_csv"
-            else readings if k.startswith(("transform", "load", "total")) else 0
+        rows = stage_rows.get(k) or (
+            csv_rows if k == "duckdb_read_csv" else readings if k in ("load", "total") else 0
         )
         per_s = f"{rows / v:,.0f}" if rows else ""
         print(f"| {k} | {v:.2f} | {rate} | {per_s} | {peak[k] / 1e6:.0f} |")
