@@ -1,0 +1,71 @@
+"""The cost of one night as the warehouse's history grows (1, 90, 365 days...).
+
+Usage: ``uv run python -m benchmarks.history_cost <root> [--histories 1 90 365] [--repeats 3]``
+
+Builds (once, cached under ``<root>``) a test-scale sample of ``max(histories) + repeats``
+days, then for each history length H: a warehouse holding the first H days is built (or
+reused), copied, and the next day is run on the copy end to end (parse, transform, load,
+validate, report, publish) ``--repeats`` times; medians per stage and the ratio to the
+shortest history are printed. The test scale keeps a year buildable in minutes; the cost
+that could grow with history (loader, marts, validation, publish) is what is compared.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import statistics
+import time
+from datetime import date, timedelta
+from pathlib import Path
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("root", type=Path)
+    ap.add_argument("--histories", type=int, nargs="+", default=[1, 90, 365])
+    ap.add_argument("--repeats", type=int, default=3)
+    args = ap.parse_args()
+
+    from zwy.pipeline import run_day
+    from zwy.sample.generate import generate_district
+    from zwy.settings import Settings
+
+    first = date(2024, 1, 1)
+    longest = max(args.histories)
+    days = [first + timedelta(days=i) for i in range(longest + 1)]
+    sample = args.root / "sample"
+    if not (sample / "inbox" / days[-1].isoformat()).is_dir():
+        generate_district(sample, days, scale="test")
+    rows = []
+    for h in sorted(args.histories):
+        base = args.root / f"history_{h}"
+        settings = Settings(data_dir=base, inbox_dir=sample / "inbox", registry_dir=sample / "registry")
+        if not (base / "warehouse" / "zwy.duckdb").exists():
+            for d in days[:h]:
+                run_day(d, settings, validate=False)
+        night = days[h]
+        stages: dict[str, list[float]] = {}
+        for _ in range(args.repeats):
+            work = args.root / "work"
+            shutil.rmtree(work, ignore_errors=True)
+            shutil.copytree(base, work)
+            s = Settings(data_dir=work, inbox_dir=sample / "inbox", registry_dir=sample / "registry")
+            t0 = time.perf_counter()
+            summary = run_day(night, s)
+            stages.setdefault("night", []).append(time.perf_counter() - t0)
+            for st in summary.stages:
+                if st["stream"] is None:
+                    stages.setdefault(st["name"], []).append(st["duration_s"])
+        rows.append((h, {k: statistics.median(v) for k, v in stages.items()}))
+    base_costs = rows[0][1]
+    names = list(base_costs)
+    print("| history (days) | " + " | ".join(names) + " | night ratio |")
+    print("|---:|" + "---:|" * (len(names) + 1))
+    for h, med in rows:
+        cells = " | ".join(f"{med.get(n, 0):.2f}" for n in names)
+        print(f"| {h} | {cells} | {med['night'] / base_costs['night']:.2f}x |")
+
+
+if __name__ == "__main__":
+    main()
