@@ -25,7 +25,7 @@ import polars as pl
 
 from expectations.controls import Control
 from expectations.findings import BREACHES, DQ_ISSUES
-from expectations.suites import ExpectationSpec
+from expectations.suites import ExpectationSpec, param_specs, with_row_id
 from zwy.contracts import schema
 
 RUNS = schema(
@@ -42,9 +42,6 @@ RUNS = schema(
     }
 )
 
-
-def _with_row_id(frame: pl.DataFrame) -> pl.DataFrame:
-    return frame.with_row_index("row_id").with_columns(pl.col("row_id").cast(pl.Int64))
 
 
 def _runs(hours: pl.DataFrame, flag: pl.Expr, kind: str) -> pl.DataFrame:
@@ -90,29 +87,14 @@ def dust_batches(
         working = pl.col("hour_local").is_between(int(off["work_start_hour"]), int(off["work_end_hour"]) - 1)
         runs.append(_runs(hours, working & (pl.col("n_values") == 0), "offline"))
     return {
-        "dust_hours": _with_row_id(hours.filter(pl.col("valid"))),
-        "dust_runs": _with_row_id(pl.concat(runs).sort("site_id", "run_kind", "start_utc")),
+        "dust_hours": with_row_id(hours.filter(pl.col("valid"))),
+        "dust_runs": with_row_id(pl.concat(runs).sort("site_id", "run_kind", "start_utc")),
     }
 
 
 def dust_specs(controls: Sequence[Control]) -> list[ExpectationSpec]:
     """One expectation per dust control (runs are judged per kind through a row condition)."""
-    specs = []
-    for c in controls:
-        p = c.params
-        specs.append(
-            ExpectationSpec(
-                batch=c.batch,
-                control_id=c.control_id,
-                kind="between",
-                column=str(p["column"]),
-                min_value=p.get("min"),
-                max_value=p.get("max"),
-                condition=("run_kind", str(p["run_kind"])) if "run_kind" in p else None,
-                description=f"{c.control_id} {c.name_en} / {c.name_zh}",
-            )
-        )
-    return specs
+    return param_specs(controls)
 
 
 def _sql(mn: pl.Expr, start: pl.Expr, end: pl.Expr) -> pl.Expr:

@@ -257,6 +257,34 @@ def expectation_specs(
     return specs
 
 
+def param_specs(controls: Sequence[Control]) -> list[ExpectationSpec]:
+    """One ``between`` expectation per control from its ``params``.
+
+    ``column`` between ``min`` and ``max``; with ``run_kind`` only the batch rows of that
+    kind are judged. The solid-waste and dust catalogs are written this way.
+    """
+    return [
+        ExpectationSpec(
+            batch=c.batch,
+            control_id=c.control_id,
+            kind="between",
+            column=str(c.params["column"]),
+            min_value=c.params.get("min"),
+            max_value=c.params.get("max"),
+            condition=(
+                ("run_kind", str(c.params["run_kind"])) if "run_kind" in c.params else None
+            ),
+            description=f"{c.control_id} {c.name_en} / {c.name_zh}",
+        )
+        for c in controls
+    ]
+
+
+def with_row_id(frame: pl.DataFrame) -> pl.DataFrame:
+    """Return the batch with numbered rows (``row_id``): GX reports unexpected rows by it."""
+    return frame.with_row_index("row_id").with_columns(pl.col("row_id").cast(pl.Int64))
+
+
 def write_batches(batches: Mapping[str, pl.DataFrame], folder: Path) -> dict[str, Path]:
     """Write each batch as ``<folder>/<name>.parquet`` (what GX validates, kept for audit)."""
     folder.mkdir(parents=True, exist_ok=True)

@@ -33,7 +33,7 @@ import polars as pl
 from expectations.controls import Control
 from expectations.findings import BREACHES, DQ_ISSUES
 from expectations.measures import day_bounds_utc
-from expectations.suites import ExpectationSpec
+from expectations.suites import ExpectationSpec, param_specs, with_row_id
 from zwy.contracts import UTC_DT
 
 #: Which column holds the measure of a batch's subject, for messages.
@@ -47,9 +47,6 @@ SUBJECT_UNITS = {
     "utilisation_rate": "share of generated",
 }
 
-
-def _with_row_id(frame: pl.DataFrame) -> pl.DataFrame:
-    return frame.with_row_index("row_id").with_columns(pl.col("row_id").cast(pl.Int64))
 
 
 def _tables(con: duckdb.DuckDBPyConnection) -> set[str]:
@@ -197,30 +194,16 @@ def waste_batches(
         .sort("facility_id", "period_month")
     )
     return {
-        "waste_ledger": _with_row_id(ledger),
-        "waste_manifests": _with_row_id(manifests),
-        "waste_codes": _with_row_id(codes),
-        "waste_utilisation": _with_row_id(utilisation),
+        "waste_ledger": with_row_id(ledger),
+        "waste_manifests": with_row_id(manifests),
+        "waste_codes": with_row_id(codes),
+        "waste_utilisation": with_row_id(utilisation),
     }
 
 
 def waste_specs(controls: Sequence[Control]) -> list[ExpectationSpec]:
     """One expectation per solid-waste control: its column between the control's bounds."""
-    specs = []
-    for c in controls:
-        p = c.params
-        specs.append(
-            ExpectationSpec(
-                batch=c.batch,
-                control_id=c.control_id,
-                kind="between",
-                column=str(p["column"]),
-                min_value=p.get("min"),
-                max_value=p.get("max"),
-                description=f"{c.control_id} {c.name_en} / {c.name_zh}",
-            )
-        )
-    return specs
+    return param_specs(controls)
 
 
 def _subject(batch: str) -> pl.Expr:

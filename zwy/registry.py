@@ -94,3 +94,24 @@ def _check_keys(reg: Registry, folder: Path) -> None:
             f"{folder / 'monitoring_points.csv'}: device(s) {dangling['mn'].to_list()[:5]} "
             "reference an unknown outlet_id"
         )
+
+
+def read_optional_table(path: Path, schema: pl.Schema) -> pl.DataFrame:
+    """Read an optional registry CSV typed as ``schema`` (ISO dates); absent: empty.
+
+    Raises:
+        ConfigError: a column is missing or a value does not have its type.
+
+    """
+    if not path.is_file():
+        return pl.DataFrame(schema=schema)
+    df = pl.read_csv(path, infer_schema=False)
+    missing = [c for c in schema.names() if c not in df.columns]
+    if missing:
+        raise ConfigError(f"{path}: missing column(s) {', '.join(missing)}")
+    try:
+        return df.select(
+            [pl.col(c).str.to_date() if t == pl.Date else pl.col(c).cast(t) for c, t in schema.items()]
+        )
+    except pl.exceptions.PolarsError as exc:
+        raise ConfigError(f"{path}: a column does not have its expected type: {exc}") from exc

@@ -15,7 +15,7 @@ from pathlib import Path
 import polars as pl
 
 from zwy.contracts import QUARANTINE, TZ_LOCAL, UTC_DT, schema
-from zwy.errors import ConfigError, InputFileError
+from zwy.errors import InputFileError
 
 #: The pollutant and weather columns of the UCI files and their staging names.
 UCI_VALUES: dict[str, str] = {
@@ -155,17 +155,12 @@ def _conform_q(q: pl.DataFrame) -> pl.DataFrame:
 
 
 def load_dust_sites(registry: Path) -> pl.DataFrame:
-    """Read ``<registry>/dust_sites.csv`` (absent: no construction sites registered)."""
-    path = registry / "dust_sites.csv"
-    if not path.is_file():
-        return pl.DataFrame(schema=DUST_SITES)
-    df = pl.read_csv(path, infer_schema=False)
-    missing = [c for c in DUST_SITES.names() if c not in df.columns]
-    if missing:
-        raise ConfigError(f"{path}: missing column(s) {', '.join(missing)}")
-    try:
-        return df.select(
-            [pl.col(c).str.to_date() if t == pl.Date else pl.col(c).cast(t) for c, t in DUST_SITES.items()]
-        )
-    except pl.exceptions.PolarsError as exc:
-        raise ConfigError(f"{path}: {exc}") from exc
+    """Read ``<registry>/dust_sites.csv`` (absent: no construction sites registered).
+
+    Raises:
+        ConfigError: a column is missing or a value does not have its type.
+
+    """
+    from zwy.registry import read_optional_table
+
+    return read_optional_table(registry / "dust_sites.csv", DUST_SITES)

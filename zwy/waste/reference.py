@@ -58,23 +58,15 @@ def classify_code(code: str | None, codes: pl.DataFrame) -> tuple[str, str | Non
 
 
 def load_receivers(registry: Path) -> pl.DataFrame:
-    """Read ``<registry>/receivers.csv``; an absent file means no licensed receiver is known."""
-    path = registry / "receivers.csv"
-    if not path.is_file():
-        return pl.DataFrame(schema=RECEIVERS)
-    df = pl.read_csv(path, infer_schema=False)
-    missing = [c for c in RECEIVERS.names() if c not in df.columns]
-    if missing:
-        raise ConfigError(f"{path}: missing column(s) {', '.join(missing)}")
-    try:
-        return df.select(
-            [
-                pl.col(c).str.to_date() if t == pl.Date else pl.col(c).cast(t)
-                for c, t in RECEIVERS.items()
-            ]
-        )
-    except pl.exceptions.PolarsError as exc:
-        raise ConfigError(f"{path}: {exc}") from exc
+    """Read ``<registry>/receivers.csv``; an absent file means no licensed receiver is known.
+
+    Raises:
+        ConfigError: a column is missing or a value does not have its type.
+
+    """
+    from zwy.registry import read_optional_table
+
+    return read_optional_table(registry / "receivers.csv", RECEIVERS)
 
 
 def load_holidays(path: Path | None = None) -> pl.DataFrame:
