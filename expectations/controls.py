@@ -275,24 +275,25 @@ def controls_by_id() -> dict[str, Control]:
     }
 
 
-@lru_cache(maxsize=1)
-def load_dust_controls() -> tuple[Control, ...]:
-    """Return the construction-dust control catalog (``expectations/catalog/dust_controls.csv``)."""
-    controls = parse_controls(_catalog_text(DUST_CONTROLS_FILE), DUST_CONTROLS_FILE)
-    other = [c.control_id for c in controls if c.stream != "dust"]
+def _stream_catalog(file: str, stream: str) -> tuple[Control, ...]:
+    """Parse a catalog whose controls all belong to ``stream``."""
+    controls = parse_controls(_catalog_text(file), file)
+    other = [c.control_id for c in controls if c.stream != stream]
     if other:
-        raise ControlCatalogError(f"{DUST_CONTROLS_FILE}: {other} are not dust controls")
+        raise ControlCatalogError(f"{file}: {other} are not {stream} controls")
     return controls
 
 
 @lru_cache(maxsize=1)
 def load_waste_controls() -> tuple[Control, ...]:
     """Return the solid-waste control catalog (``expectations/catalog/waste_controls.csv``)."""
-    controls = parse_controls(_catalog_text(WASTE_CONTROLS_FILE), WASTE_CONTROLS_FILE)
-    other = [c.control_id for c in controls if c.stream != "solid_waste"]
-    if other:
-        raise ControlCatalogError(f"{WASTE_CONTROLS_FILE}: {other} are not solid_waste controls")
-    return controls
+    return _stream_catalog(WASTE_CONTROLS_FILE, "solid_waste")
+
+
+@lru_cache(maxsize=1)
+def load_dust_controls() -> tuple[Control, ...]:
+    """Return the construction-dust control catalog (``expectations/catalog/dust_controls.csv``)."""
+    return _stream_catalog(DUST_CONTROLS_FILE, "dust")
 
 
 @lru_cache(maxsize=1)

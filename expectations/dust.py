@@ -15,7 +15,6 @@ Findings are about a site (``facility_id`` carries the site id, ``mn`` its monit
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from datetime import date
 from typing import Any
@@ -26,7 +25,7 @@ import polars as pl
 from expectations.controls import Control
 from expectations.findings import BREACHES, DQ_ISSUES
 from expectations.suites import ExpectationSpec, param_specs, with_row_id
-from zwy.contracts import schema
+from zwy.contracts import conform, schema
 
 RUNS = schema(
     {
@@ -192,15 +191,4 @@ def dust_findings(
             ))
     b = pl.concat(breaches, how="diagonal_relaxed") if breaches else pl.DataFrame(schema=BREACHES)
     d = pl.concat(issues, how="diagonal_relaxed") if issues else pl.DataFrame(schema=DQ_ISSUES)
-    return _conform(b, BREACHES), _conform(d, DQ_ISSUES)
-
-
-def _conform(frame: pl.DataFrame, schema: pl.Schema) -> pl.DataFrame:
-    return frame.select(
-        [(pl.col(n) if n in frame.columns else pl.lit(None)).cast(t).alias(n) for n, t in schema.items()]
-    )
-
-
-def dumps(value: Any) -> str:
-    """JSON text as the findings store it."""
-    return json.dumps(value, ensure_ascii=False, default=str)
+    return conform(b, BREACHES), conform(d, DQ_ISSUES)

@@ -21,7 +21,6 @@ file, sheet and row, and the SQL that shows the rows.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from datetime import date, timedelta
 from typing import Any
@@ -34,7 +33,8 @@ from expectations.controls import Control
 from expectations.findings import BREACHES, DQ_ISSUES
 from expectations.measures import day_bounds_utc
 from expectations.suites import ExpectationSpec, param_specs, with_row_id
-from zwy.contracts import UTC_DT
+from zwy.contracts import UTC_DT, conform
+from zwy.waste.reference import classify_codes, working_day_index
 
 #: Which column holds the measure of a batch's subject, for messages.
 SUBJECT_UNITS = {
@@ -51,41 +51,6 @@ SUBJECT_UNITS = {
 
 def _tables(con: duckdb.DuckDBPyConnection) -> set[str]:
     return {r[0] for r in con.execute("select table_name from duckdb_tables()").fetchall()}
-
-
-def working_day_index(first: date, last: date, holidays: pl.DataFrame) -> dict[date, int]:
-    """Count the working days in ``(first, d]`` for every ``d`` in ``[first, last]``."""
-    off = set(holidays.filter(pl.col("kind") == "holiday")["date"].to_list())
-    on = set(holidays.filter(pl.col("kind") == "workday")["date"].to_list())
-    out: dict[date, int] = {}
-    n = 0
-    d = first
-    while d <= last:
-        if d > first and (d in on or (d.weekday() < 5 and d not in off)):
-            n += 1
-        out[d] = n
-        d += timedelta(days=1)
-    return out
-
-
-def _classify(codes: pl.Series, listed: pl.DataFrame) -> pl.DataFrame:
-    """Status (listed | tested | unknown | malformed) and hw_category of each code."""
-    categories = set(listed["hw_category"])
-    known = set(listed["waste_code"])
-    rows: list[tuple[str, str | None]] = []
-    for code in codes.to_list():
-        text = (code or "").strip()
-        if len(text) != 10 or not (text[:3] + text[4:7] + text[8:]).isdigit() or text[3] + text[7] != "--":
-            rows.append(("malformed", None))
-            continue
-        cat = f"HW{text[-2:]}"
-        if text in known:
-            rows.append(("listed", cat))
-        elif text.startswith("900-000-") and cat in categories:
-            rows.append(("tested", cat))
-        else:
-            rows.append(("unknown", cat))
-    return pl.DataFrame(rows, schema={"code_status": pl.String, "hw_category": pl.String}, orient="row")
 
 
 def waste_batches(
@@ -135,7 +100,7 @@ def waste_batches(
     else:
         wd = np.zeros(0, dtype=np.int64)
     manifests = pl.concat(
-        [manifests, _classify(manifests["waste_code"], listed)], how="horizontal"
+        [manifests, classify_codes(manifests["waste_code"], listed)], how="horizontal"
     ).with_columns(
         working_days_to_confirm=pl.Series(wd, dtype=pl.Int64),
         qty_gap_share=pl.when(
@@ -173,7 +138,7 @@ def waste_batches(
             ),
         ]
     )
-    codes = pl.concat([codes, _classify(codes["waste_code"], listed)], how="horizontal").with_columns(
+    codes = pl.concat([codes, classify_codes(codes["waste_code"], listed)], how="horizontal").with_columns(
         code_ok=pl.col("code_status").is_in(["listed", "tested"]).cast(pl.Int64)
     )
     utilisation = (
@@ -345,18 +310,4 @@ def waste_findings(
     b_schema, d_schema = BREACHES, DQ_ISSUES
     b = pl.concat(breaches, how="diagonal_relaxed") if breaches else pl.DataFrame(schema=b_schema)
     d = pl.concat(issues, how="diagonal_relaxed") if issues else pl.DataFrame(schema=d_schema)
-    return _conform(b, b_schema), _conform(d, d_schema)
-
-
-def _conform(frame: pl.DataFrame, schema: pl.Schema) -> pl.DataFrame:
-    return frame.select(
-        [
-            (pl.col(n) if n in frame.columns else pl.lit(None)).cast(t).alias(n)
-            for n, t in schema.items()
-        ]
-    )
-
-
-def dumps(value: Any) -> str:
-    """JSON text as the findings store it."""
-    return json.dumps(value, ensure_ascii=False, default=str)
+    return conform(b, b_schema), conform(d, d_schema)

@@ -98,50 +98,47 @@ def _tables(con: duckdb.DuckDBPyConnection) -> set[str]:
     return {r[0] for r in con.execute("select table_name from duckdb_tables()").fetchall()}
 
 
+#: The two finding tables: (table, id column, kind, the bound a finding is compared with).
+_FINDINGS = (
+    ("breaches", "breach_id", "breach", "coalesce(f.limit_high, f.limit_low)"),
+    ("dq_issues", "issue_id", "dq", "f.threshold"),
+)
+
+
 def finding_items(con: duckdb.DuckDBPyConnection, day: date) -> pl.DataFrame:
-    """Read the day's breaches and dq issues as items (empty when the day was not validated)."""
+    """Read the day's breaches and dq issues as items (empty when the day was not validated).
+
+    A finding without a device (a manifest, a ledger line, a construction site) takes its
+    stream from its control in the catalogs.
+    """
+    from expectations.controls import controls_by_id
+
     tables = _tables(con)
-    parts = []
-    fmt = "strftime(period_start_local, '%Y-%m-%d %H:%M')"
-    if "breaches" in tables:
-        parts.append(
-            con.execute(
-                f"""
-                select breach_id as item_id, 'breach' as kind, b.control_id, b.severity,
-                       b.facility_id,
-                       case when b.subject is not null then 'solid_waste' else o.stream end
-                           as stream,
-                       b.mn, b.pollutant, b.subject,
-                       {fmt} as period_local,
-                       b.observed, coalesce(b.limit_high, b.limit_low) as limit_value, b.unit,
-                       b.verified_status, b.message
-                from breaches b left join ref_outlets o using (outlet_id)
-                where b.local_day = ?
-                """,
-                [day],
-            ).pl()
-        )
-    if "dq_issues" in tables:
-        parts.append(
-            con.execute(
-                f"""
-                select issue_id as item_id, 'dq' as kind, d.control_id, d.severity,
-                       d.facility_id,
-                       case when d.subject is not null then 'solid_waste' else o.stream end
-                           as stream,
-                       d.mn, d.pollutant, d.subject,
-                       {fmt} as period_local,
-                       d.observed, d.threshold as limit_value, d.unit, d.verified_status,
-                       d.message
-                from dq_issues d left join ref_outlets o using (outlet_id)
-                where d.local_day = ?
-                """,
-                [day],
-            ).pl()
-        )
+    parts = [
+        con.execute(
+            f"""
+            select {id_col} as item_id, '{kind}' as kind, f.control_id, f.severity,
+                   f.facility_id, o.stream, f.mn, f.pollutant, f.subject,
+                   strftime(f.period_start_local, '%Y-%m-%d %H:%M') as period_local,
+                   f.observed, {bound} as limit_value, f.unit, f.verified_status, f.message
+            from {table} f left join ref_outlets o using (outlet_id)
+            where f.local_day = ?
+            """,
+            [day],
+        ).pl()
+        for table, id_col, kind, bound in _FINDINGS
+        if table in tables
+    ]
     if not parts:
         return pl.DataFrame(schema=ITEMS)
-    return pl.concat([p.cast(ITEMS) for p in parts]).select(ITEMS.names())
+    streams = {cid: c.stream for cid, c in controls_by_id().items()}
+    items = pl.concat([p.cast(ITEMS) for p in parts]).select(ITEMS.names())
+    return items.with_columns(
+        pl.coalesce(
+            "stream",
+            pl.col("control_id").replace_strict(streams, default=None, return_dtype=pl.String),
+        )
+    )
 
 
 def ingest_items(

@@ -28,7 +28,6 @@ from email.message import EmailMessage
 from email.utils import formatdate
 from typing import Any, Protocol
 
-import duckdb
 import polars as pl
 
 from zwy.alerts import render
@@ -48,6 +47,7 @@ from zwy.alerts.collect import (
     route,
 )
 from zwy.errors import ConfigError
+from zwy.report import ReportData, read_report_data
 from zwy.settings import Settings
 
 
@@ -93,7 +93,7 @@ def alert_id(mode: str, day: date, recipient: str, item_ids: Sequence[str]) -> s
     return hashlib.sha256(key.encode("utf-8")).hexdigest()[:32]
 
 
-def _names(con: duckdb.DuckDBPyConnection) -> dict[str, tuple[str, str]]:
+def _names() -> dict[str, tuple[str, str]]:
     from expectations.controls import controls_by_id
 
     names = {cid: (c.name_zh, c.name_en) for cid, c in controls_by_id().items()}
@@ -105,15 +105,14 @@ def _names(con: duckdb.DuckDBPyConnection) -> dict[str, tuple[str, str]]:
 
 
 def _charts(
-    day: date, settings: Settings, con: duckdb.DuckDBPyConnection, items: pl.DataFrame
+    day: date, settings: Settings, data: ReportData | None, items: pl.DataFrame
 ) -> list[render.Chart]:
     """Charts of the breached series among ``items``, worst first, at most ``max_charts``."""
-    from zwy.report import breach_chart, read_report_data
+    from zwy.report import breach_chart
 
     breach_ids = items.filter(pl.col("kind") == "breach")["item_id"]
-    if breach_ids.is_empty() or settings.alerts.max_charts <= 0:
+    if data is None or breach_ids.is_empty() or settings.alerts.max_charts <= 0:
         return []
-    data = read_report_data(day, settings, con)
     # Series charts exist for device breaches only (solid-waste findings are tables).
     breaches = data.breaches.filter(
         pl.col("breach_id").is_in(breach_ids.implode()) & pl.col("mn").is_not_null()
@@ -221,7 +220,10 @@ def queue_alerts(
         result.already_queued = routed.height - fresh.height
         if fresh.is_empty():
             return result
-        names = _names(con)
+        names = _names()
+        # The day's breaches and the series behind them: read once for every email.
+        kinds = set(items.filter(pl.col("item_id").is_in(fresh["item_id"].implode()))["kind"])
+        data = read_report_data(day, settings, con) if "breach" in kinds else None
         facility_names = dict(zip(facilities["facility_id"], facilities["name"], strict=True))
         link = report_link(day, settings)
         rows: list[dict[str, Any]] = []
@@ -232,7 +234,7 @@ def queue_alerts(
             mine = items.filter(pl.col("item_id").is_in(ids))
             aid = alert_id(first["mode"], day, first["recipient"], ids)
             subj = render.subject(day, first["mode"], mine, facility_names, names)
-            charts = _charts(day, settings, con, mine)
+            charts = _charts(day, settings, data, mine)
             body = render.render_html(
                 day, subj, first["recipient_name"] or first["recipient"], mine,
                 facility_names, names, charts, link,

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import polars as pl
 
-from zwy.contracts import QUARANTINE, TZ_LOCAL, UTC_DT, schema
+from zwy.contracts import QUARANTINE, TZ_LOCAL, UTC_DT, conform, schema
 from zwy.errors import InputFileError
 
 #: The pollutant and weather columns of the UCI files and their staging names.
@@ -89,7 +89,7 @@ def read_station_file(path: Path, source_file: str) -> StationRead:
              "rule": ["layout"],
              "reason": [f"line 1: not the UCI station layout, missing {', '.join(missing)}"]},
         )
-        return StationRead(_empty_rows(), _conform_q(q), n + 1)
+        return StationRead(_empty_rows(), conform(q, QUARANTINE), n + 1)
     ints = {c: pl.col(c).str.strip_chars().cast(pl.Int32, strict=False) for c in ("year", "month", "day", "hour")}
     # Through text: an impossible calendar day (Feb 30) parses to null instead of raising.
     naive = pl.format(
@@ -142,16 +142,11 @@ def read_station_file(path: Path, source_file: str) -> StationRead:
     schema = {k: v for k, v in STATION_HOURLY.items() if k != "batch_day"}
     rows = good.select([(pl.col(c) if c in good.columns else pl.lit(None)).cast(t).alias(c)
                         for c, t in schema.items()])
-    return StationRead(rows, _conform_q(bad), n + 1)
+    return StationRead(rows, conform(bad, QUARANTINE), n + 1)
 
 
 def _empty_rows() -> pl.DataFrame:
     return pl.DataFrame(schema={k: v for k, v in STATION_HOURLY.items() if k != "batch_day"})
-
-
-def _conform_q(q: pl.DataFrame) -> pl.DataFrame:
-    return q.select([(pl.col(c) if c in q.columns else pl.lit(None)).cast(t).alias(c)
-                     for c, t in QUARANTINE.items()])
 
 
 def load_dust_sites(registry: Path) -> pl.DataFrame:

@@ -46,13 +46,26 @@ def classify_code(code: str | None, codes: pl.DataFrame) -> tuple[str, str | Non
     testing, Art. 6, with XX a category of the list), ``unknown`` (well formed, not listed)
     or ``malformed`` (not ``NNN-NNN-NN``, or missing).
     """
+    return _classify(code, set(codes["waste_code"]), set(codes["hw_category"]))
+
+
+def classify_codes(codes: pl.Series, listed: pl.DataFrame) -> pl.DataFrame:
+    """:func:`classify_code` of every code: columns ``code_status`` and ``hw_category``."""
+    known, categories = set(listed["waste_code"]), set(listed["hw_category"])
+    rows = [_classify(c, known, categories) for c in codes.to_list()]
+    return pl.DataFrame(
+        rows, schema={"code_status": pl.String, "hw_category": pl.String}, orient="row"
+    )
+
+
+def _classify(code: str | None, known: set[str], categories: set[str]) -> tuple[str, str | None]:
     if code is None or not HW_CODE.match(code.strip()):
         return "malformed", None
     code = code.strip()
     category = f"HW{code[-2:]}"
-    if code in set(codes["waste_code"]):
+    if code in known:
         return "listed", category
-    if code.startswith("900-000-") and category in set(codes["hw_category"]):
+    if code.startswith("900-000-") and category in categories:
         return "tested", category
     return "unknown", category
 
@@ -79,16 +92,26 @@ def load_holidays(path: Path | None = None) -> pl.DataFrame:
         raise ConfigError(f"{path}: cannot read the holiday calendar: {exc}") from exc
 
 
+def working_day_index(first: date, last: date, holidays: pl.DataFrame) -> dict[date, int]:
+    """Count the working days in ``(first, d]`` for every ``d`` in ``[first, last]``.
+
+    Working days: Monday-Friday minus the holidays, plus the weekend days worked instead.
+    """
+    off = set(holidays.filter(pl.col("kind") == "holiday")["date"].to_list())
+    on = set(holidays.filter(pl.col("kind") == "workday")["date"].to_list())
+    out: dict[date, int] = {}
+    n = 0
+    d = first
+    while d <= last:
+        if d > first and (d in on or (d.weekday() < 5 and d not in off)):
+            n += 1
+        out[d] = n
+        d += timedelta(days=1)
+    return out
+
+
 def working_days_after(start: date, end: date, holidays: pl.DataFrame) -> int:
     """Count working days in ``(start, end]``: the days after ``start`` up to and including ``end``."""
     if end <= start:
         return 0
-    off = set(holidays.filter(pl.col("kind") == "holiday")["date"].to_list())
-    on = set(holidays.filter(pl.col("kind") == "workday")["date"].to_list())
-    n = 0
-    d = start + timedelta(days=1)
-    while d <= end:
-        if d in on or (d.weekday() < 5 and d not in off):
-            n += 1
-        d += timedelta(days=1)
-    return n
+    return working_day_index(start, end, holidays)[end]
