@@ -73,13 +73,22 @@ def dedupe_readings(readings: pl.LazyFrame) -> pl.LazyFrame:
 
     Returns:
         The same columns, one row per key: the row with the smallest
-        ``(batch_day, source_file, line)``.
+        ``(batch_day, source_file, line)``; rows in no particular order.
 
     """
-    # A stable sort by delivery, then the first row of each key in that order.
-    return readings.sort(list(DELIVERY_ORDER), nulls_last=True, maintain_order=True).filter(
-        pl.struct(list(DEDUP_KEY)).is_first_distinct()
+    # Only rows whose key hash repeats can be duplicates (a hash collision only sends a
+    # unique row the slow way), and a batch has few: the parser already quarantines
+    # re-sent frames. Those rows get the stable sort by delivery and keep the first row
+    # of each key; sorting every row instead cost 15.6 s of a district day's 17.6 M
+    # readings, this 4.2 s. Row order changes (unique rows first): the marts sort anyway.
+    key = pl.struct(list(DEDUP_KEY))
+    flagged = readings.with_columns(key.hash().is_duplicated().alias("_zwy_dup"))
+    repeated = (
+        flagged.filter(pl.col("_zwy_dup"))
+        .sort(list(DELIVERY_ORDER), nulls_last=True, maintain_order=True)
+        .filter(key.is_first_distinct())
     )
+    return pl.concat([flagged.filter(~pl.col("_zwy_dup")), repeated]).drop("_zwy_dup")
 
 
 def _samples(readings: pl.LazyFrame) -> pl.LazyFrame:

@@ -5,14 +5,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+import polars as pl
 import pytest
 from hj212_helpers import APPENDIX_A_EXAMPLE
+from polars.testing import assert_frame_equal
 
 from zwy.contracts import LINES
 from zwy.errors import InputFileError
 from zwy.hj212.exceptions import LogReadError
 from zwy.hj212.parse import parse_lines
-from zwy.hj212.reader import read_log_lines
+from zwy.hj212.reader import log_lines, log_lines_many, read_log_lines
 
 TEXTS = ["[2024-05-01 00:00:03]", APPENDIX_A_EXAMPLE, "", "0E0F00000006010400000064", "设备 ok"]
 
@@ -73,3 +75,37 @@ def test_non_utf8_file_raises(write_log: Callable[..., Path]) -> None:
 def test_missing_file_raises(tmp_path: Path) -> None:
     with pytest.raises(InputFileError, match="nope.log: cannot read file"):
         read_log_lines(tmp_path / "nope.log")
+
+
+_MANY = [
+    (b"\xef\xbb\xbf##0001a\r\n\r\nb\r\r\n", "bom_crlf.log"),
+    (b"x\n\n\ny", "no_terminator.log"),
+    (b"", "empty.log"),
+    (b'"q",1\n##0002b\n', "quotes.log"),
+    (b"a\x00b\n", "binary.log"),
+    (b"\n", "one_blank.log"),
+]
+
+
+def test_many_logs_in_one_pass_equal_one_by_one() -> None:
+    lines, errors = log_lines_many(_MANY)
+    expected = []
+    for data, name in _MANY:
+        try:
+            expected.append(log_lines(data, name))
+        except LogReadError as exc:
+            assert errors[name].reason == exc.reason
+    assert sorted(errors) == ["binary.log", "empty.log"]
+    assert_frame_equal(lines, pl.concat(expected))
+    assert lines.filter(pl.col("source_file") == "no_terminator.log")["line"].to_list() == [
+        1, 2, 3, 4
+    ]
+
+
+def test_many_logs_pin_a_non_utf8_log() -> None:
+    logs = [(b"ok\n", "a.log"), (b"caf\xe9\n", "b.log"), (b"fine\n", "c.log")]
+    lines, errors = log_lines_many(logs)
+    assert list(errors) == ["b.log"]
+    assert "0xE9" in errors["b.log"].reason and "line 1" in errors["b.log"].reason
+    assert lines["source_file"].to_list() == ["a.log", "c.log"]
+    assert lines["text"].to_list() == ["ok", "fine"]

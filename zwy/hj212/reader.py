@@ -9,14 +9,17 @@ without a terminator is kept, and a leading UTF-8 byte-order mark is dropped.
 from __future__ import annotations
 
 import io
+from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 
-from zwy.contracts import LINES, conform
+from zwy.contracts import LINES, conform, empty
 from zwy.hj212.exceptions import LogReadError
 
 _BOM = "\ufeff"
+_BOM_BYTES = _BOM.encode("utf-8")
 
 
 def _line_of(data: bytes, offset: int) -> int:
@@ -68,6 +71,103 @@ def _split(data: bytes) -> pl.Series:
     return df.get_column("text").fill_null("")
 
 
+def _clean(text: pl.Series, any_bom: bool) -> pl.Series:
+    if any_bom:
+        text = text.str.strip_prefix(_BOM)
+    # Logs written through two CRLF conversions end lines in "\r\r\n": drop every trailing
+    # CR, touching only the lines that have one left (stripping all lines copies them all).
+    idx = (text.str.tail(1) == "\r").arg_true()
+    if not idx.is_empty():
+        text = text.scatter(idx, text.gather(idx).str.strip_chars_end("\r"))
+    return text
+
+
+def _lines_frame(names: Sequence[str], counts: Sequence[int], text: pl.Series) -> pl.DataFrame:
+    n = text.len()
+    sizes = np.asarray(counts, dtype=np.int64)
+    starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+    which = np.repeat(np.arange(len(sizes), dtype=np.int64), sizes)
+    return conform(
+        pl.DataFrame(
+            {
+                "source_file": pl.Series(list(names), dtype=pl.String).gather(which),
+                "line": np.arange(1, n + 1, dtype=np.int64) - np.repeat(starts, sizes),
+                "text": text,
+            }
+        ),
+        LINES,
+    )
+
+
+def log_lines(data: bytes, name: str) -> pl.DataFrame:
+    """Split the bytes of one UTF-8 text log into a LINES frame (see :func:`read_log_lines`).
+
+    Raises:
+        LogReadError: the bytes are empty, hold a NUL byte or are not valid UTF-8.
+
+    """
+    _check_bytes(data, name)
+    try:
+        text = _split(data)
+    except pl.exceptions.ComputeError as exc:
+        err = _utf8_error(data, name)
+        if err is not None:
+            raise err from exc
+        # Valid UTF-8 that the CSV reader still refused: split in memory instead.
+        text = pl.Series("text", data.decode("utf-8").split("\n"))
+        if data.endswith(b"\n"):
+            text = text.head(-1)
+        text = text.str.strip_suffix("\r")
+    text = _clean(text, data.startswith(_BOM_BYTES))
+    return _lines_frame([name], [text.len()], text)
+
+
+def log_lines_many(logs: Sequence[tuple[bytes, str]]) -> tuple[pl.DataFrame, dict[str, LogReadError]]:
+    """Split several logs at once: one LINES frame, and the error of each unreadable log.
+
+    Equivalent to :func:`log_lines` per log, concatenated, but splits every log in one pass
+    of the CSV reader: a district day is thousands of small logs, and a pass per log cost
+    about 2 ms each. A log whose bytes are empty or binary is reported and left out; when
+    the one pass fails (a log that is not UTF-8) or its line count disagrees with the
+    logs' line feeds, every log is split on its own, which pins the error to its log.
+
+    Args:
+        logs: ``(bytes, name)`` per log, ``name`` as written to ``source_file``.
+
+    Returns:
+        The LINES rows of the readable logs in the given order, and ``{name: error}``.
+
+    """
+    errors: dict[str, LogReadError] = {}
+    good: list[tuple[bytes, str]] = []
+    for data, name in logs:
+        try:
+            _check_bytes(data, name)
+        except LogReadError as exc:
+            errors[name] = exc
+        else:
+            good.append((data, name))
+    if not good:
+        return empty(LINES), errors
+    counts = [d.count(b"\n") + (0 if d.endswith(b"\n") else 1) for d, _ in good]
+    blob = b"".join(d if d.endswith(b"\n") else d + b"\n" for d, _ in good)
+    text: pl.Series | None
+    try:
+        text = _split(blob)
+    except pl.exceptions.ComputeError:
+        text = None
+    if text is not None and text.len() == sum(counts):
+        any_bom = any(d.startswith(_BOM_BYTES) for d, _ in good)
+        return _lines_frame([n for _, n in good], counts, _clean(text, any_bom)), errors
+    frames = []
+    for data, name in good:
+        try:
+            frames.append(log_lines(data, name))
+        except LogReadError as exc:
+            errors[name] = exc
+    return (pl.concat(frames) if frames else empty(LINES)), errors
+
+
 def read_log_lines(path: Path, display_name: str | None = None) -> pl.DataFrame:
     """Read a UTF-8 text log into a LINES frame.
 
@@ -91,33 +191,4 @@ def read_log_lines(path: Path, display_name: str | None = None) -> pl.DataFrame:
         data = path.read_bytes()
     except OSError as exc:
         raise LogReadError(name, f"cannot read file: {exc.strerror or exc}") from exc
-    _check_bytes(data, name)
-    try:
-        text = _split(data)
-    except pl.exceptions.ComputeError as exc:
-        err = _utf8_error(data, name)
-        if err is not None:
-            raise err from exc
-        # Valid UTF-8 that the CSV reader still refused: split in memory instead.
-        text = pl.Series("text", data.decode("utf-8").split("\n"))
-        if data.endswith(b"\n"):
-            text = text.head(-1)
-        text = text.str.strip_suffix("\r")
-    if data.startswith(_BOM.encode("utf-8")):
-        text = text.str.strip_prefix(_BOM)
-    # Logs written through two CRLF conversions end lines in "\r\r\n": drop every trailing
-    # CR, touching only the lines that have one left (stripping all lines copies them all).
-    idx = (text.str.tail(1) == "\r").arg_true()
-    if not idx.is_empty():
-        text = text.scatter(idx, text.gather(idx).str.strip_chars_end("\r"))
-    n = text.len()
-    return conform(
-        pl.DataFrame(
-            {
-                "source_file": pl.Series([name], dtype=pl.String).new_from_index(0, n),
-                "line": pl.int_range(1, n + 1, eager=True, dtype=pl.Int64),
-                "text": text,
-            }
-        ),
-        LINES,
-    )
+    return log_lines(data, name)
