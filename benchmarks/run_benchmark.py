@@ -112,6 +112,7 @@ def main() -> None:
     ap.add_argument("--scale", default="benchmark")
     args = ap.parse_args()
 
+    from expectations.benchmark import judge_timings
     from zwy.alerts import queue_alerts
     from zwy.contracts import STREAMS
     from zwy.pipeline import load_day, parse_stream, publish_day, transform_stream
@@ -166,6 +167,12 @@ def main() -> None:
         rec["total"] = (time.perf_counter() - total0, max(p for _, p in rec.values()))
         dt, _, n = timed(lambda: duckdb_read_csv_rate(csv_path))
         rec["duckdb_read_csv"] = (dt, 0)
+        # The controls' floor: the GX suites against the same checks as one plain DuckDB
+        # query, over the same batches of the night just loaded (GX already imported).
+        judges = judge_timings(settings.warehouse, DAY, repeats=1)
+        rec["controls.gx_sql"] = (judges["gx_sql"], 0)
+        rec["controls.plain_query"] = (judges["plain_duckdb"], 0)
+        rec["controls.read_and_build"] = (judges["read"] + judges["build"], 0)
         runs.append(rec)
         shutil.rmtree(data, ignore_errors=True)
 
@@ -199,6 +206,12 @@ def main() -> None:
         "duckdb_read_csv_rows": csv_rows,
         "parse_vs_read_csv": round(parse_rate / csv_rate, 2),
         "total_s": round(med["total"], 1),
+        "gx_vs_plain_query": round(med["controls.gx_sql"] / med["controls.plain_query"], 1),
+        "validate_stage_vs_plain": round(
+            (med["controls.read_and_build"] + med["controls.gx_sql"])
+            / (med["controls.read_and_build"] + med["controls.plain_query"]),
+            2,
+        ),
     }
     (out / "results.json").write_text(json.dumps(result, indent=2))
     print(f"\ninput {mb:.0f} MB, {frames:,} frames, {values:,} values; medians of {args.repeats}\n")
@@ -213,6 +226,11 @@ def main() -> None:
         per_s = f"{rows / v:,.0f}" if rows else ""
         print(f"| {k} | {v:.2f} | {rate} | {per_s} | {peak[k] / 1e6:.0f} |")
     print(f"\nHJ 212 parse ({hj212_mb:.0f} MB) {parse_rate:.0f} MB/s vs DuckDB read_csv {csv_rate:.0f} MB/s: ratio {result['parse_vs_read_csv']}x")
+    print(
+        f"controls: GX (sql) judges in {med['controls.gx_sql']:.2f} s, the same checks as one "
+        f"plain query in {med['controls.plain_query']:.3f} s ({result['gx_vs_plain_query']}x); "
+        f"with reading and building the batches both need: {result['validate_stage_vs_plain']}x"
+    )
     print(
         f"whole night, raw files to published warehouse and queued alerts: {med['total']:.1f} s "
         f"wall, peak RSS {peak['total'] / 1e9:.2f} GB; {findings} findings, "

@@ -480,6 +480,7 @@ def load_day(
     result["rows"] = dict(lr.rows)
     result["affected_days"] = [d.isoformat() for d in lr.affected_days]
     result["duration_s"] = round(lr.duration_s, 3)
+    result["timings"] = dict(lr.timings)
     return result
 
 
