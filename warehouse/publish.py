@@ -223,7 +223,8 @@ def publish(
                 "columns": columns,
                 "history": history,
             },
-            indent=1,
+            # Compact: three snapshots of a year of files are over 1 MB, rewritten every night.
+            separators=(",", ":"),
         ),
         encoding="utf-8",
     )
@@ -279,15 +280,17 @@ def _write_catalog(
     cat = duckdb.connect(str(tmp))
     try:
         for table in sorted(set(tables) | set(columns)):
-            paths = [files_dir / rel for rel in tables.get(table, {}).values()]
+            rels = sorted(tables.get(table, {}).values())
             if table in STAGING_TABLES:
-                sql = view_sql(table, sorted(paths), union_by_name=False)
+                sql = view_sql(table, [files_dir / rel for rel in rels], union_by_name=False)
             else:
                 cols = columns.get(table, [])
                 if not cols:
                     continue
-                if paths:
-                    listing = ", ".join(_q(p.as_posix()) for p in sorted(paths))
+                if rels:
+                    # Strings, not Paths: a year of history is thousands of files a night.
+                    base = files_dir.as_posix()
+                    listing = ", ".join(_q(f"{base}/{rel}") for rel in rels)
                     typed = ", ".join(f'cast("{c}" as {t}) as "{c}"' for c, t in cols)
                     # hive_partitioning off: the day column is in the files themselves.
                     sql = (
