@@ -27,11 +27,7 @@ def main() -> None:
     days = [first + timedelta(days=i) for i in range(args.days)]
     t0 = time.perf_counter()
     generate_district(args.root / "sample", days, scale="test")
-    settings = Settings(
-        data_dir=args.root / "data",
-        inbox_dir=args.root / "sample" / "inbox",
-        registry_dir=args.root / "sample" / "registry",
-    )
+    settings = Settings.for_district(args.root / "data", args.root / "sample")
     for i, d in enumerate(days):
         run_day(d, settings, validate=False)
         if i % 30 == 0:

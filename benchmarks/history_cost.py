@@ -41,9 +41,7 @@ def main() -> None:
     bases = {}
     for h in sorted(args.histories):
         base = args.root / f"history_{h}"
-        settings = Settings(
-            data_dir=base, inbox_dir=sample / "inbox", registry_dir=sample / "registry"
-        )
+        settings = Settings.for_district(base, sample)
         if not (base / "warehouse" / "zwy.duckdb").exists():
             for d in days[:h]:
                 run_day(d, settings, validate=False)
@@ -59,7 +57,7 @@ def main() -> None:
             # The copy's dirty pages would be written back during the night, and the
             # longer the history the more of them: flush first, so only the night counts.
             os.sync()
-            s = Settings(data_dir=work, inbox_dir=sample / "inbox", registry_dir=sample / "registry")
+            s = Settings.for_district(work, sample)
             t0 = time.perf_counter()
             summary = run_day(days[h], s)
             stages[h].setdefault("night", []).append(time.perf_counter() - t0)

@@ -68,9 +68,7 @@ def main() -> None:
         generate_district(district, [DAY], scale=args.scale)
     data = args.out / "profile-run"
     shutil.rmtree(data, ignore_errors=True)
-    settings = Settings(
-        data_dir=data, inbox_dir=district / "inbox", registry_dir=district / "registry"
-    )
+    settings = Settings.for_district(data, district)
     prof_dir = args.out / "profile"
     prof_dir.mkdir(parents=True, exist_ok=True)
     root_dir = Path(__file__).resolve().parent.parent

@@ -117,11 +117,10 @@ def one_night(out: Path, district: Path, r: int, csv_path: Path) -> dict[str, An
     from zwy.settings import Settings
     from zwy.validate import validate_day
 
-    inbox = district / "inbox"
     stage_rows: dict[str, int] = {}  # rows each stage handled (frames or records, readings)
     data = out / f"run{r}"
     shutil.rmtree(data, ignore_errors=True)
-    settings = Settings(data_dir=data, inbox_dir=inbox, registry_dir=district / "registry")
+    settings = Settings.for_district(data, district)
     rec: dict[str, Any] = {}
     total0 = time.perf_counter()
     frames = values = readings = 0

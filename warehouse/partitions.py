@@ -38,9 +38,8 @@ from typing import Any
 import duckdb
 import polars as pl
 import pyarrow.parquet as pq
-from polars.io.plugins import register_io_source
 
-from zwy.contracts import PACKETS, READINGS, UTC_DT
+from zwy.contracts import PACKETS, READINGS, UTC_DT, sink_parquet_chunks
 from zwy.errors import WarehouseError
 
 #: stg_packets: accepted frames; ``data_time`` is the Beijing wall clock as sent (naive).
@@ -518,21 +517,16 @@ def write_partition(
     path = new_file_path(parquet_dir, table, batch_day, run_id)
     path.parent.mkdir(parents=True, exist_ok=True)
 
-    def chunks(
-        with_columns: list[str] | None,
-        predicate: pl.Expr | None,
-        n_rows: int | None,
-        batch_size: int | None,
-    ) -> Iterator[pl.DataFrame]:
+    def chunks() -> Iterator[pl.DataFrame]:
         for i in range(len(frame)):
-            chunk = frame.chunk(i, predicate)
-            if not chunk.height:
-                continue
-            chunk = chunk.sort(list(SORT_KEY), nulls_last=False, maintain_order=True)
-            yield chunk if with_columns is None else chunk.select(with_columns)
+            chunk = frame.chunk(i)
+            if chunk.height:
+                yield chunk.sort(list(SORT_KEY), nulls_last=False, maintain_order=True)
 
     try:
-        register_io_source(chunks, schema=schema).sink_parquet(
+        sink_parquet_chunks(
+            chunks,
+            schema,
             path,
             compression="zstd",
             statistics=True,

@@ -121,6 +121,17 @@ def _link(src: Path, dst: Path) -> int:
         return dst.stat().st_size
 
 
+def _export(
+    con: duckdb.DuckDBPyConnection, query: str, params: list[Any], target: Path
+) -> int:
+    """Write the rows of ``query`` to the Parquet file ``target``; return its size."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    con.execute(
+        f"copy ({query}) to {_q(target.as_posix())} (format parquet, compression zstd)", params
+    )
+    return target.stat().st_size
+
+
 def publish(
     con: duckdb.DuckDBPyConnection,
     folder: Path,
@@ -178,27 +189,22 @@ def publish(
                     parts.pop(day, None)
                     continue
                 rel = f"{table}/{column}={day}/{table}_{publish_id}.parquet"
-                target = files_dir / rel
-                target.parent.mkdir(parents=True, exist_ok=True)
-                con.execute(
-                    f"copy (select * from {table} where {column} = ? order by all) "
-                    f"to {_q(target.as_posix())} (format parquet, compression zstd)",
+                result.bytes_written += _export(
+                    con,
+                    f"select * from {table} where {column} = ? order by all",
                     [day],
+                    files_dir / rel,
                 )
                 parts[day] = rel
-                result.bytes_written += target.stat().st_size
                 result.exported[table] = result.exported.get(table, 0) + 1
         for table, select in WHOLE.items():
             if table not in present:
                 continue
             rel = f"{table}/{table}_{publish_id}.parquet"
-            target = files_dir / rel
-            target.parent.mkdir(parents=True, exist_ok=True)
-            con.execute(
-                f"copy (select {select} from {table}) to {_q(target.as_posix())} (format parquet)"
+            result.bytes_written += _export(
+                con, f"select {select} from {table}", [], files_dir / rel
             )
             tables[table] = {"*": rel}
-            result.bytes_written += target.stat().st_size
         # The staging partitions: hard links of the loader's current files.
         source = parquet_dir_of(con)
         staged: dict[str, dict[str, str]] = {}
@@ -228,8 +234,7 @@ def publish(
         ),
         encoding="utf-8",
     )
-    candidates = {rel for h in dropped for parts in h["tables"].values() for rel in parts.values()}
-    result.removed = _collect_garbage(files_dir, history, None if full_scan else candidates)
+    result.removed = _collect_garbage(files_dir, history, None if full_scan else _files_of(dropped))
     marker.unlink(missing_ok=True)
     result.seconds = time.perf_counter() - t0
     return result
@@ -325,6 +330,11 @@ def _write_catalog(
     os.replace(tmp, folder / CATALOG)
 
 
+def _files_of(snapshots: list[dict[str, Any]]) -> set[str]:
+    """Files (relative to the files folder) that any of ``snapshots`` lists."""
+    return {rel for h in snapshots for parts in h["tables"].values() for rel in parts.values()}
+
+
 def _collect_garbage(
     files_dir: Path, history: list[dict[str, Any]], candidates: set[str] | None
 ) -> int:
@@ -336,7 +346,7 @@ def _collect_garbage(
     history (0.18 s of a night at a year of history, measured), so it runs only on full
     republishes and after a crashed publish (:data:`IN_FLIGHT` left behind).
     """
-    keep = {rel for h in history for parts in h["tables"].values() for rel in parts.values()}
+    keep = _files_of(history)
     removed = 0
     cutoff = time.time() - 60
     paths = (

@@ -189,11 +189,7 @@ def demo(
     sample_dir = settings.data_dir / "sample"
     with console.status(f"generating the sample district ({days} days) in {sample_dir}"):
         generate_district(sample_dir, day_list, scale="demo")
-    settings = Settings(
-        data_dir=settings.data_dir,
-        inbox_dir=sample_dir / "inbox",
-        registry_dir=sample_dir / "registry",
-    )
+    settings = Settings.for_district(settings.data_dir, sample_dir)
     if airflow:
         _demo_airflow(day_list, settings)
     else:

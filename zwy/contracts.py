@@ -11,10 +11,12 @@ Times: HJ 212 ``DataTime`` is Beijing clock time (UTC+8, no DST). Frames carry
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from pathlib import Path
 from typing import Any
 
 import polars as pl
+from polars.io.plugins import register_io_source
 
 
 def _schema(columns: Mapping[str, Any]) -> pl.Schema:
@@ -202,6 +204,33 @@ def _conform_exprs(names: set[str], schema: pl.Schema) -> list[pl.Expr]:
 #: read a file in bounded memory (measured: a 12 M-row values file copies in 0.5 GB with
 #: 131,072-row groups, 1.8 GB with pyarrow's default 1 Mi-row groups).
 PARQUET_ROW_GROUP = 131_072
+
+
+def sink_parquet_chunks(
+    chunks: Callable[[], Iterable[pl.DataFrame]],
+    schema: pl.Schema,
+    path: Path,
+    **options: Any,
+) -> None:
+    """Stream the frames ``chunks()`` yields, in order, into one Parquet file at ``path``.
+
+    An IO-plugin source feeding Polars' ``sink_parquet``: memory is that of one chunk, not
+    of the file. The frames must have ``schema``; ``options`` go to ``sink_parquet``
+    (compression, row group size, statistics).
+    """
+
+    def source(
+        with_columns: list[str] | None,
+        predicate: pl.Expr | None,
+        n_rows: int | None,
+        batch_size: int | None,
+    ) -> Iterator[pl.DataFrame]:
+        for chunk in chunks():
+            if predicate is not None:
+                chunk = chunk.filter(predicate)
+            yield chunk if with_columns is None else chunk.select(with_columns)
+
+    register_io_source(source, schema=schema).sink_parquet(path, **options)
 
 
 # --- Facility registry (reference data; CSV files in the registry folder) -------------------

@@ -23,7 +23,6 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
-from polars.io.plugins import register_io_source
 
 from zwy.contracts import (
     DUST_STREAM,
@@ -37,6 +36,7 @@ from zwy.contracts import (
     WASTE_STREAM,
     conform,
     empty,
+    sink_parquet_chunks,
 )
 from zwy.errors import InputFileError
 from zwy.registry import Registry, load_registry
@@ -126,16 +126,6 @@ def fingerprint(path: Path, data: bytes | None = None) -> tuple[str, int, dateti
     return h.hexdigest(), st.st_size, datetime.fromtimestamp(st.st_mtime, tz=UTC)
 
 
-def _read_log(f: InputFile) -> bytes | InputFileError:
-    """Return the bytes of an HJ 212 log, or the error that says why it cannot be read."""
-    from zwy.hj212.exceptions import LogReadError
-
-    try:
-        return f.path.read_bytes()
-    except OSError as exc:
-        return LogReadError(f.rel_path, f"cannot read file: {exc.strerror or exc}")
-
-
 def _remove(path: Path) -> None:
     """Remove a staging file or dataset folder of an earlier run, if there is one."""
     if path.is_dir():
@@ -200,7 +190,7 @@ def parse_stream(day: date, stream: str, settings: Settings | None = None) -> di
     from zwy.dust.read import STATION_HOURLY, read_station_file
     from zwy.exports import read_platform_export
     from zwy.hj212.parse import parse_lines
-    from zwy.hj212.reader import log_lines_many
+    from zwy.hj212.reader import log_lines_many, read_log_bytes
     from zwy.waste.contracts import WASTE_LEDGER, WASTE_MANIFESTS
     from zwy.waste.read import read_waste_file
 
@@ -245,8 +235,14 @@ def parse_stream(day: date, stream: str, settings: Settings | None = None) -> di
     chunk = settings.parse_chunk_mb * 1_000_000
     for f in inputs:
         # A log is read once: its hash and its lines come from the same bytes.
-        data = _read_log(f) if f.parser == "hj212" else None
-        sha, size, arrival = fingerprint(f.path, data if isinstance(data, bytes) else None)
+        data: bytes | None = None
+        unreadable: InputFileError | None = None
+        if f.parser == "hj212":
+            try:
+                data = read_log_bytes(f.path, f.rel_path)
+            except InputFileError as exc:
+                unreadable = exc
+        sha, size, arrival = fingerprint(f.path, data)
         row: dict[str, Any] = {
             "batch_day": day, "stream": stream, "path": f.rel_path, "sha256": sha,
             "bytes": size, "arrival_time": arrival, "parser": f.parser,
@@ -254,8 +250,8 @@ def parse_stream(day: date, stream: str, settings: Settings | None = None) -> di
         }
         file_rows.append(row)
         try:
-            if isinstance(data, InputFileError):
-                raise data
+            if unreadable is not None:
+                raise unreadable
             if data is not None:
                 group.append((data, row))
                 group_bytes += size
@@ -377,12 +373,7 @@ def transform_stream(day: date, stream: str, settings: Settings | None = None) -
     # reads the file once per device range, opens one file rather than one per part.
     parts = sorted((out / "values.parquet").glob("part-*.parquet"))
 
-    def readings_parts(
-        with_columns: list[str] | None,
-        predicate: pl.Expr | None,
-        n_rows: int | None,
-        batch_size: int | None,
-    ) -> Iterator[pl.DataFrame]:
+    def readings_parts() -> Iterator[pl.DataFrame]:
         for part in parts:
             values = pl.scan_parquet(part).with_columns(pl.lit(stream).alias("stream"))
             plan = readings_plan(
@@ -396,8 +387,8 @@ def transform_stream(day: date, stream: str, settings: Settings | None = None) -
 
     target = out / "readings.parquet"
     _remove(target)
-    register_io_source(readings_parts, schema=READINGS).sink_parquet(
-        target, row_group_size=PARQUET_ROW_GROUP, compression="zstd"
+    sink_parquet_chunks(
+        readings_parts, READINGS, target, row_group_size=PARQUET_ROW_GROUP, compression="zstd"
     )
     n_readings = pl.scan_parquet(target).select(pl.len()).collect().item()
     return {

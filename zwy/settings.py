@@ -102,6 +102,16 @@ class Settings(BaseSettings):
         "for the 5-working-day manifest rule; default zwy/reference/holidays_cn.csv",
     )
 
+    @classmethod
+    def for_district(cls, data_dir: Path, district: Path) -> Settings:
+        """Return settings writing under ``data_dir`` for a district from ``zwy sample``.
+
+        ``district`` holds ``inbox/`` and ``registry/`` as the generator writes them.
+        """
+        return cls(
+            data_dir=data_dir, inbox_dir=district / "inbox", registry_dir=district / "registry"
+        )
+
     @property
     def warehouse(self) -> Path:
         """The DuckDB warehouse file."""

@@ -82,8 +82,7 @@ def test_dust_hours_validity_and_difference():
 def district(tmp_path_factory: pytest.TempPathFactory) -> tuple[Settings, dict]:
     root = tmp_path_factory.mktemp("dust")
     generate_district(root / "sample", [DAY], scale="test")
-    settings = Settings(data_dir=root / "data", inbox_dir=root / "sample" / "inbox",
-                        registry_dir=root / "sample" / "registry")
+    settings = Settings.for_district(root / "data", root / "sample")
     assert run_day(DAY, settings).status == "success"
     return settings, json.loads((root / "sample" / "planted.json").read_text())["dust"]
 

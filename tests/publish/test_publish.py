@@ -34,8 +34,7 @@ DAY = date(2024, 5, 1)
 def district(tmp_path_factory: pytest.TempPathFactory) -> tuple[Settings, dict]:
     root = tmp_path_factory.mktemp("pub")
     generate_district(root / "sample", [DAY], scale="test")
-    settings = Settings(data_dir=root / "data", inbox_dir=root / "sample" / "inbox",
-                        registry_dir=root / "sample" / "registry")
+    settings = Settings.for_district(root / "data", root / "sample")
     summary = run_day(DAY, settings)
     assert summary.status == "success"
     assert any(s["name"] == "publish" and s["status"] == "success" for s in summary.stages)

@@ -187,8 +187,17 @@ def read_log_lines(path: Path, display_name: str | None = None) -> pl.DataFrame:
 
     """
     name = display_name if display_name is not None else str(path)
+    return log_lines(read_log_bytes(path, name), name)
+
+
+def read_log_bytes(path: Path, name: str) -> bytes:
+    """Return the bytes of a log file.
+
+    Raises:
+        LogReadError: the file cannot be opened or read (named ``name``).
+
+    """
     try:
-        data = path.read_bytes()
+        return path.read_bytes()
     except OSError as exc:
         raise LogReadError(name, f"cannot read file: {exc.strerror or exc}") from exc
-    return log_lines(data, name)
