@@ -28,6 +28,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
@@ -352,12 +353,17 @@ class _Marts:
     pairs: pl.DataFrame  # the (mn, local_day) whose mart rows they replace
 
 
+#: One device range's rebuilt (hourly, daily) and the (mn, local_day) pairs they replace.
+_RangeMarts = tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]
+
+
 def _rebuild_marts(
     ours: ChunkedFrame,
     previous: pl.LazyFrame | None,
     others: pl.LazyFrame | None,
     days: list[date],
     rebuild: Rebuild,
+    workers: int = 2,
 ) -> _Marts:
     """Marts of the affected (mn, local_day) pairs from every current reading of them.
 
@@ -368,15 +374,15 @@ def _rebuild_marts(
     range, not for whole days.
     """
     in_days = pl.col("local_day").is_in(days)
-    hourly_parts, daily_parts, pair_parts = [], [], []
-    for i, mn_range in enumerate(ours.ranges):
+
+    def one_range(i: int, mn_range: MnRange) -> _RangeMarts | None:
         rows = mn_predicate(mn_range, first=i == 0)
         mine = ours.chunk(i, pl.col("local_day").is_not_null())
         pairs = _pairs(mine)
         if previous is not None:
             pairs = pl.concat([pairs, _pairs(previous.filter(rows))]).unique()
         if not pairs.height:
-            continue
+            return None
         frames = [mine]
         if others is not None:
             theirs = others.filter(rows & in_days).join(
@@ -398,9 +404,18 @@ def _rebuild_marts(
                     f"rebuild returned {stray.height} {name} rows outside the rebuilt "
                     f"(mn, local_day) pairs, e.g. {stray.select(_PAIR).row(0)}"
                 )
-        hourly_parts.append(conform(hourly, HOURLY))
-        daily_parts.append(conform(daily, DAILY))
-        pair_parts.append(pairs)
+        return conform(hourly, HOURLY), conform(daily, DAILY), pairs
+
+    # Device ranges are independent, and one range's plan keeps Polars' pool only partly
+    # busy (small frames): two ranges at a time use both cores. Results are concatenated
+    # in range order, so the marts do not depend on which range finished first.
+    hourly_parts, daily_parts, pair_parts = [], [], []
+    with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="zwy-marts") as pool:
+        for res in pool.map(one_range, range(len(ours.ranges)), ours.ranges):
+            if res is not None:
+                hourly_parts.append(res[0])
+                daily_parts.append(res[1])
+                pair_parts.append(res[2])
     return _Marts(
         hourly=pl.concat(hourly_parts) if hourly_parts else pl.DataFrame(schema=HOURLY),
         daily=pl.concat(daily_parts) if daily_parts else pl.DataFrame(schema=DAILY),
@@ -529,6 +544,7 @@ def load_batch(
     parquet_dir: Path | None = None,
     chunk_rows: int | None = DEFAULT_CHUNK_ROWS,
     waste: Mapping[str, pl.DataFrame] | None = None,
+    workers: int = 2,
 ) -> LoadResult:
     """Load one batch day; on any error nothing changes.
 
@@ -568,6 +584,8 @@ def load_batch(
         waste: the solid-waste staging frames of the batch, ``stg_waste_ledger`` and
             ``stg_waste_manifests`` (replaced for ``batch_day``; absent: emptied), checked
             by the accounting invariant like the packets.
+        workers: device ranges rebuilt at once (threads); memory grows with
+            ``workers x chunk_rows``.
 
     Returns:
         Rows written per table, the rebuilt days, the duration, the new files, timings.
@@ -652,8 +670,11 @@ def load_batch(
             given = (waste or {}).get(table)
             if given is not None:
                 rows[table] = _insert(
-                    con, table, _check_batch_day(given.with_columns(run_id=pl.lit(run_id)),
-                                                 "waste row", batch_day)
+                    con,
+                    table,
+                    _check_batch_day(
+                        given.with_columns(run_id=pl.lit(run_id)), "waste row", batch_day
+                    ),
                 )
         check_accounting(
             con,
@@ -681,7 +702,7 @@ def load_batch(
             )
         t = lap("write_readings", t)
         if days:
-            marts = _rebuild_marts(ours, previous_readings, others, days, rebuild)
+            marts = _rebuild_marts(ours, previous_readings, others, days, rebuild, workers)
         t = lap("rebuild", t)
 
         record_partitions(con, batch_day, new_files)

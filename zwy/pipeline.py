@@ -15,12 +15,14 @@ import hashlib
 import shutil
 import time
 import uuid
+from collections import deque
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
@@ -69,6 +71,14 @@ class RunSummary:
     stages: list[dict[str, Any]] = field(default_factory=list)
     files: pl.DataFrame = field(default_factory=lambda: empty(INGEST_FILES))
     duration_s: float = 0.0
+
+
+if TYPE_CHECKING:
+    from zwy.hj212.exceptions import LogReadError
+    from zwy.hj212.parse import ParseResult
+
+    #: A parse worker's answer: the unreadable logs of a group, and what its lines held.
+    _Parsed = tuple[dict[str, LogReadError], ParseResult | None]
 
 
 def stage_dir(settings: Settings, day: date, stream: str) -> Path:
@@ -210,26 +220,46 @@ def parse_stream(day: date, stream: str, settings: Settings | None = None) -> di
     packets_out = _ParquetAppender(out / "packets.parquet", PACKETS)
     policies = registry.crc_policies()
 
-    def flush(group: list[tuple[bytes, dict[str, Any]]]) -> None:
-        # Parse a group of logs at once: vectorised work wants big frames, memory wants
-        # bounded ones. Exact re-sends are caught within a group; a device sends one file a
-        # day, so a group always holds all of a device's frames for the day.
-        if not group:
-            return
+    def parse_group(
+        group: list[tuple[bytes, dict[str, Any]]],
+    ) -> _Parsed:
+        # Runs in a worker thread: Polars and numpy release the GIL, so two groups parse
+        # on two cores while the main thread reads the next logs and writes Parquet.
         lines, errors = log_lines_many([(data, row["path"]) for data, row in group])
-        for _, row in group:
+        if not lines.height:
+            return errors, None
+        return errors, parse_lines(lines, policies, default_policy=settings.default_crc_policy)
+
+    def finish(rows: list[dict[str, Any]], parsed: Future[_Parsed]) -> None:
+        errors, result = parsed.result()
+        for row in rows:
             if row["path"] in errors:
                 row.update(status="unreadable", error=errors[row["path"]].reason)
-        group.clear()
-        if not lines.height:
+        if result is None:
             return
-        result = parse_lines(lines, policies, default_policy=settings.default_crc_policy)
         packets_out.write(result.packets)
         values_out.write(result.values)
         quarantine.append(result.quarantine)
         for r in result.per_file().iter_rows(named=True):
             counts[r["source_file"]] = dict(r)
 
+    workers = settings.parse_workers
+    pending: deque[tuple[list[dict[str, Any]], Future[_Parsed]]] = deque()
+
+    def flush(group: list[tuple[bytes, dict[str, Any]]]) -> None:
+        # Parse a group of logs at once: vectorised work wants big frames, memory wants
+        # bounded ones (at most ``workers`` groups are in flight while the next one is
+        # read). Exact re-sends are caught within a group; a device sends one file a day,
+        # so a group always holds all of a device's frames for the day. Results are
+        # written in group order, so reruns write the same parts.
+        if group:
+            rows = [row for _, row in group]
+            pending.append((rows, pool.submit(parse_group, list(group))))
+            group.clear()
+        while len(pending) >= workers:
+            finish(*pending.popleft())
+
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="zwy-parse")
     group: list[tuple[bytes, dict[str, Any]]] = []
     group_bytes = 0
     chunk = settings.parse_chunk_mb * 1_000_000
@@ -244,9 +274,15 @@ def parse_stream(day: date, stream: str, settings: Settings | None = None) -> di
                 unreadable = exc
         sha, size, arrival = fingerprint(f.path, data)
         row: dict[str, Any] = {
-            "batch_day": day, "stream": stream, "path": f.rel_path, "sha256": sha,
-            "bytes": size, "arrival_time": arrival, "parser": f.parser,
-            "status": "parsed", "error": None,
+            "batch_day": day,
+            "stream": stream,
+            "path": f.rel_path,
+            "sha256": sha,
+            "bytes": size,
+            "arrival_time": arrival,
+            "parser": f.parser,
+            "status": "parsed",
+            "error": None,
         }
         file_rows.append(row)
         try:
@@ -302,13 +338,25 @@ def parse_stream(day: date, stream: str, settings: Settings | None = None) -> di
                 )
         except InputFileError as exc:
             row.update(status="unreadable", error=exc.reason)
-    flush(group)
+    try:
+        flush(group)
+        while pending:
+            finish(*pending.popleft())
+    finally:
+        pool.shutdown(cancel_futures=True)
     n_values = values_out.close()
     packets_out.close()
 
     zero = dict.fromkeys(
-        ("lines_total", "noise_lines", "frames_found", "frames_loaded", "frames_quarantined",
-         "values_loaded"), 0,
+        (
+            "lines_total",
+            "noise_lines",
+            "frames_found",
+            "frames_loaded",
+            "frames_quarantined",
+            "values_loaded",
+        ),
+        0,
     )
     for row in file_rows:
         c = counts.get(row["path"], {})
@@ -332,8 +380,9 @@ def parse_stream(day: date, stream: str, settings: Settings | None = None) -> di
             conform(frame.with_columns(day_col), schema).write_parquet(out / f"{name}.parquet")
     if stream == DUST_STREAM:
         frame = pl.concat(stations) if stations else pl.DataFrame()
-        conform(frame.with_columns(pl.lit(day, pl.Date).alias("batch_day")), STATION_HOURLY
-                ).write_parquet(out / "station_hourly.parquet")
+        conform(
+            frame.with_columns(pl.lit(day, pl.Date).alias("batch_day")), STATION_HOURLY
+        ).write_parquet(out / "station_hourly.parquet")
     return {
         "stage": "parse_stream",
         "day": day.isoformat(),
@@ -438,8 +487,12 @@ def load_day(
     registry = load_registry(settings.registry)
     run_id = run_id or new_run_id(day)
     rebuild = rebuild_marts(registry, settings)
-    result: dict[str, Any] = {"stage": "load_day", "stream": None, "day": day.isoformat(),
-                              "run_id": run_id}
+    result: dict[str, Any] = {
+        "stage": "load_day",
+        "stream": None,
+        "day": day.isoformat(),
+        "run_id": run_id,
+    }
     staged = [s for s in streams if (stage_dir(settings, day, s) / "readings.parquet").exists()]
     # The big staging files (packets, readings) go to the loader as scans, read device range
     # by device range; the small ones (files, quarantine) are read whole.
@@ -472,8 +525,10 @@ def load_day(
     waste: dict[str, pl.DataFrame] = {}
     waste_dir = stage_dir(settings, day, WASTE_STREAM)
     if WASTE_STREAM in staged:
-        for table, name in (("stg_waste_ledger", "waste_ledger"),
-                            ("stg_waste_manifests", "waste_manifests")):
+        for table, name in (
+            ("stg_waste_ledger", "waste_ledger"),
+            ("stg_waste_manifests", "waste_manifests"),
+        ):
             if (waste_dir / f"{name}.parquet").exists():
                 waste[table] = pl.read_parquet(waste_dir / f"{name}.parquet")
     dust_dir = stage_dir(settings, day, DUST_STREAM)
@@ -629,7 +684,9 @@ def run_day(
     stages: list[StageResult] = []
     status = "success"
 
-    def stage(name: str, stream: str | None, fn: Callable[[], dict[str, Any]]) -> dict[str, Any] | None:
+    def stage(
+        name: str, stream: str | None, fn: Callable[[], dict[str, Any]]
+    ) -> dict[str, Any] | None:
         nonlocal status
         if on_stage:
             on_stage(name, stream, "running")
@@ -638,7 +695,9 @@ def run_day(
             res = fn()
         except Exception as exc:  # recorded, reported, and re-raised after the run row is written
             status = "failed"
-            stages.append(StageResult(name, stream, "failed", {}, time.perf_counter() - s0, str(exc)))
+            stages.append(
+                StageResult(name, stream, "failed", {}, time.perf_counter() - s0, str(exc))
+            )
             if on_stage:
                 on_stage(name, stream, "failed")
             raise
@@ -669,9 +728,11 @@ def run_day(
 
             stage("validate_day", None, lambda: _ints(validate_day(day, settings)))
             stage("build_report", None, lambda: {"path": str(build_report(day, settings))})
-        stage("publish", None, lambda: _ints(
-            publish_day(day, settings, loaded.get("affected_days"), run_id)
-        ))
+        stage(
+            "publish",
+            None,
+            lambda: _ints(publish_day(day, settings, loaded.get("affected_days"), run_id)),
+        )
     except Exception as exc:
         error = exc
     if alerts:
@@ -680,8 +741,9 @@ def run_day(
 
         events = events_from_stages([s.__dict__ for s in stages])
         try:
-            stage("send_alerts", None,
-                  lambda: _ints(run_alerts(day, settings, events, run_id=run_id)))
+            stage(
+                "send_alerts", None, lambda: _ints(run_alerts(day, settings, events, run_id=run_id))
+            )
         except Exception as exc:  # recorded as a failed stage; never masks the first error
             error = error or exc
     finished = datetime.now(tz=UTC)
@@ -695,8 +757,11 @@ def run_day(
     ]
     files = pl.concat(file_frames) if file_frames else empty(INGEST_FILES)
     summary = RunSummary(
-        run_id=run_id, day=day, status=status,
-        stages=[s.__dict__ for s in stages], files=files,
+        run_id=run_id,
+        day=day,
+        status=status,
+        stages=[s.__dict__ for s in stages],
+        files=files,
         duration_s=time.perf_counter() - t0,
     )
     if error is not None:
@@ -734,7 +799,9 @@ def record_stages(
             status = "nothing_arrived"
         counts = {k: int(v) for k, v in res.items() if isinstance(v, int | bool)}
         stages.append(
-            StageResult(res["stage"], res.get("stream"), st, counts, float(res.get("duration_s", 0)), None)
+            StageResult(
+                res["stage"], res.get("stream"), st, counts, float(res.get("duration_s", 0)), None
+            )
         )
     from warehouse.runs import record_run
 
@@ -770,12 +837,17 @@ def summary_from_warehouse(day: date, settings: Settings | None = None) -> RunSu
         return RunSummary(run_id="(none)", day=day, status="not run")
     stages = [
         {
-            "name": s["name"], "stream": s["stream"], "status": s["status"],
+            "name": s["name"],
+            "stream": s["stream"],
+            "status": s["status"],
             "counts": dict(s.get("counts") or {}),
         }
         for s in (run[2] or [])
     ]
     return RunSummary(
-        run_id=str(run[0]), day=day, status=str(run[1]), stages=stages,
+        run_id=str(run[0]),
+        day=day,
+        status=str(run[1]),
+        stages=stages,
         files=conform(files, INGEST_FILES),
     )

@@ -92,7 +92,13 @@ class Settings(BaseSettings):
         "strict: Appendix A only",
     )
     parse_chunk_mb: int = Field(
-        default=96, description="HJ 212 logs are parsed in groups of about this many MB"
+        default=32, ge=1, description="HJ 212 logs are parsed in groups of about this many MB"
+    )
+    parse_workers: int = Field(
+        default=2,
+        ge=1,
+        description="groups of HJ 212 logs parsed at once (threads); peak memory grows "
+        "with parse_workers x parse_chunk_mb (about 23 bytes per byte of log)",
     )
     validity: ValiditySettings = Field(default_factory=ValiditySettings)
     alerts: AlertSettings = Field(default_factory=AlertSettings)

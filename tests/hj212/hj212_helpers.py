@@ -5,8 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import polars as pl
+from polars.testing import assert_frame_equal
 
 from zwy.contracts import LINES
+from zwy.hj212 import scan
 from zwy.hj212.crc import sign
 from zwy.hj212.parse import ParseResult, parse_lines
 
@@ -54,9 +56,41 @@ def lines_frame(texts: Sequence[str], source_file: str = "test.log") -> pl.DataF
     )
 
 
+def assert_same_result(a: ParseResult, b: ParseResult) -> None:
+    """Both parse paths must give the same frames, values, quarantine and counts."""
+    assert_frame_equal(a.packets, b.packets)
+    assert_frame_equal(a.values, b.values)
+    assert_frame_equal(a.quarantine, b.quarantine)
+    assert_frame_equal(a.per_file(), b.per_file())
+    assert (a.noise_lines, a.blank_lines, a.lines_total) == (
+        b.noise_lines,
+        b.blank_lines,
+        b.lines_total,
+    )
+
+
+def parse_both(lines: pl.DataFrame, **kwargs: object) -> ParseResult:
+    """Parse ``lines`` by the compiled scanner and by the Polars/numpy path; they must agree."""
+    vectorised = parse_lines(lines, compiled=False, **kwargs)  # type: ignore[arg-type]
+    if not scan.AVAILABLE:
+        return vectorised
+    compiled = parse_lines(lines, compiled=True, **kwargs)  # type: ignore[arg-type]
+    assert_same_result(compiled, vectorised)
+    return compiled
+
+
 def parse_texts(texts: Sequence[str], **kwargs: object) -> ParseResult:
-    """Parse ``texts`` as the lines of one file."""
-    return parse_lines(lines_frame(texts), **kwargs)  # type: ignore[arg-type]
+    """Parse ``texts`` as the lines of one file (both parse paths, which must agree)."""
+    return parse_both(lines_frame(texts), **kwargs)
 
 
-__all__ = ["APPENDIX_A_EXAMPLE", "MN", "data_2011", "lines_frame", "parse_texts", "sign"]
+__all__ = [
+    "APPENDIX_A_EXAMPLE",
+    "MN",
+    "assert_same_result",
+    "data_2011",
+    "lines_frame",
+    "parse_both",
+    "parse_texts",
+    "sign",
+]

@@ -8,11 +8,18 @@ from zoneinfo import ZoneInfo
 
 import polars as pl
 import pytest
-from hj212_helpers import APPENDIX_A_EXAMPLE, MN, data_2011, lines_frame, parse_texts, sign
+from hj212_helpers import (
+    APPENDIX_A_EXAMPLE,
+    MN,
+    data_2011,
+    lines_frame,
+    parse_both,
+    parse_texts,
+    sign,
+)
 
 from zwy.contracts import PACKETS, QUARANTINE, VALUES
 from zwy.hj212.exceptions import CrcPolicyError
-from zwy.hj212.parse import parse_lines
 
 SH = ZoneInfo("Asia/Shanghai")
 
@@ -347,7 +354,7 @@ def test_rule_mn() -> None:
 
 def test_rule_duplicate() -> None:
     frame = sign(data_2011())
-    res = parse_lines(lines_frame([frame, "noise", frame], source_file="a.log"))
+    res = parse_both(lines_frame([frame, "noise", frame], source_file="a.log"))
     assert res.packets["status"].to_list() == ["ok", "quarantined"]
     q = res.quarantine.row(0, named=True)
     assert (q["rule"], q["line"]) == ("duplicate", 3)
@@ -359,7 +366,7 @@ def test_rule_duplicate() -> None:
 def test_duplicate_across_files_keeps_first_file() -> None:
     frame = sign(data_2011())
     lines = pl.concat([lines_frame([frame], "b.log"), lines_frame(["x", frame], "a.log")])
-    res = parse_lines(lines)
+    res = parse_both(lines)
     q = res.quarantine.row(0, named=True)
     assert (q["source_file"], q["reason"].split(" (")[0]) == ("b.log", "duplicate of a.log:2")
 
@@ -416,7 +423,7 @@ def test_frame_after_extra_hash() -> None:
 
 def test_per_file_counts_cover_files_without_frames() -> None:
     lines = pl.concat([lines_frame(["noise"], "a.log"), lines_frame([APPENDIX_A_EXAMPLE], "b.log")])
-    pf = parse_lines(lines).per_file()
+    pf = parse_both(lines).per_file()
     assert pf.select("source_file", "frames_found", "noise_lines").rows() == [
         ("a.log", 0, 1),
         ("b.log", 1, 0),
@@ -479,7 +486,7 @@ def test_header_fields_of_broken_frames_still_reported() -> None:
 
 
 def test_empty_input() -> None:
-    res = parse_lines(lines_frame([]))
+    res = parse_both(lines_frame([]))
     assert (res.lines_total, res.noise_lines, res.blank_lines) == (0, 0, 0)
     assert res.packets.is_empty() and res.per_file().is_empty()
 

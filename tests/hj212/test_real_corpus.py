@@ -8,8 +8,8 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+from hj212_helpers import parse_both
 
-from zwy.hj212.parse import parse_lines
 from zwy.hj212.reader import read_log_lines
 
 REAL = Path(__file__).parents[2] / ".." / "shared" / "real" / "hj212"
@@ -42,7 +42,7 @@ def test_crc_variant_matches_recorded(tmp_path: Path) -> None:
     rows = load_packets()
     path = tmp_path / "packets.log"
     path.write_text("".join(str(r["packet"]) + "\r\n" for r in rows), encoding="utf-8")
-    res = parse_lines(read_log_lines(path))
+    res = parse_both(read_log_lines(path))
     assert res.packets.height == len(rows)
     got = res.packets["crc_variant"].to_list()
     expected = [VARIANTS[str(r["crc_variant"])] for r in rows]
@@ -58,7 +58,7 @@ def test_receiver_log_frames_and_noise() -> None:
     text = RX_LOG.read_bytes().decode("utf-8")
     expected_frames = len(re.findall(r"##\d{4}", text))
     lines = read_log_lines(RX_LOG, display_name="rx.log")
-    res = parse_lines(lines)
+    res = parse_both(lines)
     assert res.packets.height == expected_frames > 0
     framed = set(res.packets["line"].to_list())
     texts = lines["text"].to_list()

@@ -6,7 +6,10 @@ failure is data, not an exception. Rules are checked in this order, the first fa
 ``truncated``/``length`` → ``crc`` → ``syntax`` → ``st`` → ``cn`` → ``flag`` → ``mn`` →
 ``datatime`` → ``duplicate``.
 
-Everything runs on whole columns; nothing loops per line or per value in Python:
+Nothing loops per line or per value in Python. With numba installed (a dependency), the
+CRCs and the ``key=value`` items come from one compiled pass over the bytes of the data
+segments (:mod:`zwy.hj212.scan`); otherwise, and as the reference both must agree with,
+everything runs on whole columns:
 
 - frames are cut out of lines with Polars string kernels (:func:`zwy.hj212.frames.find_frames`);
 - the CRCs are numpy table walks over the Arrow bytes (:func:`zwy.hj212.frames.crc_column`),
@@ -31,7 +34,7 @@ import polars as pl
 import pyarrow as pa
 
 from zwy.contracts import LINES, LOCAL_DT, PACKETS, QUARANTINE, TZ_LOCAL, VALUES, conform
-from zwy.hj212 import codes
+from zwy.hj212 import codes, scan
 from zwy.hj212.exceptions import CrcPolicyError
 from zwy.hj212.frames import crc_column, find_frames
 
@@ -339,12 +342,28 @@ def _encode_items(items: pl.DataFrame, n_frames: int) -> _Items:
         .to_numpy()
     )
     keep = (names != "").to_numpy()  # the empty key ("=5") counts as an empty item
-    keys = _key_table(names.filter(names != "").to_list())
     # lut: index in names -> key row; the extra last slot (-1) takes null keys.
     lut = np.full(len(names) + 1, -1, dtype=np.int64)
     lut[np.flatnonzero(keep)] = np.arange(int(keep.sum()))
     fid = items.get_column("_fid").to_numpy().astype(np.int64)
-    kid = lut[phys]
+    return _items_from_ids(
+        fid,
+        lut[phys],
+        items.get_column("value_text"),
+        names.filter(names != "").to_list(),
+        n_frames,
+    )
+
+
+def _items_from_ids(
+    fid: npt.NDArray[np.int64],
+    kid: npt.NDArray[np.int64],
+    value_text: pl.Series,
+    key_names: list[str],
+    n_frames: int,
+) -> _Items:
+    """Items from frame ids, key ids (rows of ``key_names``, -1 empty) and value texts."""
+    keys = _key_table(key_names)
     cp_kid = np.flatnonzero((keys.get_column("key") == "CP").to_numpy())
     marks = np.flatnonzero(kid == cp_kid[0]) if len(cp_kid) else np.zeros(0, dtype=np.int64)
     cp_row = np.full(n_frames, len(fid), dtype=np.int64)
@@ -353,11 +372,19 @@ def _encode_items(items: pl.DataFrame, n_frames: int) -> _Items:
     return _Items(
         fid=fid,
         kid=kid,
-        value_text=items.get_column("value_text"),
+        value_text=value_text,
         keys=keys,
         in_header=rel < 0,
         in_cp=rel > 0,
     )
+
+
+def _compiled_items(buf: npt.NDArray[np.uint8], offs: npt.NDArray[np.int64], n: int) -> _Items | None:
+    """Items by the compiled scanner (:mod:`zwy.hj212.scan`); None past its key limit."""
+    split = scan.split_items(buf, offs)
+    if split is None:
+        return None
+    return _items_from_ids(split.fid, split.kid, split.value_text, split.keys, n)
 
 
 def _frame_item_columns(n: int, it: _Items) -> list[pl.Series]:
@@ -406,18 +433,24 @@ def _gather_nullable(values: pl.Series, idx: npt.NDArray[np.int64]) -> pl.Series
     return values.gather(index)
 
 
-def _crc_variants(df: pl.DataFrame) -> list[pl.Series]:
+def _crc_variants(
+    df: pl.DataFrame,
+    scanned: tuple[npt.NDArray[np.uint8], npt.NDArray[np.int64]] | None = None,
+) -> list[pl.Series]:
     """Return ``crc_variant`` and ``_crc_expected`` (the Appendix A CRC in hex) per frame.
 
-    ``df`` holds ``_data`` and ``_crc_text``. Runs in a worker thread: numpy and Polars
-    release the GIL, so it overlaps with the item splitting.
+    ``df`` holds ``_data`` and ``_crc_text``; ``scanned``: the bytes and offsets of
+    ``_data`` for the compiled scanner (else the numpy path, which runs in a worker thread:
+    numpy and Polars release the GIL, so it overlaps with the item splitting).
     """
     data = df.get_column("_data")
     # A data segment longer than the 4-digit length field allows fails the length rule:
     # its CRC is not computed (-2 matches nothing).
     sized = np.flatnonzero(data.str.len_bytes().to_numpy() <= _MAX_DECLARABLE)
     crc_a = np.full(len(data), -2, dtype=np.int64)
-    if len(sized) == len(data):
+    if scanned is not None:
+        crc_a[sized] = scan.crc_many(*scanned, "appendix_a", rows=sized)
+    elif len(sized) == len(data):
         crc_a[:] = crc_column(data, "appendix_a")
     else:
         data = data.gather(pl.Series(sized))
@@ -437,9 +470,12 @@ def _crc_variants(df: pl.DataFrame) -> list[pl.Series]:
     variant[is_a] = "appendix_a"
     # Modbus only for the frames that fail Appendix A.
     rest = np.flatnonzero((sent >= 0) & ~is_a & (crc_a >= 0))
-    if len(rest):
+    if len(rest) and scanned is not None:
+        crc_m = scan.crc_many(*scanned, "modbus", rows=rest)
+    elif len(rest):
         in_data = rest if len(sized) == len(crc_a) else np.searchsorted(sized, rest)
         crc_m = crc_column(data.gather(pl.Series(in_data)), "modbus").astype(np.int64)
+    if len(rest):
         crc_swapped = ((crc_m & 0xFF) << 8) | (crc_m >> 8)
         got = sent[rest]
         variant[rest[got == crc_m]] = "modbus"
@@ -798,6 +834,7 @@ def parse_lines(
     lines: pl.DataFrame,
     policies: Mapping[str, str] | None = None,
     default_policy: str = "tolerant",
+    compiled: bool | None = None,
 ) -> ParseResult:
     """Find and check every HJ 212 frame in ``lines`` and explode the accepted data values.
 
@@ -808,6 +845,9 @@ def parse_lines(
             monitoring points; MNs not listed use ``default_policy``.
         default_policy: ``tolerant`` accepts Appendix A and both Modbus variants (recorded in
             ``crc_variant``); ``strict`` accepts only Appendix A.
+        compiled: cut items and compute CRCs with the compiled scanner
+            (:mod:`zwy.hj212.scan`); None: when numba is installed. Both paths give the
+            same result; False keeps the whole-column Polars/numpy path.
 
     Returns:
         A :class:`ParseResult`. Every frame is in ``packets`` with status ``ok`` or
@@ -844,10 +884,17 @@ def parse_lines(
 
     df = frames.with_row_index("_fid").with_columns(pl.col("_fid").cast(pl.Int64))
     df = _frame_fields(df)
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        crc = pool.submit(_crc_variants, df.select("_data", "_crc_text"))
-        items = _encode_items(_split_items(df), df.height)
-        crc_columns = crc.result()
+    items: _Items | None = None
+    if scan.AVAILABLE if compiled is None else compiled:
+        scanned = scan.string_buffers(df.get_column("_data"))
+        crc_columns = _crc_variants(df, scanned)
+        items = _compiled_items(*scanned, df.height)
+        del scanned
+    if items is None:
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            crc = pool.submit(_crc_variants, df.select("_data", "_crc_text"))
+            items = _encode_items(_split_items(df), df.height)
+            crc_columns = crc.result()
     df = df.with_columns(crc_columns)
     df = df.with_columns(_frame_item_columns(df.height, items))
     df = df.with_columns(

@@ -1,0 +1,87 @@
+"""The compiled scanner (zwy.hj212.scan) agrees with the reference CRCs and the Polars path."""
+
+from __future__ import annotations
+
+import random
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+from hj212_helpers import APPENDIX_A_EXAMPLE, assert_same_result
+
+from zwy.hj212 import scan
+from zwy.hj212.crc import crc_appendix_a, crc_modbus
+from zwy.hj212.parse import parse_lines
+from zwy.hj212.reader import log_lines_many
+from zwy.sample.generate import generate_district
+
+pytestmark = pytest.mark.skipif(not scan.AVAILABLE, reason="numba is not installed")
+
+
+def test_crc_many_equals_scalar_reference() -> None:
+    rng = random.Random(5)
+    texts = ["", "a", "QN=1", "中文=值"] + [
+        "".join(chr(rng.randrange(32, 127)) for _ in range(rng.randrange(0, 300)))
+        for _ in range(50)
+    ]
+    buf, offs = scan.string_buffers(pl.Series(texts))
+    raw = [t.encode("utf-8") for t in texts]
+    assert scan.crc_many(buf, offs).tolist() == [crc_appendix_a(b) for b in raw]
+    assert scan.crc_many(buf, offs, "modbus").tolist() == [crc_modbus(b) for b in raw]
+    rows = np.array([3, 0, 7], dtype=np.int64)
+    assert scan.crc_many(buf, offs, rows=rows).tolist() == [crc_appendix_a(raw[i]) for i in rows]
+    # The standard's own example: Appendix A CRC 1C80 over the data segment.
+    segment = APPENDIX_A_EXAMPLE[6:-4]
+    buf, offs = scan.string_buffers(pl.Series([segment]))
+    assert scan.crc_many(buf, offs).tolist() == [0x1C80]
+
+
+def test_split_items_cuts_like_the_reference() -> None:
+    segments = ["ST=32;CP=&&DataTime=1;a-Rtd=1.5,a-Flag=N&&", "k;=5;;x=y=z", "CP=&&&&", ""]
+    buf, offs = scan.string_buffers(pl.Series(segments))
+    got = scan.split_items(buf, offs)
+    assert got is not None
+    rows = [
+        (int(f), got.keys[int(k)], v)
+        for f, k, v in zip(got.fid, got.kid, got.value_text.to_list(), strict=True)
+    ]
+    assert rows == [
+        (0, "ST", "32"),
+        (0, "CP", ""),
+        (0, "DataTime", "1"),
+        (0, "a-Rtd", "1.5"),
+        (0, "a-Flag", "N"),
+        (1, "k", None),  # no "=": a null value; "=5" and "" have no key and are left out
+        (1, "x", "y=z"),  # split at the first "="
+        (2, "CP", ""),
+    ]
+
+
+def test_too_many_distinct_keys_falls_back(monkeypatch: pytest.MonkeyPatch) -> None:
+    segments = [f"k{i}=1;CP=&&a-Rtd=1&&" for i in range(10)]
+    buf, offs = scan.string_buffers(pl.Series(segments))
+    monkeypatch.setattr(scan, "MAX_KEYS", 4)
+    assert scan.split_items(buf, offs) is None
+    # parse_lines then takes the Polars path and still gives the same result.
+    lines = pl.DataFrame(
+        {"source_file": "f.log", "line": range(1, 11), "text": [f"##0000{s}0000" for s in segments]}
+    )
+    assert_same_result(parse_lines(lines, compiled=True), parse_lines(lines, compiled=False))
+
+
+def test_generated_district_parses_the_same_both_ways(tmp_path: Path) -> None:
+    """Every log of a generated district (all planted faults) gives identical results."""
+    day = date(2024, 5, 1)
+    generate_district(tmp_path, [day], scale="test")
+    logs = sorted((tmp_path / "inbox").rglob("*.log"))
+    assert logs
+    lines, errors = log_lines_many([(p.read_bytes(), p.name) for p in logs])
+    assert not errors
+    compiled = parse_lines(lines, compiled=True)
+    vectorised = parse_lines(lines, compiled=False)
+    assert_same_result(compiled, vectorised)
+    statuses = set(compiled.packets["status"].to_list())
+    assert statuses == {"ok", "quarantined"}
+    assert compiled.values.height > 0
