@@ -54,18 +54,27 @@ PARTITIONED: dict[str, str] = {
     "mart_dust_hourly": "local_day",
 }
 #: Small tables published whole every time (reference data, runs, the alert outbox).
-WHOLE: dict[str, str] = {
-    "ref_facilities": "*",
-    "ref_outlets": "*",
-    "ref_monitoring_points": "*",
-    "ref_hw_codes": "*",
-    "ref_receivers": "*",
-    "ref_dust_sites": "*",
-    "ops_runs": "*",
-    "ops_validations": "*",
-    "alert_outbox": "* exclude (message)",  # subjects and statuses, not the mail bodies
-    "alert_items": "*",
-}
+WHOLE: tuple[str, ...] = (
+    "ref_facilities",
+    "ref_outlets",
+    "ref_monitoring_points",
+    "ref_hw_codes",
+    "ref_receivers",
+    "ref_dust_sites",
+    "ops_runs",
+    "ops_validations",
+    "alert_outbox",
+    "alert_items",
+)
+#: Columns never published: the alert mail bodies (their subjects and statuses are).
+PRIVATE_COLUMNS: dict[str, tuple[str, ...]] = {"alert_outbox": ("message",)}
+
+
+def _select_list(table: str) -> str:
+    private = PRIVATE_COLUMNS.get(table)
+    return f"* exclude ({', '.join(private)})" if private else "*"
+
+
 CATALOG = "zwy.duckdb"
 MANIFEST = "manifest.json"
 
@@ -121,9 +130,7 @@ def _link(src: Path, dst: Path) -> int:
         return dst.stat().st_size
 
 
-def _export(
-    con: duckdb.DuckDBPyConnection, query: str, params: list[Any], target: Path
-) -> int:
+def _export(con: duckdb.DuckDBPyConnection, query: str, params: list[Any], target: Path) -> int:
     """Write the rows of ``query`` to the Parquet file ``target``; return its size."""
     target.parent.mkdir(parents=True, exist_ok=True)
     con.execute(
@@ -177,32 +184,37 @@ def publish(
             # A table whose columns changed (a migration) is republished whole: every file
             # of a view has the same columns, so views never need union_by_name.
             if wanted is None or published_columns.get(table) != columns.get(table):
-                todo = [str(r[0]) for r in con.execute(
-                    f"select distinct {column} from {table} where {column} is not null order by 1"
-                ).fetchall()]
+                todo = [
+                    str(r[0])
+                    for r in con.execute(
+                        f"select distinct {column} from {table} where {column} is not null order by 1"
+                    ).fetchall()
+                ]
                 parts.clear()
             else:
                 todo = wanted
             for day in todo:
-                n = con.execute(f"select count(*) from {table} where {column} = ?", [day]).fetchone()
+                n = con.execute(
+                    f"select count(*) from {table} where {column} = ?", [day]
+                ).fetchone()
                 if not n or not n[0]:
                     parts.pop(day, None)
                     continue
                 rel = f"{table}/{column}={day}/{table}_{publish_id}.parquet"
                 result.bytes_written += _export(
                     con,
-                    f"select * from {table} where {column} = ? order by all",
+                    f"select {_select_list(table)} from {table} where {column} = ? order by all",
                     [day],
                     files_dir / rel,
                 )
                 parts[day] = rel
                 result.exported[table] = result.exported.get(table, 0) + 1
-        for table, select in WHOLE.items():
+        for table in WHOLE:
             if table not in present:
                 continue
             rel = f"{table}/{table}_{publish_id}.parquet"
             result.bytes_written += _export(
-                con, f"select {select} from {table}", [], files_dir / rel
+                con, f"select {_select_list(table)} from {table}", [], files_dir / rel
             )
             tables[table] = {"*": rel}
         # The staging partitions: hard links of the loader's current files.
@@ -247,9 +259,9 @@ def _columns(con: duckdb.DuckDBPyConnection) -> dict[str, list[list[str]]]:
         "select table_name, column_name, data_type from duckdb_columns() "
         "where not internal order by table_name, column_index"
     ).fetchall():
-        if table in PARTITIONED or table in WHOLE:
-            if table == "alert_outbox" and column == "message":
-                continue
+        if (table in PARTITIONED or table in WHOLE) and column not in PRIVATE_COLUMNS.get(
+            table, ()
+        ):
             out.setdefault(table, []).append([column, dtype])
     return out
 
@@ -299,8 +311,7 @@ def _write_catalog(
                     typed = ", ".join(f'cast("{c}" as {t}) as "{c}"' for c, t in cols)
                     # hive_partitioning off: the day column is in the files themselves.
                     sql = (
-                        f"select {typed} from read_parquet([{listing}], "
-                        "hive_partitioning = false)"
+                        f"select {typed} from read_parquet([{listing}], hive_partitioning = false)"
                     )
                 else:  # nothing to publish yet: an empty view with the table's columns
                     typed = ", ".join(f'cast(null as {t}) as "{c}"' for c, t in cols)

@@ -65,9 +65,6 @@ def district(validated_template: Path, tmp_path: Path) -> Settings:
 
     root = tmp_path / "d"
     shutil.copytree(validated_template, root)
-    return Settings(
-        data_dir=root / "data",
-        inbox_dir=root / "sample" / "inbox",
-        registry_dir=root / "sample" / "registry",
-        alerts=AlertSettings(report_base_url="https://zwy.example.org/reports"),
+    return Settings.for_district(root / "data", root / "sample").model_copy(
+        update={"alerts": AlertSettings(report_base_url="https://zwy.example.org/reports")}
     )

@@ -30,11 +30,7 @@ TZ = ZoneInfo("Asia/Shanghai")
 def district(tmp_path_factory: pytest.TempPathFactory) -> tuple[Settings, dict, dict]:
     root = tmp_path_factory.mktemp("controls")
     generate_district(root / "sample", DAYS, scale="test")
-    settings = Settings(
-        data_dir=root / "data",
-        inbox_dir=root / "sample" / "inbox",
-        registry_dir=root / "sample" / "registry",
-    )
+    settings = Settings.for_district(root / "data", root / "sample")
     for d in DAYS:
         run_day(d, settings, validate=False)
     summaries = {d: validate_day(d, settings) for d in DAYS}

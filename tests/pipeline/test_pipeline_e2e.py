@@ -22,11 +22,7 @@ DAYS = [date(2024, 5, 1), date(2024, 5, 2)]
 def district(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Settings, dict]:
     root = tmp_path_factory.mktemp("district")
     generate_district(root / "sample", DAYS, scale="test")
-    settings = Settings(
-        data_dir=root / "data",
-        inbox_dir=root / "sample" / "inbox",
-        registry_dir=root / "sample" / "registry",
-    )
+    settings = Settings.for_district(root / "data", root / "sample")
     for d in DAYS:
         run_day(d, settings)
     planted = json.loads((root / "sample" / "planted.json").read_text())
@@ -223,10 +219,7 @@ def test_unreadable_file_is_recorded_and_the_run_goes_on(tmp_path):
     (folder / "empty.log").write_bytes(b"")
     (folder / "binary.log").write_bytes(b"\x00\x01\x02##0101garbage\x00")
     (folder / "latin1.log").write_bytes("##0010caf\xe9\r\n".encode("latin-1"))
-    settings = Settings(
-        data_dir=tmp_path / "data", inbox_dir=tmp_path / "s" / "inbox",
-        registry_dir=tmp_path / "s" / "registry",
-    )
+    settings = Settings.for_district(tmp_path / "data", tmp_path / "s")
     run_day(DAYS[0], settings)
     files = q(settings, "SELECT path, status, error FROM raw_ingest_files WHERE status = 'unreadable' ORDER BY path")
     assert files["path"].to_list() == [

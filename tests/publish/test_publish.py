@@ -191,8 +191,7 @@ READER = textwrap.dedent(
 def test_a_reader_in_a_loop_during_three_loads_sees_only_complete_runs(tmp_path):
     days = [DAY + timedelta(days=i) for i in range(3)]
     generate_district(tmp_path / "sample", days, scale="test")
-    settings = Settings(data_dir=tmp_path / "data", inbox_dir=tmp_path / "sample" / "inbox",
-                        registry_dir=tmp_path / "sample" / "registry")
+    settings = Settings.for_district(tmp_path / "data", tmp_path / "sample")
     run_day(days[0], settings, validate=False)  # a first snapshot for the reader to open
     expected: dict[str, dict] = {}
 

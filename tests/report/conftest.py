@@ -20,11 +20,7 @@ DAY = date(2024, 5, 1)
 def reported(tmp_path_factory: pytest.TempPathFactory) -> tuple[Settings, Path, dict]:
     root = tmp_path_factory.mktemp("report")
     generate_district(root / "sample", [DAY], scale="test")
-    settings = Settings(
-        data_dir=root / "data",
-        inbox_dir=root / "sample" / "inbox",
-        registry_dir=root / "sample" / "registry",
-    )
+    settings = Settings.for_district(root / "data", root / "sample")
     run_day(DAY, settings, validate=False)
     summary = validate_day(DAY, settings)
     return settings, build_report(DAY, settings), summary

@@ -25,10 +25,7 @@ SHARED_LIST = Path(__file__).resolve().parents[3] / "shared" / "domain" / "hazar
 def district(tmp_path_factory: pytest.TempPathFactory) -> tuple[Settings, dict]:
     root = tmp_path_factory.mktemp("waste")
     generate_district(root / "sample", [DAY], scale="test")
-    settings = Settings(
-        data_dir=root / "data", inbox_dir=root / "sample" / "inbox",
-        registry_dir=root / "sample" / "registry",
-    )
+    settings = Settings.for_district(root / "data", root / "sample")
     assert run_day(DAY, settings).status == "success"
     planted = json.loads((root / "sample" / "planted.json").read_text())["solid_waste"]
     return settings, planted

@@ -27,6 +27,20 @@ def _table_appendix_a() -> list[int]:
 TABLE_APPENDIX_A: list[int] = _table_appendix_a()
 
 
+def _table_modbus() -> list[int]:
+    # CRC-16/MODBUS one byte at a time: reg = (reg >> 8) ^ TABLE_MODBUS[(reg ^ b) & 0xFF].
+    table = []
+    for x in range(256):
+        reg = x
+        for _ in range(8):
+            reg = (reg >> 1) ^ 0xA001 if reg & 1 else reg >> 1
+        table.append(reg)
+    return table
+
+
+TABLE_MODBUS: list[int] = _table_modbus()
+
+
 def crc_appendix_a(data: bytes) -> int:
     """Return the HJ 212-2017 Appendix A CRC16 of ``data`` (the data segment only)."""
     reg = 0xFFFF

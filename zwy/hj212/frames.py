@@ -25,7 +25,7 @@ import polars as pl
 import pyarrow as pa
 from numpy.lib.stride_tricks import sliding_window_view
 
-from zwy.hj212.crc import TABLE_APPENDIX_A, crc_appendix_a, crc_modbus
+from zwy.hj212.crc import TABLE_APPENDIX_A, TABLE_MODBUS, crc_appendix_a, crc_modbus
 
 CrcAlgorithm = Literal["appendix_a", "modbus"]
 
@@ -38,19 +38,7 @@ _MAX_VECTOR_BYTES = 16384
 _FRAME_START = re.compile(r"##[0-9]{4}")
 
 _TA: U16 = np.asarray(TABLE_APPENDIX_A, dtype=np.uint16)
-
-
-def _table_modbus() -> U16:
-    out = np.zeros(256, dtype=np.uint16)
-    for x in range(256):
-        reg = x
-        for _ in range(8):
-            reg = (reg >> 1) ^ 0xA001 if reg & 1 else reg >> 1
-        out[x] = reg
-    return out
-
-
-_TM: U16 = _table_modbus()
+_TM: U16 = np.asarray(TABLE_MODBUS, dtype=np.uint16)
 _X = np.arange(65536, dtype=np.uint32)
 # Appendix A keeps one byte of state h; for idx = h ^ (b0 | b1 << 8) the register after both
 # bytes is _FIN_A[idx], and the state carried on is its high byte.
