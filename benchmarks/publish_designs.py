@@ -51,10 +51,10 @@ def main() -> None:
     shutil.rmtree(out, ignore_errors=True)
     a_dir, b_dir = out / "a", out / "b"
 
-    from zwy.validate import ensure_tables
+    from warehouse.db import migrate
 
     with connect(wh) as con:
-        ensure_tables(con)  # a history built without validation has no compliance tables yet
+        migrate(con)  # a history built by an older zwy may lack the compliance tables
     t = time.perf_counter()
     with connect(wh) as con:
         first = publish(con, a_dir, None)

@@ -631,12 +631,12 @@ def publish_day(
         changed = {day} | {date.fromisoformat(d) for d in days or []}
     # The previous day's marts change too when late packets arrive: load_day lists them in
     # affected_days, which the callers pass here.
-    from zwy.validate import ensure_tables
+    from warehouse.db import migrate
 
     with connect(settings.warehouse) as con:
-        # The compliance tables exist (empty) before the first validation: the analysts'
-        # model always has every view.
-        ensure_tables(con)
+        # Every table exists (the compliance tables empty before the first validation):
+        # the analysts' model always has every view.
+        migrate(con)
         res = publish(con, settings.published, changed, [run_id] if run_id else [])
     return {
         "stage": "publish",

@@ -57,37 +57,10 @@ from zwy.errors import ZwyError
 from zwy.settings import Settings, get_settings, settings_from_options
 from zwy.waste.reference import load_holidays
 
-#: The migration that creates the result tables, by version and file name.
-CONTROLS_MIGRATION = ("0010", "0010_controls.sql")
-_PARKED_DDL = (
-    Path(__file__).resolve().parent.parent / "expectations" / "sql" / CONTROLS_MIGRATION[1]
-)
-
 
 def gx_dir(settings: Settings) -> Path:
     """Return the folder of GX results: ``<data_dir>/gx``."""
     return settings.data_dir / "gx"
-
-
-def ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
-    """Create ``breaches``, ``dq_issues`` and ``ops_validations`` unless they exist.
-
-    Applies the warehouse migrations first (:func:`warehouse.db.migrate`). When migration
-    0010 is not among them yet, its SQL (``create table if not exists``) is run from
-    ``expectations/sql/`` so validation works before and after the file moves into
-    ``warehouse/migrations/``.
-    """
-    from warehouse.db import MIGRATIONS_DIR, migrate
-
-    migrate(con)
-    version, name = CONTROLS_MIGRATION
-    applied = con.execute(
-        "select count(*) from meta_schema_migrations where version = ?", [version]
-    ).fetchone()
-    if applied and applied[0]:
-        return
-    path = MIGRATIONS_DIR / name if (MIGRATIONS_DIR / name).is_file() else _PARKED_DDL
-    con.execute(path.read_text(encoding="utf-8"))
 
 
 def _params(controls: tuple[Control, ...]) -> dict[str, dict[str, Any]]:
@@ -161,7 +134,7 @@ def validate_day(
         expectations.errors.ControlRunError: GX failed on an expectation.
 
     """
-    from warehouse.db import connect
+    from warehouse.db import connect, migrate
 
     settings = settings or get_settings()
     t0 = time.perf_counter()
@@ -180,7 +153,7 @@ def validate_day(
     new_context()
     timings: dict[str, float] = {}
     with connect(settings.warehouse) as con:
-        ensure_tables(con)
+        migrate(con)
         t = time.perf_counter()
         data = read_day(con, day, lookback_days=int(params["ZWY-DQ-PINNED"]["lookback_days"]))
         limits = resolve_limits(day, data.outlets, permits=permits)

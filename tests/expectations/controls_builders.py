@@ -16,10 +16,9 @@ from zoneinfo import ZoneInfo
 
 import polars as pl
 
-from warehouse.db import connect
+from warehouse.db import connect, migrate
 from zwy.contracts import DAILY, HOURLY, READINGS, conform
 from zwy.settings import Settings
-from zwy.validate import ensure_tables
 
 DAY = date(2024, 6, 3)
 TZ = ZoneInfo("Asia/Shanghai")
@@ -147,7 +146,7 @@ class GoldenDay:
             if self.readings else pl.DataFrame(schema=READINGS)
         readings.write_parquet(readings_path)
         with connect(settings.warehouse) as con:
-            ensure_tables(con)
+            migrate(con)
             for table, frame in (("ref_facilities", facilities), ("ref_outlets", outlets),
                                  ("ref_monitoring_points", points), ("mart_hourly_values", hourly),
                                  ("mart_daily_values", daily)):

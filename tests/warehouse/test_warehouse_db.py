@@ -30,6 +30,9 @@ EXPECTED_TABLES = {
     "ref_dust_sites",
     "stg_station_hourly",
     "mart_dust_hourly",
+    "breaches",
+    "dq_issues",
+    "ops_validations",
 }
 EXPECTED_VIEWS = {"stg_packets", "stg_readings"}
 VERSIONS = [
@@ -38,6 +41,7 @@ VERSIONS = [
     ("0003", "alerts"),
     ("0004", "solid_waste"),
     ("0005", "dust"),
+    ("0010", "controls"),
 ]
 ALL = [v for v, _ in VERSIONS]
 NEXT = f"{int(ALL[-1]) + 1:04d}"
@@ -108,6 +112,22 @@ def test_new_migration_is_applied_after_the_old_ones(tmp_path):
         (directory / f"{NEXT}_extra.sql").write_text("create table ops_extra (x int);")
         assert migrate(con, directory) == [NEXT]
         assert con.execute("select count(*) from ops_extra").fetchone() == (0,)
+
+
+def test_controls_migration_keeps_tables_validation_created_before_it(tmp_path):
+    """Before 0010 was a migration, validation created its tables itself; 0010 keeps them."""
+    directory = copy_migrations(tmp_path)
+    controls = directory / "0010_controls.sql"
+    ddl = controls.read_text()
+    controls.unlink()
+    with connect(tmp_path / "w.duckdb") as con:
+        migrate(con, directory)
+        con.execute(ddl)  # what validate did then
+        con.execute(
+            "insert into ops_validations (run_id, day) values ('r1', date '2024-05-01')"
+        )
+        assert migrate(con) == ["0010"]
+        assert con.execute("select run_id from ops_validations").fetchall() == [("r1",)]
 
 
 def test_failing_migration_rolls_back(tmp_path):

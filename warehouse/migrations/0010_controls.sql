@@ -4,8 +4,8 @@
 --   ops_validations   one row per validation run (counts, GX result file)
 -- Rerunning the validation of a day replaces that day's rows of breaches and dq_issues
 -- (DELETE + INSERT in one transaction); the primary keys make a duplicate impossible.
--- Written with "if not exists" so that zwy.validate can create the tables on a warehouse
--- where this migration is not applied yet.
+-- Written with "if not exists": before this file was a migration, zwy.validate created the
+-- same tables itself, so a warehouse of that time already has them (and keeps their rows).
 
 create table if not exists breaches (
     breach_id varchar primary key,
