@@ -631,24 +631,33 @@ def dq_rows(
             ),
         )
 
+    def readings_evidence(by_code: bool) -> dict[str, pl.Expr]:
+        # The staged readings of the device (and code) that day, file by file.
+        code_filter = " and pollutant = '{}'" if by_code else ""
+        return {
+            "_ev_start": pl.coalesce("first_utc", day_start),
+            "_ev_end": pl.coalesce(pl.col("last_utc") + timedelta(microseconds=1), day_end),
+            "_ev_pollutant": pl.col("pollutant") if by_code else pl.lit(None, pl.String),
+            "_ev_sql": pl.format(
+                "select source_file, min(line) as first_line, max(line) as last_line, "
+                "count(*) as n from stg_readings where local_day = DATE '{}' and mn = '{}'"
+                + code_filter
+                + " group by 1",
+                pl.lit(day.isoformat()),
+                pl.col("mn"),
+                *([pl.col("pollutant")] if by_code else []),
+            ),
+            "observed": pl.col("n_readings").cast(pl.Float64),
+            "unit": pl.lit("readings"),
+        }
+
     if "ZWY-DQ-UNKNOWN-MN" in by_id:
         rows = failed("ZWY-DQ-UNKNOWN-MN")
         emit(
             "ZWY-DQ-UNKNOWN-MN",
             rows.with_columns(
                 pollutant=pl.lit(None, pl.String),
-                _ev_start=pl.coalesce("first_utc", day_start),
-                _ev_end=pl.coalesce(pl.col("last_utc") + timedelta(microseconds=1), day_end),
-                _ev_pollutant=pl.lit(None, pl.String),
-                _ev_sql=pl.format(
-                    "select source_file, min(line) as first_line, max(line) as last_line, "
-                    "count(*) as n from stg_readings where local_day = DATE '{}' and mn = '{}' "
-                    "group by 1",
-                    pl.lit(day.isoformat()),
-                    pl.col("mn"),
-                ),
-                observed=pl.col("n_readings").cast(pl.Float64),
-                unit=pl.lit("readings"),
+                **readings_evidence(by_code=False),
                 message=pl.format(
                     "{} readings from MN {} ({}), which is not in the registry",
                     pl.col("n_readings"),
@@ -664,19 +673,7 @@ def dq_rows(
         emit(
             "ZWY-DQ-UNKNOWN-CODE",
             rows.with_columns(
-                _ev_start=pl.coalesce("first_utc", day_start),
-                _ev_end=pl.coalesce(pl.col("last_utc") + timedelta(microseconds=1), day_end),
-                _ev_pollutant=pl.col("pollutant"),
-                _ev_sql=pl.format(
-                    "select source_file, min(line) as first_line, max(line) as last_line, "
-                    "count(*) as n from stg_readings where local_day = DATE '{}' and mn = '{}' "
-                    "and pollutant = '{}' group by 1",
-                    pl.lit(day.isoformat()),
-                    pl.col("mn"),
-                    pl.col("pollutant"),
-                ),
-                observed=pl.col("n_readings").cast(pl.Float64),
-                unit=pl.lit("readings"),
+                **readings_evidence(by_code=True),
                 message=pl.format(
                     "{} readings with code {} ({}), not an HJ 212-2017 Appendix B code",
                     pl.col("n_readings"),

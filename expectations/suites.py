@@ -109,6 +109,19 @@ def _check_safe(text: str) -> str:
     return text
 
 
+#: Controls checked as one bound on one column of their batch:
+#: control id → (column, ``min`` or ``max``, the catalog parameter holding the bound,
+#: the rows it applies to as (column, value) or None for all).
+_ONE_BOUND: dict[str, tuple[str, str, str, tuple[str, str] | None]] = {
+    "ZWY-DQ-NO-DATA": ("valid_hours_any", "min", "min", None),
+    "ZWY-DQ-OFFLINE": ("hours", "max", "max_offline_hours", ("run_kind", "offline")),
+    "ZWY-DQ-S-SHARE": ("s_share", "max", "max_share", None),
+    "ZWY-DQ-T-FLAG": ("n_flag_t", "max", "max", None),
+    "ZWY-DQ-UNKNOWN-MN": ("registered_i", "min", "min", None),
+    "ZWY-DQ-UNKNOWN-CODE": ("code_known", "min", "min", None),
+}
+
+
 def expectation_specs(
     controls: Sequence[Control],
     limits: pl.DataFrame,
@@ -177,22 +190,12 @@ def expectation_specs(
                         description=f"{name}: {cls} days need {threshold} valid hours",
                     )
                 )
-        elif cid == "ZWY-DQ-NO-DATA":
+        elif cid in _ONE_BOUND:
+            column, side, param, condition = _ONE_BOUND[cid]
+            bound = {f"{side}_value": p[param]}
             specs.append(
                 ExpectationSpec(
-                    c.batch, cid, "between", "valid_hours_any", min_value=p["min"], description=name
-                )
-            )
-        elif cid == "ZWY-DQ-OFFLINE":
-            specs.append(
-                ExpectationSpec(
-                    c.batch,
-                    cid,
-                    "between",
-                    "hours",
-                    max_value=p["max_offline_hours"],
-                    condition=("run_kind", "offline"),
-                    description=name,
+                    c.batch, cid, "between", column, condition=condition, description=name, **bound
                 )
             )
         elif cid == "ZWY-DQ-FLATLINE":
@@ -207,51 +210,21 @@ def expectation_specs(
                     description=name,
                 )
             )
-        elif cid == "ZWY-DQ-S-SHARE":
-            specs.append(
-                ExpectationSpec(
-                    c.batch, cid, "between", "s_share", max_value=p["max_share"], description=name
-                )
-            )
         elif cid == "ZWY-DQ-PINNED":
-            specs.append(
-                ExpectationSpec(
-                    c.batch,
-                    cid,
-                    "between",
-                    "pinned_hours",
-                    max_value=p["max_hours_in_band"],
-                    description=f"{name} (hourly limits)",
+            for column, param, what in (
+                ("pinned_hours", "max_hours_in_band", "hourly limits"),
+                ("pinned_days", "max_days_in_band", "daily limits"),
+            ):
+                specs.append(
+                    ExpectationSpec(
+                        c.batch,
+                        cid,
+                        "between",
+                        column,
+                        max_value=p[param],
+                        description=f"{name} ({what})",
+                    )
                 )
-            )
-            specs.append(
-                ExpectationSpec(
-                    c.batch,
-                    cid,
-                    "between",
-                    "pinned_days",
-                    max_value=p["max_days_in_band"],
-                    description=f"{name} (daily limits)",
-                )
-            )
-        elif cid == "ZWY-DQ-T-FLAG":
-            specs.append(
-                ExpectationSpec(
-                    c.batch, cid, "between", "n_flag_t", max_value=p["max"], description=name
-                )
-            )
-        elif cid == "ZWY-DQ-UNKNOWN-MN":
-            specs.append(
-                ExpectationSpec(
-                    c.batch, cid, "between", "registered_i", min_value=p["min"], description=name
-                )
-            )
-        elif cid == "ZWY-DQ-UNKNOWN-CODE":
-            specs.append(
-                ExpectationSpec(
-                    c.batch, cid, "between", "code_known", min_value=p["min"], description=name
-                )
-            )
         else:
             raise ControlRunError(f"control {cid} has no GX translation in expectations/suites.py")
     return specs
