@@ -81,8 +81,10 @@ def main() -> None:
     print(f"history: {n_days} days, warehouse {history_mb:.1f} MB (DuckDB file + Parquet)")
     print("| design | publish after a night, median s | MB written | first publish s |")
     print("|---|---:|---:|---:|")
-    print(f"| A partitions + catalog | {statistics.median(a_times):.3f} | "
-          f"{statistics.median(a_bytes) / 1e6:.2f} | {full_s:.2f} ({first.bytes_written / 1e6:.1f} MB) |")
+    print(
+        f"| A partitions + catalog | {statistics.median(a_times):.3f} | "
+        f"{statistics.median(a_bytes) / 1e6:.2f} | {full_s:.2f} ({first.bytes_written / 1e6:.1f} MB) |"
+    )
     print(f"| B file copy | {statistics.median(b_times):.3f} | {history_mb:.2f} | |")
     shutil.rmtree(out, ignore_errors=True)
 

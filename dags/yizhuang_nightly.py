@@ -60,7 +60,9 @@ IO_RETRIES: dict[str, Any] = {
     default_args={"retries": 0},
     params={
         "day": Param(
-            None, type=["null", "string"], format="date",
+            None,
+            type=["null", "string"],
+            format="date",
             description="Day to process (YYYY-MM-DD); empty: the data interval's day",
         )
     },
@@ -108,7 +110,10 @@ def yizhuang_nightly() -> None:
         results.append(stream_group(day))
 
     @task(
-        pool=POOL, queue=WRITER_QUEUE, outlets=WAREHOUSE_ASSETS, multiple_outputs=False,
+        pool=POOL,
+        queue=WRITER_QUEUE,
+        outlets=WAREHOUSE_ASSETS,
+        multiple_outputs=False,
         **IO_RETRIES,
     )
     def load_day(day: str, upstream: list[list[dict[str, Any]]], **context: Any) -> dict[str, Any]:
@@ -136,14 +141,23 @@ def yizhuang_nightly() -> None:
         d = date.fromisoformat(loaded["day"])
         res = validate(d)
         counts = {k: len(v) if isinstance(v, list) else v for k, v in res.items()}
-        stage = {"stage": "validate_day", "stream": None,
-                 **{k: v for k, v in counts.items() if isinstance(v, int)}}
+        stage = {
+            "stage": "validate_day",
+            "stream": None,
+            **{k: v for k, v in counts.items() if isinstance(v, int)},
+        }
         record_stages(
-            d, loaded["run_id"], "airflow", context["dag_run"].start_date,
+            d,
+            loaded["run_id"],
+            "airflow",
+            context["dag_run"].start_date,
             [*loaded["stages"], stage],
         )
-        return {"day": loaded["day"], "breaches": counts.get("breaches", 0),
-                "dq_issues": counts.get("dq_issues", 0)}
+        return {
+            "day": loaded["day"],
+            "breaches": counts.get("breaches", 0),
+            "dq_issues": counts.get("dq_issues", 0),
+        }
 
     # A reader holds a DuckDB file lock that blocks writers (runs of a backfill overlap):
     # the report takes the writer slot too, on the machine that holds the file.
@@ -168,8 +182,14 @@ def yizhuang_nightly() -> None:
                 "the other streams were loaded; see ops_runs"
             )
 
-    @task(pool=POOL, queue=WRITER_QUEUE, trigger_rule=TriggerRule.ALL_DONE, multiple_outputs=False,
-          outlets=[Asset("zwy://warehouse/alert_outbox")], **IO_RETRIES)
+    @task(
+        pool=POOL,
+        queue=WRITER_QUEUE,
+        trigger_rule=TriggerRule.ALL_DONE,
+        multiple_outputs=False,
+        outlets=[Asset("zwy://warehouse/alert_outbox")],
+        **IO_RETRIES,
+    )
     def send_alerts(**context: Any) -> dict[str, Any]:
         """Read the day's findings and this run's task states; write alert_outbox; send what is pending.
 
@@ -190,21 +210,34 @@ def yizhuang_nightly() -> None:
         for task_id, state in sorted(states.items()):
             if state == "failed" and task_id not in ("check_arrivals", "send_alerts"):
                 stream, _, name = task_id.rpartition(".")
-                stages.append({
-                    "name": name, "stream": stream or None, "status": "failed",
-                    "message": f"Airflow task {task_id} failed in run {dag_run.run_id}: see its log",
-                })
+                stages.append(
+                    {
+                        "name": name,
+                        "stream": stream or None,
+                        "status": "failed",
+                        "message": f"Airflow task {task_id} failed in run {dag_run.run_id}: see its log",
+                    }
+                )
         for stream in STREAMS:
             parsed = ti.xcom_pull(task_ids=f"{stream}.parse_stream")
             if parsed and parsed.get("nothing_arrived"):
-                stages.append({"name": "parse_stream", "stream": stream, "status": "nothing_arrived"})
+                stages.append(
+                    {"name": "parse_stream", "stream": stream, "status": "nothing_arrived"}
+                )
         return run_alerts(
-            date.fromisoformat(day), get_settings(), events_from_stages(stages),
+            date.fromisoformat(day),
+            get_settings(),
+            events_from_stages(stages),
             run_id=f"{day}_airflow_{dag_run.run_id}",
         )
 
-    @task(pool=POOL, queue=WRITER_QUEUE, multiple_outputs=False,
-          outlets=[Asset("zwy://published/zwy.duckdb")], **IO_RETRIES)
+    @task(
+        pool=POOL,
+        queue=WRITER_QUEUE,
+        multiple_outputs=False,
+        outlets=[Asset("zwy://published/zwy.duckdb")],
+        **IO_RETRIES,
+    )
     def publish(loaded: dict[str, Any]) -> dict[str, Any]:
         """Read the warehouse; write the analysts' snapshot (published/zwy.duckdb + Parquet)."""
         from datetime import date
@@ -213,7 +246,8 @@ def yizhuang_nightly() -> None:
 
         load = next((s for s in loaded["stages"] if s.get("stage") == "load_day"), {})
         return publish_day(
-            date.fromisoformat(loaded["day"]), days=load.get("affected_days"),
+            date.fromisoformat(loaded["day"]),
+            days=load.get("affected_days"),
             run_id=loaded["run_id"],
         )
 
@@ -225,5 +259,6 @@ def yizhuang_nightly() -> None:
     # send_alerts runs in every case.
     report >> check_arrivals(results)
     published >> send_alerts()
+
 
 nightly = yizhuang_nightly()

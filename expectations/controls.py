@@ -44,7 +44,12 @@ SEVERITIES: tuple[str, ...] = ("critical", "high", "medium", "low")
 #: The GX batches a control is evaluated on (see :mod:`expectations.measures`).
 BATCHES: tuple[str, ...] = ("daily", "hourly", "runs", "devices", "codes")
 #: The batches of the solid-waste controls (see :mod:`expectations.waste`).
-WASTE_BATCHES: tuple[str, ...] = ("waste_ledger", "waste_manifests", "waste_codes", "waste_utilisation")
+WASTE_BATCHES: tuple[str, ...] = (
+    "waste_ledger",
+    "waste_manifests",
+    "waste_codes",
+    "waste_utilisation",
+)
 STREAMS: tuple[str, ...] = ("wastewater", "exhaust_gas", "any", "solid_waste", "dust")
 #: The batches of the construction-dust controls (see :mod:`expectations.dust`).
 DUST_BATCHES: tuple[str, ...] = ("dust_hours", "dust_runs")
@@ -230,7 +235,9 @@ def parse_controls(text: str, origin: str = CONTROLS_FILE) -> tuple[Control, ...
             # Waste and dust breaches compare a measure with the control's own parameter (no
             # limits table): min_value / max_value for both kinds.
             if row["rule"] in LIMIT_RULES:
-                raise ControlCatalogError(f"{where}: {row['stream']} controls use min_value/max_value")
+                raise ControlCatalogError(
+                    f"{where}: {row['stream']} controls use min_value/max_value"
+                )
         elif (row["kind"] == "breach") != (row["rule"] in LIMIT_RULES):
             raise ControlCatalogError(f"{where}: breach controls are exactly the limit rules")
         out.append(
@@ -270,8 +277,7 @@ def load_controls() -> tuple[Control, ...]:
 def controls_by_id() -> dict[str, Control]:
     """Return both catalogs (telemetry and solid waste) keyed by control id."""
     return {
-        c.control_id: c
-        for c in (*load_controls(), *load_waste_controls(), *load_dust_controls())
+        c.control_id: c for c in (*load_controls(), *load_waste_controls(), *load_dust_controls())
     }
 
 

@@ -42,12 +42,14 @@ RUNS = schema(
 )
 
 
-
 def _runs(hours: pl.DataFrame, flag: pl.Expr, kind: str) -> pl.DataFrame:
     """Consecutive flagged hours per site as runs."""
     h = hours.sort("site_id", "hour_start_utc").with_columns(_f=flag.fill_null(False))
     h = h.with_columns(
-        _grp=(pl.col("_f") != pl.col("_f").shift(1).over("site_id")).fill_null(True).cum_sum().over("site_id")
+        _grp=(pl.col("_f") != pl.col("_f").shift(1).over("site_id"))
+        .fill_null(True)
+        .cum_sum()
+        .over("site_id")
     ).filter(pl.col("_f"))
     if h.is_empty():
         return pl.DataFrame(schema=RUNS)
@@ -81,9 +83,15 @@ def dust_batches(
     off = p.get("ZWY-DUST-OFFLINE", {})
     runs = [pl.DataFrame(schema=RUNS)]
     if diff:
-        runs.append(_runs(hours, pl.col("valid") & (pl.col("pm10_diff") > float(diff["margin_ugm3"])), "diff"))
+        runs.append(
+            _runs(
+                hours, pl.col("valid") & (pl.col("pm10_diff") > float(diff["margin_ugm3"])), "diff"
+            )
+        )
     if off:
-        working = pl.col("hour_local").is_between(int(off["work_start_hour"]), int(off["work_end_hour"]) - 1)
+        working = pl.col("hour_local").is_between(
+            int(off["work_start_hour"]), int(off["work_end_hour"]) - 1
+        )
         runs.append(_runs(hours, working & (pl.col("n_values") == 0), "offline"))
     return {
         "dust_hours": with_row_id(hours.filter(pl.col("valid"))),
@@ -100,7 +108,9 @@ def _sql(mn: pl.Expr, start: pl.Expr, end: pl.Expr) -> pl.Expr:
     return pl.format(
         "select * from mart_dust_hourly where mn = '{}' and hour_start_utc >= '{}' "
         "and hour_start_utc < '{}' order by hour_start_utc",
-        mn, start.dt.to_string("%Y-%m-%d %H:%M:%S+00"), end.dt.to_string("%Y-%m-%d %H:%M:%S+00"),
+        mn,
+        start.dt.to_string("%Y-%m-%d %H:%M:%S+00"),
+        end.dt.to_string("%Y-%m-%d %H:%M:%S+00"),
     )
 
 
@@ -113,11 +123,16 @@ def dust_findings(
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Turn GX's unexpected rows into (breaches, dq issues), evidence from the site's log."""
     breaches, issues = [], []
-    files = dict(
-        con.execute(
-            "select mn, any_value(source_file) from stg_packets where batch_day = ? group by mn", [day]
-        ).fetchall()
-    ) if batches else {}
+    files = (
+        dict(
+            con.execute(
+                "select mn, any_value(source_file) from stg_packets where batch_day = ? group by mn",
+                [day],
+            ).fetchall()
+        )
+        if batches
+        else {}
+    )
     for c in controls:
         batch = batches.get(c.batch)
         if batch is None:
@@ -132,15 +147,22 @@ def dust_findings(
                 start_utc=pl.col("hour_start_utc"),
                 end_utc=pl.col("hour_start_utc") + pl.duration(hours=1),
                 observed=pl.col("pm10_site"),
-                what=pl.format("hourly PM10 {} µg/m³ (station {})", pl.col("pm10_site"),
-                               pl.col("pm10_station").cast(pl.String).fill_null("NA")),
+                what=pl.format(
+                    "hourly PM10 {} µg/m³ (station {})",
+                    pl.col("pm10_site"),
+                    pl.col("pm10_station").cast(pl.String).fill_null("NA"),
+                ),
             )
             unit, bound = "µg/m3", float(p["max"])
         elif p.get("run_kind") == "diff":
             rows = rows.with_columns(
                 observed=pl.col("hours").cast(pl.Float64),
-                what=pl.format("{} consecutive hours above the station by > {} µg/m³ (max +{})",
-                               pl.col("hours"), pl.lit(p["margin_ugm3"]), pl.col("max_pm10_diff")),
+                what=pl.format(
+                    "{} consecutive hours above the station by > {} µg/m³ (max +{})",
+                    pl.col("hours"),
+                    pl.lit(p["margin_ugm3"]),
+                    pl.col("max_pm10_diff"),
+                ),
             )
             unit, bound = "hours", float(p["min_hours"])
         else:
@@ -168,27 +190,51 @@ def dust_findings(
             "severity": pl.lit(c.severity),
             "legal_basis": pl.lit(c.basis_text()),
             "verified_status": pl.lit(c.status),
-            "message": pl.format("{} / {}: site {} ({}) {}; {}", pl.lit(c.name_zh), pl.lit(c.name_en),
-                                 pl.col("site_id"), pl.col("mn"), pl.col("what"), pl.lit(c.clause)),
+            "message": pl.format(
+                "{} / {}: site {} ({}) {}; {}",
+                pl.lit(c.name_zh),
+                pl.lit(c.name_en),
+                pl.col("site_id"),
+                pl.col("mn"),
+                pl.col("what"),
+                pl.lit(c.clause),
+            ),
             "evidence": pl.struct(
-                sources=pl.concat_list(pl.struct(file=pl.col("_file"), lines=pl.lit("all"), n=pl.lit(None, pl.Int64))),
+                sources=pl.concat_list(
+                    pl.struct(file=pl.col("_file"), lines=pl.lit("all"), n=pl.lit(None, pl.Int64))
+                ),
                 mart_sql=_sql(pl.col("mn"), pl.col("start_utc"), pl.col("end_utc")),
             ).struct.json_encode(),
         }
         ident = pl.concat_str(
-            [pl.lit(day.isoformat()), pl.lit(c.control_id), pl.col("site_id"),
-             pl.col("start_utc").dt.to_string("%Y-%m-%dT%H:%M")], separator="|",
+            [
+                pl.lit(day.isoformat()),
+                pl.lit(c.control_id),
+                pl.col("site_id"),
+                pl.col("start_utc").dt.to_string("%Y-%m-%dT%H:%M"),
+            ],
+            separator="|",
         )
         if c.kind == "breach":
-            breaches.append(rows.select(
-                breach_id=ident, averaging_period=pl.lit("hour"), limit_high=pl.lit(bound),
-                limit_id=pl.lit(f"{c.control_id}:{p['column']}"), corrected_o2=pl.lit(False), **common,
-            ))
+            breaches.append(
+                rows.select(
+                    breach_id=ident,
+                    averaging_period=pl.lit("hour"),
+                    limit_high=pl.lit(bound),
+                    limit_id=pl.lit(f"{c.control_id}:{p['column']}"),
+                    corrected_o2=pl.lit(False),
+                    **common,
+                )
+            )
         else:
-            issues.append(rows.select(
-                issue_id=ident, threshold=pl.lit(bound),
-                details=pl.struct("hours").struct.json_encode(), **common,
-            ))
+            issues.append(
+                rows.select(
+                    issue_id=ident,
+                    threshold=pl.lit(bound),
+                    details=pl.struct("hours").struct.json_encode(),
+                    **common,
+                )
+            )
     b = pl.concat(breaches, how="diagonal_relaxed") if breaches else pl.DataFrame(schema=BREACHES)
     d = pl.concat(issues, how="diagonal_relaxed") if issues else pl.DataFrame(schema=DQ_ISSUES)
     return conform(b, BREACHES), conform(d, DQ_ISSUES)

@@ -244,9 +244,7 @@ def param_specs(controls: Sequence[Control]) -> list[ExpectationSpec]:
             column=str(c.params["column"]),
             min_value=c.params.get("min"),
             max_value=c.params.get("max"),
-            condition=(
-                ("run_kind", str(c.params["run_kind"])) if "run_kind" in c.params else None
-            ),
+            condition=(("run_kind", str(c.params["run_kind"])) if "run_kind" in c.params else None),
             description=f"{c.control_id} {c.name_en} / {c.name_zh}",
         )
         for c in controls

@@ -48,7 +48,6 @@ SUBJECT_UNITS = {
 }
 
 
-
 def _tables(con: duckdb.DuckDBPyConnection) -> set[str]:
     return {r[0] for r in con.execute("select table_name from duckdb_tables()").fetchall()}
 
@@ -61,16 +60,23 @@ def waste_batches(
         return {}
     ledger = con.execute(
         "select * exclude (run_id) from stg_waste_ledger where batch_day = ? "
-        "order by source_file, sheet, \"row\"",
+        'order by source_file, sheet, "row"',
         [day],
     ).pl()
     ledger = ledger.with_columns(
         balance_gap_t=(
-            pl.col("opening_t") + pl.col("generated_t") - pl.col("utilised_t")
-            - pl.col("transferred_t") - pl.col("disposed_t") - pl.col("closing_t")
-        ).abs().round(6),
+            pl.col("opening_t")
+            + pl.col("generated_t")
+            - pl.col("utilised_t")
+            - pl.col("transferred_t")
+            - pl.col("disposed_t")
+            - pl.col("closing_t")
+        )
+        .abs()
+        .round(6),
         storage_days=pl.when(
-            (pl.col("waste_class") == "hazardous") & (pl.col("closing_t") > 0)
+            (pl.col("waste_class") == "hazardous")
+            & (pl.col("closing_t") > 0)
             & pl.col("storage_start").is_not_null()
         ).then((pl.lit(day) - pl.col("storage_start")).dt.total_days()),
     )
@@ -96,16 +102,18 @@ def waste_batches(
         index = working_day_index(first, day + timedelta(days=1), holidays)
         end = manifests.select(pl.coalesce("confirmed_date", pl.lit(day))).to_series().to_list()
         start = manifests["ship_date"].to_list()
-        wd = np.array([index.get(min(e, day), 0) - index[s] for s, e in zip(start, end, strict=True)])
+        wd = np.array(
+            [index.get(min(e, day), 0) - index[s] for s, e in zip(start, end, strict=True)]
+        )
     else:
         wd = np.zeros(0, dtype=np.int64)
     manifests = pl.concat(
         [manifests, classify_codes(manifests["waste_code"], listed)], how="horizontal"
     ).with_columns(
         working_days_to_confirm=pl.Series(wd, dtype=pl.Int64),
-        qty_gap_share=pl.when(
-            pl.col("received_t").is_not_null() & (pl.col("shipped_t") > 0)
-        ).then(((pl.col("shipped_t") - pl.col("received_t")).abs() / pl.col("shipped_t")).round(6)),
+        qty_gap_share=pl.when(pl.col("received_t").is_not_null() & (pl.col("shipped_t") > 0)).then(
+            ((pl.col("shipped_t") - pl.col("received_t")).abs() / pl.col("shipped_t")).round(6)
+        ),
     )
     lic = receivers.select(
         pl.col("licence_no").alias("receiver_licence"),
@@ -113,34 +121,46 @@ def waste_batches(
         pl.col("licence_valid_to").alias("_valid_to"),
         pl.col("name").alias("_registered_receiver"),
     )
-    manifests = manifests.join(lic, on="receiver_licence", how="left").with_columns(
-        receiver_licensed=pl.when(pl.col("hw_category").is_null())
-        .then(None)  # malformed code: judged by ZWY-SW-HW-CODE, not here
-        .when(
-            pl.col("_cats").list.contains(pl.col("hw_category")).fill_null(False)
-            & (pl.col("_valid_to").is_null() | (pl.col("ship_date") <= pl.col("_valid_to")))
+    manifests = (
+        manifests.join(lic, on="receiver_licence", how="left")
+        .with_columns(
+            receiver_licensed=pl.when(pl.col("hw_category").is_null())
+            .then(None)  # malformed code: judged by ZWY-SW-HW-CODE, not here
+            .when(
+                pl.col("_cats").list.contains(pl.col("hw_category")).fill_null(False)
+                & (pl.col("_valid_to").is_null() | (pl.col("ship_date") <= pl.col("_valid_to")))
+            )
+            .then(1)
+            .otherwise(0)
+            .cast(pl.Int64),
         )
-        .then(1)
-        .otherwise(0)
-        .cast(pl.Int64),
-    ).drop("_cats")
+        .drop("_cats")
+    )
 
     hazardous = ledger.filter(pl.col("waste_class") == "hazardous")
     codes = pl.concat(
         [
             hazardous.select(
-                "source_file", "sheet", "row", "facility_id", "waste_code",
+                "source_file",
+                "sheet",
+                "row",
+                "facility_id",
+                "waste_code",
                 pl.lit("ledger").alias("origin"),
             ),
             manifests.filter(pl.col("batch_day") == day).select(
-                "source_file", "sheet", "row", "facility_id", "waste_code",
+                "source_file",
+                "sheet",
+                "row",
+                "facility_id",
+                "waste_code",
                 pl.lit("manifest").alias("origin"),
             ),
         ]
     )
-    codes = pl.concat([codes, classify_codes(codes["waste_code"], listed)], how="horizontal").with_columns(
-        code_ok=pl.col("code_status").is_in(["listed", "tested"]).cast(pl.Int64)
-    )
+    codes = pl.concat(
+        [codes, classify_codes(codes["waste_code"], listed)], how="horizontal"
+    ).with_columns(code_ok=pl.col("code_status").is_in(["listed", "tested"]).cast(pl.Int64))
     utilisation = (
         ledger.filter(pl.col("waste_class") == "general")
         .group_by("facility_id", "period_month", maintain_order=True)
@@ -175,13 +195,19 @@ def _subject(batch: str) -> pl.Expr:
     if batch == "waste_manifests":
         return pl.concat_str(pl.lit("manifest "), pl.col("manifest_no"))
     if batch == "waste_utilisation":
-        return pl.format("general waste {} {}", pl.col("facility_id"), pl.col("period_month").dt.strftime("%Y-%m"))
+        return pl.format(
+            "general waste {} {}",
+            pl.col("facility_id"),
+            pl.col("period_month").dt.strftime("%Y-%m"),
+        )
     return pl.format(
         "{} line {}:{} {}",
         pl.col("origin") if batch == "waste_codes" else pl.lit("ledger"),
         pl.col("source_file"),
         pl.col("row").cast(pl.String),
-        pl.col("waste_code").fill_null(pl.col("waste_name") if batch == "waste_ledger" else pl.lit("")),
+        pl.col("waste_code").fill_null(
+            pl.col("waste_name") if batch == "waste_ledger" else pl.lit("")
+        ),
     )
 
 
@@ -199,19 +225,23 @@ def _evidence(batch: str) -> pl.Expr:
         sql = pl.format(
             "select * from stg_waste_ledger where facility_id = '{}' and period_month = '{}' "
             "and waste_class = 'general'",
-            pl.col("facility_id"), pl.col("period_month").cast(pl.String),
+            pl.col("facility_id"),
+            pl.col("period_month").cast(pl.String),
         )
     elif batch == "waste_codes":
         sql = pl.format(
             "select * from {} where source_file = '{}' and \"row\" = {}",
-            pl.when(pl.col("origin") == "manifest").then(pl.lit("stg_waste_manifests"))
+            pl.when(pl.col("origin") == "manifest")
+            .then(pl.lit("stg_waste_manifests"))
             .otherwise(pl.lit(table)),
-            pl.col("source_file"), pl.col("row").cast(pl.String),
+            pl.col("source_file"),
+            pl.col("row").cast(pl.String),
         )
     else:
         sql = pl.format(
             "select * from stg_waste_ledger where source_file = '{}' and \"row\" = {}",
-            pl.col("source_file"), pl.col("row").cast(pl.String),
+            pl.col("source_file"),
+            pl.col("row").cast(pl.String),
         )
     # The same shape as the device findings' evidence (sources: file, lines, n), plus the
     # worksheet, and the SQL over the staging table that shows the rows.
@@ -239,8 +269,13 @@ def _message(c: Control, column: str) -> pl.Expr:
     unit = SUBJECT_UNITS.get(column, "")
     return pl.format(
         "{} / {}: {} {} {} (expected {} {}){}",
-        pl.lit(c.name_zh), pl.lit(c.name_en), pl.col("_subject"), pl.lit(column),
-        pl.col(column).cast(pl.String), pl.lit(bound), pl.lit(unit),
+        pl.lit(c.name_zh),
+        pl.lit(c.name_en),
+        pl.col("_subject"),
+        pl.lit(column),
+        pl.col(column).cast(pl.String),
+        pl.lit(bound),
+        pl.lit(unit),
         pl.when(pl.lit(c.status) != "verified")
         .then(pl.lit(f" — {c.status.upper()}: {c.clause}"))
         .otherwise(pl.lit("")),
@@ -285,7 +320,9 @@ def waste_findings(
             "message": _message(c, column),
             "evidence": _evidence(c.batch),
         }
-        ident = pl.concat_str([pl.lit(day.isoformat()), pl.lit(c.control_id), pl.col("_subject")], separator="|")
+        ident = pl.concat_str(
+            [pl.lit(day.isoformat()), pl.lit(c.control_id), pl.col("_subject")], separator="|"
+        )
         if c.kind == "breach":
             breaches.append(
                 rows.select(

@@ -61,8 +61,14 @@ def hour_grid(sites: pl.DataFrame, days: list[date]) -> pl.DataFrame:
                 rows.append((d, (start + timedelta(hours=h)).astimezone(ZoneInfo("UTC")), h, *r))
     return pl.DataFrame(
         rows,
-        schema={"local_day": pl.Date, "hour_start_utc": UTC_DT, "hour_local": pl.Int8,
-                "site_id": pl.String, "mn": pl.String, "station": pl.String},
+        schema={
+            "local_day": pl.Date,
+            "hour_start_utc": UTC_DT,
+            "hour_local": pl.Int8,
+            "site_id": pl.String,
+            "mn": pl.String,
+            "station": pl.String,
+        },
         orient="row",
     )
 
@@ -96,8 +102,10 @@ def dust_hourly(
         .filter(
             pl.col("mn").is_in(sites["mn"].implode())
             & pl.col("pollutant").is_in([PM10, PM25, TSP])
-            & (((pl.col("cn") == "2011") & (pl.col("field") == "Rtd"))
-               | (pl.col("cn").is_in(["2051", "2061"]) & (pl.col("field") == "Avg")))
+            & (
+                ((pl.col("cn") == "2011") & (pl.col("field") == "Rtd"))
+                | (pl.col("cn").is_in(["2051", "2061"]) & (pl.col("field") == "Avg"))
+            )
         )
         .with_columns(
             hour_start_utc=pl.col("data_time_utc").dt.truncate("1h"),
@@ -119,9 +127,8 @@ def dust_hourly(
         )
         .collect()
     )
-    st = (
-        station.select("station", "hour_start_utc", pl.col("pm10").alias("pm10_station"))
-        .unique(["station", "hour_start_utc"], keep="last", maintain_order=True)
+    st = station.select("station", "hour_start_utc", pl.col("pm10").alias("pm10_station")).unique(
+        ["station", "hour_start_utc"], keep="last", maintain_order=True
     )
     out = (
         grid.join(per_hour, on=["mn", "hour_start_utc"], how="left")
@@ -131,8 +138,9 @@ def dust_hourly(
         )
         .with_columns(valid=pl.col("valid_minutes") >= min_valid_minutes)
         .with_columns(
-            pm10_diff=pl.when(pl.col("valid") & pl.col("pm10_station").is_not_null())
-            .then((pl.col("pm10_site") - pl.col("pm10_station")).round(3))
+            pm10_diff=pl.when(pl.col("valid") & pl.col("pm10_station").is_not_null()).then(
+                (pl.col("pm10_site") - pl.col("pm10_station")).round(3)
+            )
         )
         .with_columns(pl.col("pm10_site", "pm25_site", "tsp_site").round(3))
         .sort("site_id", "hour_start_utc")

@@ -165,4 +165,6 @@ def create_model(con: duckdb.DuckDBPyConnection) -> None:
         con.execute(f"create or replace view {name} as {sql}")
         con.execute(f"comment on view {name} is '{comment.replace(chr(39), chr(39) * 2)}'")
         for col, text in columns.items():
-            con.execute(f'comment on column {name}."{col}" is \'{text.replace(chr(39), chr(39) * 2)}\'')
+            con.execute(
+                f"comment on column {name}.\"{col}\" is '{text.replace(chr(39), chr(39) * 2)}'"
+            )

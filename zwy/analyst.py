@@ -105,7 +105,9 @@ def sql(
     query: Annotated[
         str | None, typer.Argument(help='SQL to run, e.g. "SELECT * FROM v_breaches"')
     ] = None,
-    file: Annotated[Path | None, typer.Option("--file", "-f", help="read the SQL from a file")] = None,
+    file: Annotated[
+        Path | None, typer.Option("--file", "-f", help="read the SQL from a file")
+    ] = None,
     fmt: Annotated[str, typer.Option("--format", help="table | csv | json | parquet")] = "table",
     out: Annotated[Path | None, typer.Option(help="output file (parquet needs one)")] = None,
     data_dir: Annotated[Path | None, typer.Option(help="Root of local state")] = None,

@@ -46,14 +46,20 @@ def run(
     warehouse: WarehouseOpt = None,
     data_dir: DataDirOpt = None,
     alerts: Annotated[
-        bool, typer.Option("--alerts", help="Also queue the day's alerts and send all pending "
-                           "(SMTP: the smtp_default connection, see docs/alerts.md)")
+        bool,
+        typer.Option(
+            "--alerts",
+            help="Also queue the day's alerts and send all pending "
+            "(SMTP: the smtp_default connection, see docs/alerts.md)",
+        ),
     ] = False,
 ) -> None:
     """Process one day end to end into the warehouse (parse → transform → load → validate → report)."""
     from zwy.settings import settings_from_options
 
-    settings = settings_from_options(inbox=inbox, registry=registry, warehouse=warehouse, data_dir=data_dir)
+    settings = settings_from_options(
+        inbox=inbox, registry=registry, warehouse=warehouse, data_dir=data_dir
+    )
     summary = _run_with_progress(parse_day(day), settings, alerts=alerts)
     _print_summary(summary, settings)
     if summary.status == "failed":
@@ -66,8 +72,12 @@ def _run_with_progress(d: date, settings, alerts: bool = False):  # type: ignore
 
     total = len(STREAMS) * 2 + 4 + int(alerts)
     with Progress(
-        SpinnerColumn(), TextColumn("[bold]{task.description}"), BarColumn(),
-        TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn(), console=console,
+        SpinnerColumn(),
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeElapsedColumn(),
+        console=console,
         transient=False,
     ) as progress:
         task = progress.add_task(f"{d} starting", total=total)
@@ -108,16 +118,31 @@ def _print_summary(summary, settings) -> None:  # type: ignore[no-untyped-def]
         title=f"{summary.day}: [{colour}]{summary.status}[/{colour}]  ({summary.run_id})",
         title_justify="left",
     )
-    for col in ("stream", "files", "unreadable", "frames", "loaded", "quarantined", "noise", "values"):
+    for col in (
+        "stream",
+        "files",
+        "unreadable",
+        "frames",
+        "loaded",
+        "quarantined",
+        "noise",
+        "values",
+    ):
         table.add_column(col, justify="left" if col == "stream" else "right", no_wrap=True)
     if files.height:
-        agg = files.group_by("stream").agg(
-            pl.len().alias("files"),
-            (pl.col("status") == "unreadable").sum().alias("unreadable"),
-            pl.col("frames_found").sum(), pl.col("frames_loaded").sum(),
-            pl.col("frames_quarantined").sum(), pl.col("noise_lines").sum(),
-            pl.col("values_loaded").sum(),
-        ).sort("stream")
+        agg = (
+            files.group_by("stream")
+            .agg(
+                pl.len().alias("files"),
+                (pl.col("status") == "unreadable").sum().alias("unreadable"),
+                pl.col("frames_found").sum(),
+                pl.col("frames_loaded").sum(),
+                pl.col("frames_quarantined").sum(),
+                pl.col("noise_lines").sum(),
+                pl.col("values_loaded").sum(),
+            )
+            .sort("stream")
+        )
         for r in agg.iter_rows():
             table.add_row(*[f"{v:,}" if isinstance(v, int) else str(v) for v in r])
     console.print(table)
@@ -131,9 +156,12 @@ def _print_summary(summary, settings) -> None:  # type: ignore[no-untyped-def]
         rules = Table(title="quarantined, by rule", title_justify="left")
         for col in ("rule", "count", "first example (file:line)", "reason"):
             rules.add_column(col, overflow="fold")
-        by_rule = quarantine.sort("source_file", "line").group_by("rule", maintain_order=True).agg(
-            pl.len().alias("n"), pl.first("source_file"), pl.first("line"), pl.first("reason")
-        ).sort("n", descending=True)
+        by_rule = (
+            quarantine.sort("source_file", "line")
+            .group_by("rule", maintain_order=True)
+            .agg(pl.len().alias("n"), pl.first("source_file"), pl.first("line"), pl.first("reason"))
+            .sort("n", descending=True)
+        )
         for r in by_rule.iter_rows(named=True):
             rules.add_row(r["rule"], str(r["n"]), f"{r['source_file']}:{r['line']}", r["reason"])
         console.print(rules)
@@ -176,7 +204,8 @@ def demo(
     start: Annotated[str, typer.Option(help="First sample day")] = "2024-05-01",
     data_dir: DataDirOpt = None,
     airflow: Annotated[
-        bool, typer.Option(help="Run each day through Airflow (`airflow dags test`, SQLite metadata)")
+        bool,
+        typer.Option(help="Run each day through Airflow (`airflow dags test`, SQLite metadata)"),
     ] = False,
 ) -> None:
     """Generate the built-in sample district, run each day, and say what to look at next."""
@@ -198,10 +227,10 @@ def demo(
             _print_summary(summary, settings)
     console.print(
         "\n[bold]Next:[/bold]\n"
-        "  • query the published snapshot: uv run zwy sql \"SELECT * FROM v_compliance_status\" "
+        '  • query the published snapshot: uv run zwy sql "SELECT * FROM v_compliance_status" '
         f"--data-dir {settings.data_dir}\n"
-        "  • see what was rejected and why: uv run zwy sql \"SELECT rule, count(*) FROM "
-        f"raw_quarantine GROUP BY 1\" --data-dir {settings.data_dir}\n"
+        '  • see what was rejected and why: uv run zwy sql "SELECT rule, count(*) FROM '
+        f'raw_quarantine GROUP BY 1" --data-dir {settings.data_dir}\n'
         f"  • the daily report: {settings.reports}/<day>/compliance_<day>.html\n"
         f"  • what the generator planted: {sample_dir / 'planted.json'}\n"
         "  • rerun a day (idempotent): zwy run --day "

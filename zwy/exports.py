@@ -121,16 +121,16 @@ def parse_export_text(text: str, source_file: str) -> ExportResult:
         .then(pl.lit("export_value"))
         .alias("rule")
     )
-    raw = pl.concat_str(
-        [pl.col(c).fill_null("") for c in HEADER_MAP.values()], separator=","
-    )
+    raw = pl.concat_str([pl.col(c).fill_null("") for c in HEADER_MAP.values()], separator=",")
     quarantine = df.filter(pl.col("rule").is_not_null()).select(
         "source_file",
         "line",
         raw.alias("raw"),
         "rule",
         pl.when(pl.col("rule") == "export_time")
-        .then(pl.format("监测时间 '{}' is not a time like 2024-05-01 13:00:00", pl.col("time_text")))
+        .then(
+            pl.format("监测时间 '{}' is not a time like 2024-05-01 13:00:00", pl.col("time_text"))
+        )
         .when(pl.col("rule") == "export_value")
         .then(pl.format("小时均值 '{}' is not a number", pl.col("avg_text")))
         .otherwise(pl.lit("监测点编码 (MN) is empty"))
@@ -157,14 +157,34 @@ def parse_export_text(text: str, source_file: str) -> ExportResult:
         pl.lit("2061").alias("cn"),
     )
     avg = ok.select(
-        "source_file", "line", "mn", "cn", "data_time", "pollutant", "code_raw",
-        "code_status", pl.lit("Avg").alias("field"), pl.lit(True).alias("field_known"),
-        pl.col("avg").alias("value"), pl.col("avg_text").alias("value_text"), "flag",
+        "source_file",
+        "line",
+        "mn",
+        "cn",
+        "data_time",
+        "pollutant",
+        "code_raw",
+        "code_status",
+        pl.lit("Avg").alias("field"),
+        pl.lit(True).alias("field_known"),
+        pl.col("avg").alias("value"),
+        pl.col("avg_text").alias("value_text"),
+        "flag",
     )
     zs = ok.filter(pl.col("zs").is_not_null()).select(
-        "source_file", "line", "mn", "cn", "data_time", "pollutant", "code_raw",
-        "code_status", pl.lit("ZsAvg").alias("field"), pl.lit(True).alias("field_known"),
-        pl.col("zs").alias("value"), pl.col("zs_text").alias("value_text"), "flag",
+        "source_file",
+        "line",
+        "mn",
+        "cn",
+        "data_time",
+        "pollutant",
+        "code_raw",
+        "code_status",
+        pl.lit("ZsAvg").alias("field"),
+        pl.lit(True).alias("field_known"),
+        pl.col("zs").alias("value"),
+        pl.col("zs_text").alias("value_text"),
+        "flag",
     )
     values = conform(pl.concat([avg, zs]).sort("line", "field"), VALUES)
     return ExportResult(

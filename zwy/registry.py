@@ -111,7 +111,10 @@ def read_optional_table(path: Path, schema: pl.Schema) -> pl.DataFrame:
         raise ConfigError(f"{path}: missing column(s) {', '.join(missing)}")
     try:
         return df.select(
-            [pl.col(c).str.to_date() if t == pl.Date else pl.col(c).cast(t) for c, t in schema.items()]
+            [
+                pl.col(c).str.to_date() if t == pl.Date else pl.col(c).cast(t)
+                for c, t in schema.items()
+            ]
         )
     except pl.exceptions.PolarsError as exc:
         raise ConfigError(f"{path}: a column does not have its expected type: {exc}") from exc

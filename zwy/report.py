@@ -81,9 +81,7 @@ def read_report_data(
         return _read_report_data(day, settings, ro)
 
 
-def _read_report_data(
-    day: date, settings: Settings, con: duckdb.DuckDBPyConnection
-) -> ReportData:
+def _read_report_data(day: date, settings: Settings, con: duckdb.DuckDBPyConnection) -> ReportData:
     tables = {r[0] for r in con.execute("select table_name from duckdb_tables()").fetchall()}
     if "breaches" not in tables:
         raise ZwyError(
@@ -255,18 +253,41 @@ def dust_chart(hours: pl.DataFrame, group: pl.DataFrame, day: date) -> str:
     fig = Figure(figsize=(9.6, 3.4))
     ax = fig.add_subplot(1, 1, 1)
     ok = h.filter(pl.col("valid"))
-    ax.plot(ok["hour_local"].to_list(), ok["pm10_site"].to_list(), marker="o", ms=3.5, lw=1.6,
-            color=BLUE, label="site PM10 (valid hours)")
-    ax.plot(h["hour_local"].to_list(), h["pm10_station"].to_list(), lw=1.4, color="#555555",
-            ls="-.", label=f"station PM10 ({first.get('station') or h['station'][0]})")
+    ax.plot(
+        ok["hour_local"].to_list(),
+        ok["pm10_site"].to_list(),
+        marker="o",
+        ms=3.5,
+        lw=1.6,
+        color=BLUE,
+        label="site PM10 (valid hours)",
+    )
+    ax.plot(
+        h["hour_local"].to_list(),
+        h["pm10_station"].to_list(),
+        lw=1.4,
+        color="#555555",
+        ls="-.",
+        label=f"station PM10 ({first.get('station') or h['station'][0]})",
+    )
     if c is not None and "margin_ugm3" in c.params:
         margin = float(c.params["margin_ugm3"])
-        ax.plot(h["hour_local"].to_list(),
-                (h["pm10_station"] + margin).fill_null(float("nan")).to_list(),
-                lw=1.2, color=RED, ls="--", label=f"station + {margin:g} µg/m³ (policy, UNVERIFIED)")
+        ax.plot(
+            h["hour_local"].to_list(),
+            (h["pm10_station"] + margin).fill_null(float("nan")).to_list(),
+            lw=1.2,
+            color=RED,
+            ls="--",
+            label=f"station + {margin:g} µg/m³ (policy, UNVERIFIED)",
+        )
     if c is not None and c.batch == "dust_hours":
-        ax.axhline(float(c.params["max"]), color=RED, ls="--", lw=1.8,
-                   label=f"threshold {c.params['max']} µg/m³ (policy, UNVERIFIED)")
+        ax.axhline(
+            float(c.params["max"]),
+            color=RED,
+            ls="--",
+            lw=1.8,
+            label=f"threshold {c.params['max']} µg/m³ (policy, UNVERIFIED)",
+        )
     tz_start, _ = day_bounds_utc(day)
     for r in group.iter_rows(named=True):
         x0 = (r["period_start_utc"] - tz_start).total_seconds() / 3600.0
@@ -274,14 +295,22 @@ def dust_chart(hours: pl.DataFrame, group: pl.DataFrame, day: date) -> str:
         ax.axvspan(x0 - 0.5, x1 - 0.5, color=RED, alpha=0.12, lw=0)
     missing = h.filter(pl.col("n_values") == 0)["hour_local"].to_list()
     if missing:
-        ax.scatter(missing, [0] * len(missing), marker="|", s=120, color=AMBER,
-                   label="no data (monitor offline)")
+        ax.scatter(
+            missing,
+            [0] * len(missing),
+            marker="|",
+            s=120,
+            color=AMBER,
+            label="no data (monitor offline)",
+        )
     ax.set_xlim(-0.5, 23.5)
     ax.set_xticks(range(0, 24, 2))
     ax.set_xticklabels([f"{x:02d}:00" for x in range(0, 24, 2)], fontsize=8)
     ax.set_xlabel(f"{day.isoformat()} (Beijing time)", fontsize=9)
     ax.set_ylabel("µg/m³", fontsize=9)
-    ax.set_title(f"site {first['facility_id']} · {first['mn']} · PM10 · {first['control_id']}", fontsize=10)
+    ax.set_title(
+        f"site {first['facility_id']} · {first['mn']} · PM10 · {first['control_id']}", fontsize=10
+    )
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=8, loc="best")
     fig.tight_layout()
@@ -391,8 +420,12 @@ def _facility_status(data: ReportData) -> pl.DataFrame:
     fac = data.facilities.select("facility_id", "name")
     if data.sites.height:  # construction sites are listed like facilities
         fac = pl.concat(
-            [fac, data.sites.select(pl.col("site_id").alias("facility_id"),
-                                    pl.col("project_name").alias("name"))],
+            [
+                fac,
+                data.sites.select(
+                    pl.col("site_id").alias("facility_id"), pl.col("project_name").alias("name")
+                ),
+            ],
             how="vertical_relaxed",
         )
     b = data.breaches.group_by("facility_id").agg(

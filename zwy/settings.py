@@ -53,8 +53,9 @@ class AlertSettings(BaseModel):
         "where the routing rules say 'immediate'",
     )
     quarantine_spike_share: float = Field(
-        default=0.05, description="a file with more than this share of its frames "
-        "quarantined raises a data-quality alert"
+        default=0.05,
+        description="a file with more than this share of its frames "
+        "quarantined raises a data-quality alert",
     )
     report_base_url: str | None = Field(
         default=None,
@@ -63,8 +64,9 @@ class AlertSettings(BaseModel):
     )
     max_charts: int = Field(default=6, description="charts per email, worst breaches first")
     routing_file: Path | None = Field(
-        default=None, description="routing rules CSV; default: <registry>/alert_routing.csv "
-        "if present, else the built-in rules (zwy/alerts/routing.csv)"
+        default=None,
+        description="routing rules CSV; default: <registry>/alert_routing.csv "
+        "if present, else the built-in rules (zwy/alerts/routing.csv)",
     )
 
 

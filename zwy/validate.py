@@ -207,7 +207,9 @@ def validate_day(
             pl.concat(
                 [
                     attach_evidence(
-                        con, day, breach_rows(day, batches, failures, limits, controls),
+                        con,
+                        day,
+                        breach_rows(day, batches, failures, limits, controls),
                         "breach_id",
                     ),
                     waste_breaches,
@@ -222,7 +224,9 @@ def validate_day(
             pl.concat(
                 [
                     attach_evidence(
-                        con, day, dq_rows(day, batches, failures, controls, settings.validity),
+                        con,
+                        day,
+                        dq_rows(day, batches, failures, controls, settings.validity),
                         "issue_id",
                     ),
                     waste_issues,

@@ -67,14 +67,19 @@ def require_service(name: str, check: Callable[[], object], how_to_start: str) -
     try:
         check()
     except Exception as exc:  # any connection error means "not reachable"
-        msg = f"{name} is not reachable ({type(exc).__name__}: {exc}); start it with: {how_to_start}"
+        msg = (
+            f"{name} is not reachable ({type(exc).__name__}: {exc}); start it with: {how_to_start}"
+        )
         if os.environ.get("CI"):
             pytest.fail(f"{msg} (CI is set: this test must run in CI)")
         pytest.skip(msg)
 
 
 def wait_for(
-    predicate: Callable[[], Any], timeout: float, what: str, interval: float = 1.0,
+    predicate: Callable[[], Any],
+    timeout: float,
+    what: str,
+    interval: float = 1.0,
     on_timeout: Callable[[], str] | None = None,
 ) -> Any:
     """Call ``predicate`` until it returns a truthy value (returned) or ``timeout`` s pass (fail)."""
@@ -159,10 +164,16 @@ class AirflowStack:
         self._engine: Any = None
 
     # -- commands ---------------------------------------------------------------------------
-    def cli(self, *args: str, timeout: float = 300, check: bool = True) -> subprocess.CompletedProcess[str]:
+    def cli(
+        self, *args: str, timeout: float = 300, check: bool = True
+    ) -> subprocess.CompletedProcess[str]:
         """Run ``airflow <args>`` to completion; fail the test with its output if it fails."""
         res = subprocess.run(
-            [airflow_exe(), *args], env=self.env, capture_output=True, text=True, timeout=timeout,
+            [airflow_exe(), *args],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
         )
         if check and res.returncode != 0:
             pytest.fail(
@@ -180,8 +191,12 @@ class AirflowStack:
         """Start ``airflow <args>`` in a new session, output to ``components/<name>.log``."""
         log = (self.log_dir / f"{name}.log").open("ab")
         proc = subprocess.Popen(
-            [airflow_exe(), *args], env=self.env, stdout=log, stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL, start_new_session=True,
+            [airflow_exe(), *args],
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
         )
         log.close()
         self.procs[name] = proc
@@ -191,7 +206,9 @@ class AirflowStack:
     def start_core(self, executor_component: tuple[str, ...] | None = None) -> None:
         """Start the API server, wait for it, then the dag-processor, scheduler (and a worker)."""
         port = self.env["AIRFLOW__API__PORT"]
-        self.start("api-server", "api-server", "--host", "127.0.0.1", "--port", port, "--workers", "1")
+        self.start(
+            "api-server", "api-server", "--host", "127.0.0.1", "--port", port, "--workers", "1"
+        )
         self.start("dag-processor", "dag-processor")
         self.wait_http(f"http://127.0.0.1:{port}/api/v2/monitor/health", timeout=180)
         self.start("scheduler", "scheduler")
@@ -236,26 +253,36 @@ class AirflowStack:
             self.assert_alive()
             return bool(self.query("SELECT dag_id FROM serialized_dag WHERE dag_id = :d", d=dag_id))
 
-        wait_for(parsed, timeout, f"the dag-processor to parse {dag_id}", interval=2,
-                 on_timeout=self.diagnostics)
+        wait_for(
+            parsed,
+            timeout,
+            f"the dag-processor to parse {dag_id}",
+            interval=2,
+            on_timeout=self.diagnostics,
+        )
 
     def runs(self, dag_id: str = DAG_ID) -> list[dict[str, Any]]:
         """Return the DAG's runs: run_id, state, run_type, logical_date, backfill_id, conf."""
         return self.query(
             "SELECT run_id, state, run_type, logical_date, backfill_id, start_date, end_date "
-            "FROM dag_run WHERE dag_id = :d ORDER BY id", d=dag_id,
+            "FROM dag_run WHERE dag_id = :d ORDER BY id",
+            d=dag_id,
         )
 
     def task_states(self, run_id: str, dag_id: str = DAG_ID) -> dict[str, str | None]:
         """Return ``{task_id: state}`` of one run."""
         rows = self.query(
             "SELECT task_id, state FROM task_instance WHERE dag_id = :d AND run_id = :r",
-            d=dag_id, r=run_id,
+            d=dag_id,
+            r=run_id,
         )
         return {r["task_id"]: r["state"] for r in rows}
 
     def wait_runs_done(
-        self, run_ids: Callable[[], Iterable[str]], expected: int, timeout: float,
+        self,
+        run_ids: Callable[[], Iterable[str]],
+        expected: int,
+        timeout: float,
         dag_id: str = DAG_ID,
     ) -> dict[str, str]:
         """Wait until ``expected`` runs named by ``run_ids()`` are finished; fail on any failure.
@@ -278,7 +305,10 @@ class AirflowStack:
             return None
 
         result: dict[str, str] = wait_for(
-            done, timeout, f"{expected} run(s) of {dag_id} to finish", interval=3,
+            done,
+            timeout,
+            f"{expected} run(s) of {dag_id} to finish",
+            interval=3,
             on_timeout=lambda: self.diagnostics(list(run_ids())),
         )
         return result
@@ -296,13 +326,17 @@ class AirflowStack:
         for r in runs:
             if r["run_id"] not in wanted:
                 continue
-            out.append(f"== run {r['run_id']} [{r['state']}] tasks: {self.task_states(r['run_id'])}")
+            out.append(
+                f"== run {r['run_id']} [{r['state']}] tasks: {self.task_states(r['run_id'])}"
+            )
             run_dir = self.home / "logs" / f"dag_id={DAG_ID}" / f"run_id={r['run_id']}"
             for log in sorted(run_dir.rglob("*.log")):
                 out.append(f"--- {log.relative_to(self.home)}\n{tail(log, lines)}")
         for name in self.procs:
-            out.append(f"== component {name} (pid {self.pids[name]})\n"
-                       f"{tail(self.log_dir / f'{name}.log', lines)}")
+            out.append(
+                f"== component {name} (pid {self.pids[name]})\n"
+                f"{tail(self.log_dir / f'{name}.log', lines)}"
+            )
         return "\n".join(out)
 
     # -- shutdown ---------------------------------------------------------------------------
@@ -329,8 +363,12 @@ class AirflowStack:
         carrying this test's tag get SIGKILL.
         """
         victims: dict[int, psutil.Process] = {}
-        for name in sorted(self.procs, key=lambda n: self.STOP_ORDER.index(n)
-                           if n in self.STOP_ORDER else len(self.STOP_ORDER)):
+        for name in sorted(
+            self.procs,
+            key=lambda n: (
+                self.STOP_ORDER.index(n) if n in self.STOP_ORDER else len(self.STOP_ORDER)
+            ),
+        ):
             proc = self.procs[name]
             try:
                 ps = psutil.Process(proc.pid)

@@ -68,8 +68,15 @@ def _backfill(stack: AirflowStack, first: date, last: date, *extra: str) -> int:
     """Create a backfill and return its id (the scheduler runs it)."""
     before = {r["id"] for r in stack.query("SELECT id FROM backfill")}
     stack.cli(
-        "backfill", "create", "--dag-id", DAG_ID,
-        "--from-date", interval_start(first), "--to-date", interval_start(last), *extra,
+        "backfill",
+        "create",
+        "--dag-id",
+        DAG_ID,
+        "--from-date",
+        interval_start(first),
+        "--to-date",
+        interval_start(last),
+        *extra,
     )
     new = [r["id"] for r in stack.query("SELECT id FROM backfill") if r["id"] not in before]
     assert len(new) == 1, new
@@ -96,7 +103,9 @@ def _data_tables(warehouse: Path) -> list[str]:
 
 def _alert_ids(warehouse: Path) -> list[str]:
     with duckdb.connect(str(warehouse), read_only=True) as con:
-        return [r[0] for r in con.execute("SELECT alert_id FROM alert_outbox ORDER BY 1").fetchall()]
+        return [
+            r[0] for r in con.execute("SELECT alert_id FROM alert_outbox ORDER BY 1").fetchall()
+        ]
 
 
 def test_backfill_three_days_then_reprocess_one_is_idempotent(local_stack: AirflowStack) -> None:
@@ -113,7 +122,8 @@ def test_backfill_three_days_then_reprocess_one_is_idempotent(local_stack: Airfl
     assert list(states.values()) == ["success"] * len(DAYS)
     runs = stack.query(
         "SELECT run_id, run_type, logical_date, start_date, end_date FROM dag_run "
-        "WHERE backfill_id = :b ORDER BY logical_date", b=first,
+        "WHERE backfill_id = :b ORDER BY logical_date",
+        b=first,
     )
     assert {r["run_type"] for r in runs} == {"backfill"}
     # A backfill runs up to its own --max-active-runs (default 10) at once, whatever the DAG's
@@ -127,10 +137,12 @@ def test_backfill_three_days_then_reprocess_one_is_idempotent(local_stack: Airfl
         assert a["end_date"] <= b["start_date"], ("load_day overlapped", a, b)
 
     with duckdb.connect(str(warehouse), read_only=True) as con:
-        loaded = dict(con.execute(
-            "SELECT batch_day, count(*) FROM raw_ingest_files GROUP BY 1").fetchall())
-        marts = dict(con.execute(
-            "SELECT local_day, count(*) FROM mart_daily_values GROUP BY 1").fetchall())
+        loaded = dict(
+            con.execute("SELECT batch_day, count(*) FROM raw_ingest_files GROUP BY 1").fetchall()
+        )
+        marts = dict(
+            con.execute("SELECT local_day, count(*) FROM mart_daily_values GROUP BY 1").fetchall()
+        )
         ops = con.execute("SELECT day, status, run_id FROM ops_runs ORDER BY day").fetchall()
     for day in DAYS:
         files = sum(1 for p in (inbox / day.isoformat()).rglob("*") if p.is_file())
@@ -148,21 +160,26 @@ def test_backfill_three_days_then_reprocess_one_is_idempotent(local_stack: Airfl
 
     # One backfill per DAG at a time: the scheduler marks the first one complete (every 30 s).
     wait_for(
-        lambda: stack.query("SELECT completed_at FROM backfill WHERE id = :b", b=first)[0]["completed_at"],
-        timeout=90, what="the first backfill to be marked complete", interval=2,
+        lambda: stack.query("SELECT completed_at FROM backfill WHERE id = :b", b=first)[0][
+            "completed_at"
+        ],
+        timeout=90,
+        what="the first backfill to be marked complete",
+        interval=2,
     )
     t1 = time.perf_counter()
     second = _backfill(stack, REPROCESSED, REPROCESSED, "--reprocess-behavior", "completed")
     again = stack.wait_runs_done(lambda: _runs_of(stack, second), expected=1, timeout=300)
     print(f"reprocessing {REPROCESSED}: {time.perf_counter() - t1:.1f} s")
     assert list(again.values()) == ["success"]
-    rerun = stack.query(
-        "SELECT run_id, end_date FROM dag_run WHERE backfill_id = :b", b=second)[0]
+    rerun = stack.query("SELECT run_id, end_date FROM dag_run WHERE backfill_id = :b", b=second)[0]
     assert rerun["end_date"] > max(r["end_date"] for r in runs)  # it really ran again
 
     after = warehouse_snapshot(warehouse, tables)
     for table in tables:
-        assert before[table].equals(after[table]), f"{table} changed when {REPROCESSED} was reprocessed"
+        assert before[table].equals(after[table]), (
+            f"{table} changed when {REPROCESSED} was reprocessed"
+        )
     # Reprocessing queues no alert twice (no SMTP here: they stay pending, retried).
     assert _alert_ids(warehouse) == alerts_before
     with duckdb.connect(str(warehouse), read_only=True) as con:

@@ -48,12 +48,18 @@ def test_dag_file_imports_fast_without_touching_data(dag_file: Path, tmp_path: P
     }
     out = subprocess.run(
         [sys.executable, "-c", PROBE, str(dag_file)],
-        capture_output=True, text=True, env=env, timeout=120, check=True,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=True,
     )
     probe = json.loads(out.stdout.strip().splitlines()[-1])
     assert probe["seconds"] < 2.0, f"{dag_file.name} took {probe['seconds']:.2f} s to import"
     assert probe["modules"] == [], f"{dag_file.name} imports {probe['modules']} at import time"
-    data_files = [p for p in probe["opened"] if p.startswith(str(tmp_path / "data")) or ".duckdb" in p]
+    data_files = [
+        p for p in probe["opened"] if p.startswith(str(tmp_path / "data")) or ".duckdb" in p
+    ]
     assert data_files == []
     assert not (tmp_path / "data").exists()
 
@@ -62,7 +68,9 @@ def test_dag_file_imports_fast_without_touching_data(dag_file: Path, tmp_path: P
 def nightly():
     import importlib.util
 
-    spec = importlib.util.spec_from_file_location("yizhuang_nightly", REPO / "dags" / "yizhuang_nightly.py")
+    spec = importlib.util.spec_from_file_location(
+        "yizhuang_nightly", REPO / "dags" / "yizhuang_nightly.py"
+    )
     assert spec and spec.loader
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
@@ -73,16 +81,28 @@ def test_nightly_has_the_expected_tasks(nightly) -> None:
     assert nightly.dag_id == "yizhuang_nightly"
     assert set(nightly.task_dict) == {
         "resolve_day",
-        "wastewater.parse_stream", "wastewater.transform_stream",
-        "exhaust_gas.parse_stream", "exhaust_gas.transform_stream",
-        "solid_waste.parse_stream", "solid_waste.transform_stream",
-        "dust.parse_stream", "dust.transform_stream",
-        "load_day", "validate_day", "build_report", "check_arrivals", "send_alerts", "publish",
+        "wastewater.parse_stream",
+        "wastewater.transform_stream",
+        "exhaust_gas.parse_stream",
+        "exhaust_gas.transform_stream",
+        "solid_waste.parse_stream",
+        "solid_waste.transform_stream",
+        "dust.parse_stream",
+        "dust.transform_stream",
+        "load_day",
+        "validate_day",
+        "build_report",
+        "check_arrivals",
+        "send_alerts",
+        "publish",
     }
     load = nightly.task_dict["load_day"]
     assert {t.task_id for t in load.upstream_list} >= {
-        "wastewater.transform_stream", "exhaust_gas.transform_stream",
-        "solid_waste.transform_stream", "dust.transform_stream", "resolve_day",
+        "wastewater.transform_stream",
+        "exhaust_gas.transform_stream",
+        "solid_waste.transform_stream",
+        "dust.transform_stream",
+        "resolve_day",
     }
     assert [t.task_id for t in nightly.task_dict["check_arrivals"].upstream_list] != []
     # Alerts go out whatever happened upstream; check_arrivals stays a leaf so that a failed
@@ -104,16 +124,30 @@ def test_nightly_schedule_timezone_pool_and_retries(nightly) -> None:
     assert tasks["load_day"].queue == "duckdb_writer"
     writers = [t for t in tasks.values() if t.pool == "zwy_duckdb_writer"]
     assert sorted(t.task_id for t in writers) == [
-        "build_report", "load_day", "publish", "send_alerts", "validate_day"
+        "build_report",
+        "load_day",
+        "publish",
+        "send_alerts",
+        "validate_day",
     ]
-    io = ("wastewater.parse_stream", "exhaust_gas.transform_stream", "load_day", "build_report",
-          "send_alerts")
+    io = (
+        "wastewater.parse_stream",
+        "exhaust_gas.transform_stream",
+        "load_day",
+        "build_report",
+        "send_alerts",
+    )
     for task_id in io:
         assert tasks[task_id].retries == 3 and tasks[task_id].retry_exponential_backoff
     for task_id in ("resolve_day", "check_arrivals", "validate_day"):
         assert tasks[task_id].retries == 0
     assert {a.uri for a in tasks["load_day"].outlets} >= {
-        "zwy://warehouse/stg_readings", "zwy://warehouse/mart_daily_values"
+        "zwy://warehouse/stg_readings",
+        "zwy://warehouse/mart_daily_values",
     }
     for t in tasks.values():
-        assert t.doc or t.doc_md or (t.python_callable.__doc__ if hasattr(t, "python_callable") else None)
+        assert (
+            t.doc
+            or t.doc_md
+            or (t.python_callable.__doc__ if hasattr(t, "python_callable") else None)
+        )

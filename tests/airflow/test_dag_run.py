@@ -43,18 +43,28 @@ def airflow_env(tmp_path_factory: pytest.TempPathFactory, smtp: LoopbackSmtp) ->
         "ZWY_REGISTRY_DIR": str(root / "sample" / "registry"),
         "AIRFLOW_CONN_SMTP_DEFAULT": smtp.connection_env(),
     }
-    subprocess.run([AIRFLOW, "db", "migrate"], env=env, check=True, capture_output=True, timeout=300)
+    subprocess.run(
+        [AIRFLOW, "db", "migrate"], env=env, check=True, capture_output=True, timeout=300
+    )
     subprocess.run(
         [AIRFLOW, "pools", "set", "zwy_duckdb_writer", "1", "the single DuckDB writer"],
-        env=env, check=True, capture_output=True, timeout=120,
+        env=env,
+        check=True,
+        capture_output=True,
+        timeout=120,
     )
     return env
 
 
-def dags_test(env: dict[str, str], logical_date: str, *extra: str) -> subprocess.CompletedProcess[str]:
+def dags_test(
+    env: dict[str, str], logical_date: str, *extra: str
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [AIRFLOW, "dags", "test", "yizhuang_nightly", logical_date, *extra],
-        env=env, capture_output=True, text=True, timeout=600,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
 
 
@@ -65,10 +75,14 @@ def test_scheduled_run_loads_the_previous_local_day(airflow_env, smtp) -> None:
     wh = Path(airflow_env["ZWY_DATA_DIR"]) / "warehouse" / "zwy.duckdb"
     inbox = Path(airflow_env["ZWY_INBOX_DIR"]) / DAY.isoformat()
     with duckdb.connect(str(wh), read_only=True) as con:
-        files = con.execute("SELECT count(*) FROM raw_ingest_files WHERE batch_day = ?", [DAY]).fetchone()
+        files = con.execute(
+            "SELECT count(*) FROM raw_ingest_files WHERE batch_day = ?", [DAY]
+        ).fetchone()
         runs = con.execute("SELECT status, run_id FROM ops_runs").fetchall()
         days = con.execute("SELECT DISTINCT local_day FROM mart_daily_values ORDER BY 1").fetchall()
-        breaches = con.execute("SELECT count(*) FROM breaches WHERE local_day = ?", [DAY]).fetchone()
+        breaches = con.execute(
+            "SELECT count(*) FROM breaches WHERE local_day = ?", [DAY]
+        ).fetchone()
         acct = con.execute(
             "SELECT count(*) FROM raw_ingest_files "
             "WHERE frames_found <> frames_loaded + frames_quarantined"
@@ -78,7 +92,9 @@ def test_scheduled_run_loads_the_previous_local_day(airflow_env, smtp) -> None:
     assert (DAY,) in days
     assert acct == (0,)
     assert breaches is not None and breaches[0] > 0  # the test district plants exceedances
-    report = Path(airflow_env["ZWY_DATA_DIR"]) / "reports" / DAY.isoformat() / f"compliance_{DAY}.html"
+    report = (
+        Path(airflow_env["ZWY_DATA_DIR"]) / "reports" / DAY.isoformat() / f"compliance_{DAY}.html"
+    )
     assert report.is_file() and "DB11/307-2013" in report.read_text()
     # send_alerts mailed the digests through the smtp_default connection, once each.
     to = [r for m in smtp.inbox.messages for r in m.rcpt_tos]

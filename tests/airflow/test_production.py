@@ -86,7 +86,9 @@ def redis_db() -> Iterator[int]:
                 break
             r.delete(OWNER_KEY)
     else:
-        pytest.fail("no empty Redis database among 1-15: flush a stale one (redis-cli -n N flushdb)")
+        pytest.fail(
+            "no empty Redis database among 1-15: flush a stale one (redis-cli -n N flushdb)"
+        )
     try:
         yield db
     finally:
@@ -95,7 +97,9 @@ def redis_db() -> Iterator[int]:
 
 
 @pytest.fixture(scope="module")
-def production(tmp_path_factory: pytest.TempPathFactory, postgres_db: str, redis_db: int) -> Iterator[AirflowStack]:
+def production(
+    tmp_path_factory: pytest.TempPathFactory, postgres_db: str, redis_db: int
+) -> Iterator[AirflowStack]:
     """The production stack on PostgreSQL + Celery/Redis, running, over one generated day."""
     root = tmp_path_factory.mktemp("prod")
     generate_district(root / "sample", [DAY], scale="test")
@@ -124,9 +128,19 @@ def production(tmp_path_factory: pytest.TempPathFactory, postgres_db: str, redis
         stack.start_core(
             # One worker serves both queues, as on the warehouse machine in production, where
             # it is the only worker that serves duckdb_writer (docs/deploy.md).
-            ("celery-worker", "celery", "worker", "--concurrency", "2",
-             "--queues", f"default,{WRITER_QUEUE}",
-             "--celery-hostname", f"zwytest-{env['ZWYTEST_TAG']}@%h", "--without-gossip", "--without-mingle")
+            (
+                "celery-worker",
+                "celery",
+                "worker",
+                "--concurrency",
+                "2",
+                "--queues",
+                f"default,{WRITER_QUEUE}",
+                "--celery-hostname",
+                f"zwytest-{env['ZWYTEST_TAG']}@%h",
+                "--without-gossip",
+                "--without-mingle",
+            )
         )
         stack.wait_dag_parsed()
         print(f"production stack up in {time.perf_counter() - t0:.1f} s")
@@ -173,17 +187,25 @@ def test_triggered_run_succeeds_on_celery_and_loads_the_day(production: AirflowS
     env = stack.env
     warehouse = Path(env["ZWY_DATA_DIR"]) / "warehouse" / "zwy.duckdb"
     inbox = Path(env["ZWY_INBOX_DIR"])
-    on_disk = {p.relative_to(inbox).as_posix() for p in (inbox / DAY.isoformat()).rglob("*") if p.is_file()}
+    on_disk = {
+        p.relative_to(inbox).as_posix() for p in (inbox / DAY.isoformat()).rglob("*") if p.is_file()
+    }
     # Read the warehouse only after the run is done (a DuckDB writer locks the file).
     with duckdb.connect(str(warehouse), read_only=True) as con:
-        files = {r[0] for r in con.execute(
-            "SELECT path FROM raw_ingest_files WHERE batch_day = ?", [DAY]).fetchall()}
+        files = {
+            r[0]
+            for r in con.execute(
+                "SELECT path FROM raw_ingest_files WHERE batch_day = ?", [DAY]
+            ).fetchall()
+        }
         runs = con.execute("SELECT run_id, status FROM ops_runs").fetchall()
         marts = con.execute(
-            "SELECT count(*) FROM mart_daily_values WHERE local_day = ?", [DAY]).fetchone()
+            "SELECT count(*) FROM mart_daily_values WHERE local_day = ?", [DAY]
+        ).fetchone()
         unbalanced = con.execute(
             "SELECT count(*) FROM raw_ingest_files "
-            "WHERE frames_found <> frames_loaded + frames_quarantined").fetchone()
+            "WHERE frames_found <> frames_loaded + frames_quarantined"
+        ).fetchone()
     assert on_disk and files == on_disk
     assert runs == [(f"{DAY.isoformat()}_airflow_{run_id}", "success")]
     assert marts is not None and marts[0] > 0

@@ -37,7 +37,9 @@ def make_district(root: Path) -> Settings:
     registry = root / "sample" / "registry"
     fac = pl.read_csv(registry / "facilities.csv", infer_schema=False)
     fac = fac.with_columns(
-        pl.when(pl.col("facility_id") == "F0001").then(pl.lit(HOSTILE)).otherwise(pl.col("name"))
+        pl.when(pl.col("facility_id") == "F0001")
+        .then(pl.lit(HOSTILE))
+        .otherwise(pl.col("name"))
         .alias("name")
     )
     fac.write_csv(registry / "facilities.csv")

@@ -68,7 +68,8 @@ def test_digest_reaches_the_right_people_once_each(district: Settings, smtp: Loo
 def test_subject_html_text_and_inline_chart(district: Settings, smtp: LoopbackSmtp):
     run_alerts(DAY, district)
     (msg,) = [
-        m.message for m in smtp.inbox.to("compliance@bureau.example.org")
+        m.message
+        for m in smtp.inbox.to("compliance@bureau.example.org")
         if "即时告警" not in str(m.message["Subject"])
     ]
     subject = str(msg["Subject"])
@@ -95,17 +96,23 @@ def test_subject_html_text_and_inline_chart(district: Settings, smtp: LoopbackSm
 
 def test_hostile_facility_names_arrive_escaped_and_readable(district: Settings, smtp: LoopbackSmtp):
     run_alerts(DAY, district)
-    (msg,) = [m.message for m in smtp.inbox.to(EHS_1) if "即时告警" not in str(m.message["Subject"])]
+    (msg,) = [
+        m.message for m in smtp.inbox.to(EHS_1) if "即时告警" not in str(m.message["Subject"])
+    ]
     text, html, _ = parts(msg)
     assert "<script>" not in html
-    assert "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt;&#x27;; DROP TABLE alert_outbox" in html
+    assert (
+        "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt;&#x27;; DROP TABLE alert_outbox" in html
+    )
     assert HOSTILE in text  # plain text shows the name exactly as registered
     # The injected SQL did nothing: the outbox is there and lists what was sent.
     assert not list_alerts(district).is_empty()
     assert "\n" not in str(msg["Subject"])
 
 
-def test_server_down_keeps_alerts_pending_then_delivers_once(district: Settings, smtp: LoopbackSmtp):
+def test_server_down_keeps_alerts_pending_then_delivers_once(
+    district: Settings, smtp: LoopbackSmtp
+):
     smtp.stop()
     res = run_alerts(DAY, district)
     assert res["queued"] > 0 and res["sent"] == 0 and res["pending"] == res["queued"]
@@ -161,7 +168,8 @@ def test_a_pipeline_event_is_alerted_once_per_recipient(district: Settings, smtp
     assert q1.queued and not q2.queued and q2.already_queued > 0
     with duckdb.connect(str(district.warehouse), read_only=True) as con:
         to = {
-            r[0] for r in con.execute(
+            r[0]
+            for r in con.execute(
                 "select o.recipient from alert_items i join alert_outbox o using (alert_id) "
                 "where i.kind = 'pipeline'"
             ).fetchall()
@@ -177,8 +185,10 @@ def test_critical_breaches_also_go_out_immediately(district: Settings, smtp: Loo
     # Each critical breach once to each compliance officer (routing.csv), nobody else.
     assert len(immediate) == critical * len(OFFICERS)
     assert {r for m in immediate for r in m.rcpt_tos} == OFFICERS
-    assert all(re.search(r"IMMEDIATE \d{4}-\d{2}-\d{2}: CRITICAL", str(m.message["Subject"]))
-               for m in immediate)
+    assert all(
+        re.search(r"IMMEDIATE \d{4}-\d{2}-\d{2}: CRITICAL", str(m.message["Subject"]))
+        for m in immediate
+    )
 
 
 def test_stage_records_become_pipeline_events():
@@ -188,8 +198,12 @@ def test_stage_records_become_pipeline_events():
         [
             {"name": "parse_stream", "stream": "wastewater", "status": "success"},
             {"name": "parse_stream", "stream": "exhaust_gas", "status": "nothing_arrived"},
-            {"name": "load_day", "stream": None, "status": "failed",
-             "message": "batch 2024-05-01: accounting failed for 1 file(s): a.log"},
+            {
+                "name": "load_day",
+                "stream": None,
+                "status": "failed",
+                "message": "batch 2024-05-01: accounting failed for 1 file(s): a.log",
+            },
             {"name": "validate_day", "stream": None, "status": "failed", "message": "boom"},
         ]
     )

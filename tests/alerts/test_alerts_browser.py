@@ -32,7 +32,8 @@ REPO = Path(__file__).resolve().parents[2]
 def test_digest_renders_with_its_charts(district: Settings, smtp: LoopbackSmtp, tmp_path: Path):
     run_alerts(DAY, district)
     (msg,) = [
-        m.message for m in smtp.inbox.to("compliance@bureau.example.org")
+        m.message
+        for m in smtp.inbox.to("compliance@bureau.example.org")
         if "即时告警" not in str(m.message["Subject"])
     ]
     page = tmp_path / "digest.html"

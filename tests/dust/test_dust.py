@@ -53,28 +53,51 @@ def test_a_csv_that_is_not_a_station_file(tmp_path):
     assert r.quarantine["rule"].to_list() == ["layout"] and r.rows.is_empty()
 
 
-def _reading(mn: str, t: datetime, value: float, flag: str = "N", pollutant: str = "a34002") -> dict:
-    return {"mn": mn, "cn": "2011", "field": "Rtd", "pollutant": pollutant, "value": value,
-            "flag": flag, "data_time_utc": t, "stream": "dust"}
+def _reading(
+    mn: str, t: datetime, value: float, flag: str = "N", pollutant: str = "a34002"
+) -> dict:
+    return {
+        "mn": mn,
+        "cn": "2011",
+        "field": "Rtd",
+        "pollutant": pollutant,
+        "value": value,
+        "flag": flag,
+        "data_time_utc": t,
+        "stream": "dust",
+    }
 
 
 def test_dust_hours_validity_and_difference():
-    sites = pl.DataFrame({"site_id": ["S1"], "mn": ["M1"], "station": ["X"],
-                          "start_date": [DAY], "end_date": [DAY]})
+    sites = pl.DataFrame(
+        {"site_id": ["S1"], "mn": ["M1"], "station": ["X"], "start_date": [DAY], "end_date": [DAY]}
+    )
     t0 = datetime(2024, 4, 30, 16, tzinfo=UTC)  # 00:00 Beijing
     rows = [_reading("M1", t0.replace(minute=m), 100.0) for m in range(50)]
     rows += [_reading("M1", t0.replace(hour=17, minute=m), 40.0) for m in range(10)]
     rows.append(_reading("M1", t0.replace(hour=17, minute=30), 999.0, flag="D"))
-    readings = pl.DataFrame(rows).with_columns(pl.col("data_time_utc").cast(READINGS["data_time_utc"]))
-    station = pl.DataFrame({"station": ["X", "X"], "hour_start_utc": [t0, t0.replace(hour=17)],
-                            "pm10": [70.0, None]}).with_columns(
-        pl.col("hour_start_utc").cast(READINGS["data_time_utc"]))
+    readings = pl.DataFrame(rows).with_columns(
+        pl.col("data_time_utc").cast(READINGS["data_time_utc"])
+    )
+    station = pl.DataFrame(
+        {"station": ["X", "X"], "hour_start_utc": [t0, t0.replace(hour=17)], "pm10": [70.0, None]}
+    ).with_columns(pl.col("hour_start_utc").cast(READINGS["data_time_utc"]))
     out = dust_hourly(readings, sites, station, [DAY], min_valid_minutes=45)
     assert out.height == 24
     h0, h1, h2 = out.row(0, named=True), out.row(1, named=True), out.row(2, named=True)
-    assert (h0["valid_minutes"], h0["valid"], h0["pm10_site"], h0["pm10_diff"]) == (50, True, 100.0, 30.0)
+    assert (h0["valid_minutes"], h0["valid"], h0["pm10_site"], h0["pm10_diff"]) == (
+        50,
+        True,
+        100.0,
+        30.0,
+    )
     # 10 valid minutes (the D-flagged value excluded): invalid hour, no difference.
-    assert (h1["valid_minutes"], h1["n_values"], h1["valid"], h1["pm10_diff"]) == (10, 11, False, None)
+    assert (h1["valid_minutes"], h1["n_values"], h1["valid"], h1["pm10_diff"]) == (
+        10,
+        11,
+        False,
+        None,
+    )
     assert (h2["n_values"], h2["valid"]) == (0, False)
 
 
@@ -102,25 +125,38 @@ def test_every_dust_file_recorded_and_accounted(district):
         assert r["frames_found"] == r["frames_loaded"] + r["frames_quarantined"]
     assert q(settings, "select count(*) n from stg_station_hourly")["n"][0] == 24
     # Dust monitors are registered: no unknown-MN issue for them.
-    assert q(settings, "select count(*) n from dq_issues where mn like '3901%' "
-                       "and control_id = 'ZWY-DQ-UNKNOWN-MN'")["n"][0] == 0
+    assert (
+        q(
+            settings,
+            "select count(*) n from dq_issues where mn like '3901%' "
+            "and control_id = 'ZWY-DQ-UNKNOWN-MN'",
+        )["n"][0]
+        == 0
+    )
 
 
 def test_dust_findings_are_exactly_the_planted(district):
     settings, planted = district
-    got = q(settings,
-            "select control_id, facility_id, mn, period_start_local, observed, verified_status, "
-            "message, evidence from breaches where control_id like 'ZWY-DUST-%' union all by name "
-            "select control_id, facility_id, mn, period_start_local, observed, verified_status, "
-            "message, evidence from dq_issues where control_id like 'ZWY-DUST-%'")
-    found = {(r["control_id"], r["facility_id"], r["period_start_local"].isoformat()) for r in got.iter_rows(named=True)}
+    got = q(
+        settings,
+        "select control_id, facility_id, mn, period_start_local, observed, verified_status, "
+        "message, evidence from breaches where control_id like 'ZWY-DUST-%' union all by name "
+        "select control_id, facility_id, mn, period_start_local, observed, verified_status, "
+        "message, evidence from dq_issues where control_id like 'ZWY-DUST-%'",
+    )
+    found = {
+        (r["control_id"], r["facility_id"], r["period_start_local"].isoformat())
+        for r in got.iter_rows(named=True)
+    }
     expected = set()
     for p in planted["diff_runs"]:
         expected.add(("ZWY-DUST-DIFF", p["site_id"], p["start_local"]))
     for p in planted["absolute"]:
         start = datetime.fromisoformat(p["start_local"])
         for h in range(p["hours"]):
-            expected.add(("ZWY-DUST-ABS", p["site_id"], start.replace(hour=start.hour + h).isoformat()))
+            expected.add(
+                ("ZWY-DUST-ABS", p["site_id"], start.replace(hour=start.hour + h).isoformat())
+            )
     for p in planted["offline"]:
         expected.add(("ZWY-DUST-OFFLINE", p["site_id"], p["start_local"]))
     assert found == expected and got.height == len(expected)
@@ -138,7 +174,10 @@ def test_dust_findings_are_exactly_the_planted(district):
 def test_offline_outside_working_hours_and_station_na_are_not_flagged(district):
     settings, planted = district
     night = planted["offline_outside_hours"][0]
-    hours = q(settings, f"select * from mart_dust_hourly where site_id = '{night['site_id']}' order by hour_local")
+    hours = q(
+        settings,
+        f"select * from mart_dust_hourly where site_id = '{night['site_id']}' order by hour_local",
+    )
     assert hours.filter(pl.col("hour_local").is_in([1, 2]))["n_values"].to_list() == [0, 0]
     na = hours.filter(pl.col("hour_local") == 5).row(0, named=True)
     assert na["pm10_station"] is None and na["pm10_diff"] is None and na["valid"]
@@ -158,11 +197,15 @@ def test_site_registry_is_read():
 
     reg = Path(__file__).parent  # any folder without dust_sites.csv: no sites
     assert load_dust_sites(reg).is_empty()
-    assert len(sites("benchmark", 212)) == 200 and sites_csv(sites("test", 212)).startswith(b"site_id")
+    assert len(sites("benchmark", 212)) == 200 and sites_csv(sites("test", 212)).startswith(
+        b"site_id"
+    )
 
 
 @pytest.mark.real
-@pytest.mark.skipif(not REAL.is_dir(), reason="../shared/real/beijing_air_quality is not beside the project")
+@pytest.mark.skipif(
+    not REAL.is_dir(), reason="../shared/real/beijing_air_quality is not beside the project"
+)
 def test_real_uci_station_files_read_without_loss():
     for path in sorted(REAL.glob("PRSA_Data_*.csv")):
         r = read_station_file(path, path.name)
@@ -170,5 +213,7 @@ def test_real_uci_station_files_read_without_loss():
         assert r.rows_found == raw.height, path.name
         assert r.quarantine.is_empty(), r.quarantine.head()
         # NA stays a null, never a zero.
-        assert r.rows["pm10"].null_count() == raw["PM10"].is_null().sum() + (raw["PM10"] == "NA").sum()
+        assert (
+            r.rows["pm10"].null_count() == raw["PM10"].is_null().sum() + (raw["PM10"] == "NA").sum()
+        )
         assert r.rows["station"].n_unique() == 1

@@ -59,9 +59,18 @@ def test_control_ids_are_unique_and_every_field_is_filled():
 def test_the_issue_asks_for_these_controls():
     rules = {c.control_id for c in load_controls()}
     assert {
-        "ZWY-LIM-W-DAY", "ZWY-LIM-W-PH", "ZWY-LIM-G-HOUR", "ZWY-DQ-HOUR-CAPTURE",
-        "ZWY-DQ-DAY-CAPTURE", "ZWY-DQ-NO-DATA", "ZWY-DQ-OFFLINE", "ZWY-DQ-FLATLINE",
-        "ZWY-DQ-S-SHARE", "ZWY-DQ-PINNED", "ZWY-DQ-T-FLAG", "ZWY-DQ-UNKNOWN-MN",
+        "ZWY-LIM-W-DAY",
+        "ZWY-LIM-W-PH",
+        "ZWY-LIM-G-HOUR",
+        "ZWY-DQ-HOUR-CAPTURE",
+        "ZWY-DQ-DAY-CAPTURE",
+        "ZWY-DQ-NO-DATA",
+        "ZWY-DQ-OFFLINE",
+        "ZWY-DQ-FLATLINE",
+        "ZWY-DQ-S-SHARE",
+        "ZWY-DQ-PINNED",
+        "ZWY-DQ-T-FLAG",
+        "ZWY-DQ-UNKNOWN-MN",
         "ZWY-DQ-UNKNOWN-CODE",
     } <= rules
 
@@ -89,7 +98,12 @@ def test_limit_controls_say_how_to_match_limits():
     for c in load_controls():
         if c.is_limit:
             assert c.params["averaging_period"] in ("hour", "day")
-            assert set(c.params["match_on"]) <= {"standard", "table_class", "outlet_type", "applies_to"}
+            assert set(c.params["match_on"]) <= {
+                "standard",
+                "table_class",
+                "outlet_type",
+                "applies_to",
+            }
             assert c.kind == "breach"
         else:
             assert c.kind == "dq"
@@ -97,8 +111,15 @@ def test_limit_controls_say_how_to_match_limits():
 
 def _controls_csv(rows: list[dict[str, str]]) -> str:
     base = {c: "x" for c in CONTROL_COLUMNS} | {
-        "kind": "dq", "stream": "any", "rule": "max_value", "params": "{}", "batch": "daily",
-        "severity": "low", "basis": "policy", "status": "policy", "legal_basis": "policy",
+        "kind": "dq",
+        "stream": "any",
+        "rule": "max_value",
+        "params": "{}",
+        "batch": "daily",
+        "severity": "low",
+        "basis": "policy",
+        "status": "policy",
+        "legal_basis": "policy",
     }
     lines = [",".join(CONTROL_COLUMNS)]
     for r in rows:
@@ -147,7 +168,9 @@ def test_limit_units_are_consistent_with_the_hj212_code_table():
     limits = load_limits()
     code_units = hj212_units()
     units = load_units()
-    known = {(r["limit_unit"], r["code_unit"]): r["comparable"] for r in units.iter_rows(named=True)}
+    known = {
+        (r["limit_unit"], r["code_unit"]): r["comparable"] for r in units.iter_rows(named=True)
+    }
     # one unit per pollutant across the whole table
     per_pollutant = limits.group_by("pollutant_name").agg(pl.col("unit").n_unique())
     assert (per_pollutant["unit"] == 1).all(), per_pollutant
@@ -211,15 +234,23 @@ def test_nox_limit_follows_the_dates_of_the_limits_rows():
 
     assert nox(date(2017, 3, 31)) == ("DB11-139-2015-NOx-new-2015", 80.0)
     assert nox(date(2017, 4, 1)) == ("DB11-139-2015-NOx-new-2017", 30.0)
-    assert resolve_limits(date(2015, 6, 30), OUTLETS).filter(pl.col("outlet_id") == "F1-DA1").height == 0
+    assert (
+        resolve_limits(date(2015, 6, 30), OUTLETS).filter(pl.col("outlet_id") == "F1-DA1").height
+        == 0
+    )
 
 
 def test_resolved_limits_match_outlet_class_and_mark_the_o2_reference():
     eff = resolve_limits(date(2024, 5, 1), OUTLETS)
     assert eff.schema == EFFECTIVE_LIMITS
-    cod = {r["outlet_id"]: r["limit_high"] for r in eff.filter(pl.col("pollutant") == "w01018").iter_rows(named=True)}
+    cod = {
+        r["outlet_id"]: r["limit_high"]
+        for r in eff.filter(pl.col("pollutant") == "w01018").iter_rows(named=True)
+    }
     assert cod == {"F1-WS1": 500.0, "F2-WS1": 20.0, "F3-WS1": 30.0}
-    ph = eff.filter((pl.col("control_id") == "ZWY-LIM-W-PH") & (pl.col("outlet_id") == "F2-WS1")).row(0, named=True)
+    ph = eff.filter(
+        (pl.col("control_id") == "ZWY-LIM-W-PH") & (pl.col("outlet_id") == "F2-WS1")
+    ).row(0, named=True)
     assert (ph["limit_low"], ph["limit_high"]) == (6.5, 8.5)
     nox = eff.filter(pl.col("outlet_id") == "F1-DA1").row(0, named=True)
     assert nox["value_column"] == "value_zs" and nox["reference_o2"] == 3.5
@@ -248,7 +279,9 @@ def test_a_stricter_permit_limit_overrides_and_a_looser_one_is_ignored(tmp_path)
         encoding="utf-8",
     )
     permits = load_permit_limits(tmp_path)
-    eff = resolve_limits(date(2024, 5, 1), OUTLETS, permits=permits).filter(pl.col("outlet_id") == "F1-WS1")
+    eff = resolve_limits(date(2024, 5, 1), OUTLETS, permits=permits).filter(
+        pl.col("outlet_id") == "F1-WS1"
+    )
     cod = eff.filter(pl.col("pollutant") == "w01018").row(0, named=True)
     assert cod["limit_id"] == "PERMIT-91110000TEST001P-F1-WS1-w01018-day"
     assert cod["limit_high"] == 300.0
@@ -256,9 +289,13 @@ def test_a_stricter_permit_limit_overrides_and_a_looser_one_is_ignored(tmp_path)
     assert "stricter than DB11/307-2013 Table 3" in cod["legal_basis"]
     nh3 = eff.filter(pl.col("pollutant") == "w21003").row(0, named=True)
     assert (nh3["limit_id"], nh3["limit_high"]) == ("DB11-307-2013-T3-NH3-N", 45.0)
-    nox_may = resolve_limits(date(2024, 5, 1), OUTLETS, permits=permits).filter(pl.col("outlet_id") == "F1-DA1")
+    nox_may = resolve_limits(date(2024, 5, 1), OUTLETS, permits=permits).filter(
+        pl.col("outlet_id") == "F1-DA1"
+    )
     assert nox_may["limit_high"].item() == 30.0
-    nox_april = resolve_limits(date(2024, 4, 1), OUTLETS, permits=permits).filter(pl.col("outlet_id") == "F1-DA1")
+    nox_april = resolve_limits(date(2024, 4, 1), OUTLETS, permits=permits).filter(
+        pl.col("outlet_id") == "F1-DA1"
+    )
     assert nox_april["limit_high"].item() == 20.0
     assert nox_april["status"].item() == "unverified"
 

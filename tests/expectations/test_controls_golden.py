@@ -12,11 +12,29 @@ from controls_builders import DAY, GoldenDay, reading, settings_for
 from zwy.settings import Settings
 from zwy.validate import validate_day
 
-BREACH_COLS = ["control_id", "mn", "pollutant", "averaging_period", "period_start_local",
-               "observed", "limit_low", "limit_high", "unit", "limit_id", "severity",
-               "verified_status"]
-ISSUE_COLS = ["control_id", "mn", "pollutant", "period_start_local", "period_end_local",
-              "observed", "threshold"]
+BREACH_COLS = [
+    "control_id",
+    "mn",
+    "pollutant",
+    "averaging_period",
+    "period_start_local",
+    "observed",
+    "limit_low",
+    "limit_high",
+    "unit",
+    "limit_id",
+    "severity",
+    "verified_status",
+]
+ISSUE_COLS = [
+    "control_id",
+    "mn",
+    "pollutant",
+    "period_start_local",
+    "period_end_local",
+    "observed",
+    "threshold",
+]
 
 
 def at(h: int) -> datetime:
@@ -24,7 +42,9 @@ def at(h: int) -> datetime:
     return datetime.combine(DAY, time(0)) + timedelta(hours=h)
 
 
-def run(golden: GoldenDay, tmp_path, permits: str | None = None) -> tuple[list[tuple], list[tuple], Settings]:
+def run(
+    golden: GoldenDay, tmp_path, permits: str | None = None
+) -> tuple[list[tuple], list[tuple], Settings]:
     settings = settings_for(tmp_path)
     if permits:
         (settings.registry / "permit_limits.csv").write_text(permits, encoding="utf-8")
@@ -57,8 +77,20 @@ def test_zwy_lim_w_day_daily_flow_weighted_mean_above_table_3(tmp_path):
     g.set_daily("W1", "w21003", value=45.0)  # at the limit: not a breach
     breaches, issues, settings = run(g, tmp_path)
     assert rounded(breaches) == [
-        ("ZWY-LIM-W-DAY", "W1", "w01018", "day", at(0), 612.5, None, 500.0, "mg/L",
-         "DB11-307-2013-T3-COD_Cr", "critical", "verified"),
+        (
+            "ZWY-LIM-W-DAY",
+            "W1",
+            "w01018",
+            "day",
+            at(0),
+            612.5,
+            None,
+            500.0,
+            "mg/L",
+            "DB11-307-2013-T3-COD_Cr",
+            "critical",
+            "verified",
+        ),
     ]
     assert issues == []
 
@@ -76,8 +108,34 @@ def test_zwy_lim_w_ph_outside_the_range_on_both_sides(tmp_path):
     g.set_daily("W2", "w01001", value=6.2)
     breaches, issues, _ = run(g, tmp_path)
     assert rounded(breaches) == [
-        ("ZWY-LIM-W-PH", "W1", "w01001", "day", at(0), 9.4, 6.5, 9.0, "pH", "DB11-307-2013-T3-pH", "critical", "verified"),
-        ("ZWY-LIM-W-PH", "W2", "w01001", "day", at(0), 6.2, 6.5, 9.0, "pH", "DB11-307-2013-T3-pH", "critical", "verified"),
+        (
+            "ZWY-LIM-W-PH",
+            "W1",
+            "w01001",
+            "day",
+            at(0),
+            9.4,
+            6.5,
+            9.0,
+            "pH",
+            "DB11-307-2013-T3-pH",
+            "critical",
+            "verified",
+        ),
+        (
+            "ZWY-LIM-W-PH",
+            "W2",
+            "w01001",
+            "day",
+            at(0),
+            6.2,
+            6.5,
+            9.0,
+            "pH",
+            "DB11-307-2013-T3-pH",
+            "critical",
+            "verified",
+        ),
     ]
     assert issues == []
 
@@ -91,8 +149,34 @@ def test_zwy_lim_g_hour_o2_corrected_nox_above_the_new_boiler_limit(tmp_path):
     breaches, issues, settings = run(g, tmp_path)
     lid = "DB11-139-2015-NOx-new-2017"
     assert rounded(breaches) == [
-        ("ZWY-LIM-G-HOUR", "G1", "a21002", "hour", at(9), 35.0, None, 30.0, "mg/m3", lid, "critical", "unverified"),
-        ("ZWY-LIM-G-HOUR", "G1", "a21002", "hour", at(10), 31.0, None, 30.0, "mg/m3", lid, "critical", "unverified"),
+        (
+            "ZWY-LIM-G-HOUR",
+            "G1",
+            "a21002",
+            "hour",
+            at(9),
+            35.0,
+            None,
+            30.0,
+            "mg/m3",
+            lid,
+            "critical",
+            "unverified",
+        ),
+        (
+            "ZWY-LIM-G-HOUR",
+            "G1",
+            "a21002",
+            "hour",
+            at(10),
+            31.0,
+            None,
+            30.0,
+            "mg/m3",
+            lid,
+            "critical",
+            "unverified",
+        ),
     ]
     # The invalid hour is not judged against the limit; it is an invalid hour instead.
     assert rounded(issues) == [("ZWY-DQ-HOUR-CAPTURE", "G1", "a21002", at(12), at(13), 1.0, 45.0)]
@@ -114,12 +198,26 @@ def test_a_stricter_permit_limit_is_the_limit_applied(tmp_path):
     )
     breaches, _, settings = run(g, tmp_path, permits)
     assert rounded(breaches) == [
-        ("ZWY-LIM-W-DAY", "W1", "w01018", "day", at(0), 350.0, None, 300.0, "mg/L",
-         "PERMIT-91110302TEST0001P-F1-WS1-w01018-day", "critical", "verified"),
+        (
+            "ZWY-LIM-W-DAY",
+            "W1",
+            "w01018",
+            "day",
+            at(0),
+            350.0,
+            None,
+            300.0,
+            "mg/L",
+            "PERMIT-91110302TEST0001P-F1-WS1-w01018-day",
+            "critical",
+            "verified",
+        ),
     ]
     with duckdb.connect(str(settings.warehouse), read_only=True) as con:
         (basis,) = con.execute("select legal_basis from breaches").fetchone()
-    assert basis.startswith("discharge permit 91110302TEST0001P (stricter than DB11/307-2013 Table 3)")
+    assert basis.startswith(
+        "discharge permit 91110302TEST0001P (stricter than DB11/307-2013 Table 3)"
+    )
 
 
 def test_zwy_dq_hour_capture_invalid_and_missing_hours(tmp_path):
@@ -132,7 +230,12 @@ def test_zwy_dq_hour_capture_invalid_and_missing_hours(tmp_path):
         ("ZWY-DQ-HOUR-CAPTURE", "W1", "w21003", at(7), at(8), 1.0, 1.0),
     ]
     with duckdb.connect(str(settings.warehouse), read_only=True) as con:
-        details = [json.loads(d) for (d,) in con.execute("select details from dq_issues order by period_start_utc").fetchall()]
+        details = [
+            json.loads(d)
+            for (d,) in con.execute(
+                "select details from dq_issues order by period_start_utc"
+            ).fetchall()
+        ]
     assert [d["missing_hours"] for d in details] == [0, 1]
 
 
@@ -191,9 +294,18 @@ def test_zwy_dq_pinned_hours_and_days_just_under_the_limit(tmp_path):
     g.set_daily("W1", "w01018", value=490.0)
     for back, value in ((1, 480.0), (2, 499.0), (3, 300.0)):
         g.daily_history.append(
-            {"local_day": DAY.fromordinal(DAY.toordinal() - back), "mn": "W1", "pollutant": "w01018",
-             "facility_id": "F1", "outlet_id": "F1-WS1", "stream": "wastewater", "value": value,
-             "unit": "mg/L", "valid_hours": 24, "valid": True}
+            {
+                "local_day": DAY.fromordinal(DAY.toordinal() - back),
+                "mn": "W1",
+                "pollutant": "w01018",
+                "facility_id": "F1",
+                "outlet_id": "F1-WS1",
+                "stream": "wastewater",
+                "value": value,
+                "unit": "mg/L",
+                "valid_hours": 24,
+                "valid": True,
+            }
         )
     breaches, issues, _ = run(g, tmp_path)
     assert breaches == []
@@ -212,7 +324,9 @@ def test_zwy_dq_t_flag_is_a_possible_exceedance(tmp_path):
         ("ZWY-DQ-T-FLAG", "W1", "w21003", at(14), at(16), 100.0, 45.0),
     ]
     with duckdb.connect(str(settings.warehouse), read_only=True) as con:
-        (msg,) = con.execute("select message from dq_issues where control_id = 'ZWY-DQ-T-FLAG'").fetchone()
+        (msg,) = con.execute(
+            "select message from dq_issues where control_id = 'ZWY-DQ-T-FLAG'"
+        ).fetchone()
     assert "possible exceedance of DB11-307-2013-T3-NH3-N" in msg
 
 
@@ -222,8 +336,17 @@ def test_zwy_dq_unknown_mn_and_unknown_code_with_their_lines(tmp_path):
         reading("X9", "w01018", 5, line=10, file="2024-06-03/wastewater/X9.log"),
         reading("X9", "w01018", 6, line=11, file="2024-06-03/wastewater/X9.log"),
         reading("W1", "w01018", 5, facility="F1", line=3, file="2024-06-03/wastewater/W1.log"),
-        reading("W1", "w99001", 5, facility="F1", code_status="vendor", line=4, cn="2011",
-                field="Rtd", file="2024-06-03/wastewater/W1.log"),
+        reading(
+            "W1",
+            "w99001",
+            5,
+            facility="F1",
+            code_status="vendor",
+            line=4,
+            cn="2011",
+            field="Rtd",
+            file="2024-06-03/wastewater/W1.log",
+        ),
     ]
     _, issues, settings = run(g, tmp_path)
     assert [(r[0], r[1], r[2], r[5]) for r in issues] == [
@@ -231,9 +354,18 @@ def test_zwy_dq_unknown_mn_and_unknown_code_with_their_lines(tmp_path):
         ("ZWY-DQ-UNKNOWN-MN", "X9", None, 2.0),
     ]
     with duckdb.connect(str(settings.warehouse), read_only=True) as con:
-        ev = {cid: json.loads(e) for cid, e in con.execute("select control_id, evidence from dq_issues").fetchall()}
+        ev = {
+            cid: json.loads(e)
+            for cid, e in con.execute("select control_id, evidence from dq_issues").fetchall()
+        }
     assert ev["ZWY-DQ-UNKNOWN-MN"]["sources"] == [
-        {"file": "2024-06-03/wastewater/X9.log", "lines": "10-11", "first_line": 10, "last_line": 11, "n": 2}
+        {
+            "file": "2024-06-03/wastewater/X9.log",
+            "lines": "10-11",
+            "first_line": 10,
+            "last_line": 11,
+            "n": 2,
+        }
     ]
     assert ev["ZWY-DQ-UNKNOWN-CODE"]["sources"][0]["lines"] == "4-4"
 
@@ -253,6 +385,11 @@ def test_results_frames_match_the_table_columns(tmp_path):
     GoldenDay(devices=["W1"]).write(settings)
     with duckdb.connect(str(settings.warehouse), read_only=True) as con:
         for table, schema in (("breaches", BREACHES), ("dq_issues", DQ_ISSUES)):
-            cols = [r[0] for r in con.execute(f"select column_name from duckdb_columns() where table_name = '{table}' order by column_index").fetchall()]
+            cols = [
+                r[0]
+                for r in con.execute(
+                    f"select column_name from duckdb_columns() where table_name = '{table}' order by column_index"
+                ).fetchall()
+            ]
             assert cols == schema.names()
     assert pl.DataFrame(schema=BREACHES).is_empty()

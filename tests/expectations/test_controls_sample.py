@@ -109,7 +109,9 @@ def test_breaches_are_exactly_the_planted_exceedances(district):
 
 def test_every_breach_has_evidence_with_files_lines_and_sql(district):
     settings, planted, _ = district
-    inbox_files = {p.relative_to(settings.inbox).as_posix() for p in settings.inbox.rglob("*") if p.is_file()}
+    inbox_files = {
+        p.relative_to(settings.inbox).as_posix() for p in settings.inbox.rglob("*") if p.is_file()
+    }
     for r in q(settings, "select * from breaches where subject is null").to_dicts():
         ev = json.loads(r["evidence"])
         assert ev["sources"], r["breach_id"]
@@ -129,8 +131,14 @@ def test_every_breach_has_evidence_with_files_lines_and_sql(district):
 # --- dq issues: recall -----------------------------------------------------------------
 
 
-def _match(found: list[dict], control: str, mn: str, pollutant: str | None = None,
-           start: datetime | None = None, end: datetime | None = None) -> list[dict]:
+def _match(
+    found: list[dict],
+    control: str,
+    mn: str,
+    pollutant: str | None = None,
+    start: datetime | None = None,
+    end: datetime | None = None,
+) -> list[dict]:
     out = []
     for r in found:
         if r["control_id"] != control or r["mn"] != mn:
@@ -150,21 +158,48 @@ def test_every_planted_fault_is_a_dq_issue(district):
     found = issues(settings)
     for item in planted["flatlined"]:
         (p,) = item["pollutants"]
-        hits = _match(found, "ZWY-DQ-FLATLINE", item["mn"], p, local(item["start_local"]), local(item["end_local"]))
+        hits = _match(
+            found,
+            "ZWY-DQ-FLATLINE",
+            item["mn"],
+            p,
+            local(item["start_local"]),
+            local(item["end_local"]),
+        )
         assert len(hits) == 1, item
-        assert hits[0]["details"] and json.loads(hits[0]["details"])["value"] == pytest.approx(item["value"])
+        assert hits[0]["details"] and json.loads(hits[0]["details"])["value"] == pytest.approx(
+            item["value"]
+        )
     for item in planted["offline"]:
-        hits = _match(found, "ZWY-DQ-OFFLINE", item["mn"], None, local(item["start_local"]), local(item["end_local"]))
+        hits = _match(
+            found,
+            "ZWY-DQ-OFFLINE",
+            item["mn"],
+            None,
+            local(item["start_local"]),
+            local(item["end_local"]),
+        )
         assert len(hits) == 1, item
     for item in planted["t_flag_periods"]:
         (p,) = item["pollutants"]
-        hits = _match(found, "ZWY-DQ-T-FLAG", item["mn"], p, local(item["start_local"]), local(item["end_local"]))
+        hits = _match(
+            found,
+            "ZWY-DQ-T-FLAG",
+            item["mn"],
+            p,
+            local(item["start_local"]),
+            local(item["end_local"]),
+        )
         assert len(hits) == 1, item
         assert hits[0]["observed"] == pytest.approx(item["value"])
         assert hits[0]["evidence"]["flags"].get("T", 0) > 0
     for item in planted["s_flag_share"]:
         day = local(item["windows_local"][0][0]).date()
-        hits = [r for r in _match(found, "ZWY-DQ-S-SHARE", item["mn"], item["pollutant"]) if r["local_day"] == day]
+        hits = [
+            r
+            for r in _match(found, "ZWY-DQ-S-SHARE", item["mn"], item["pollutant"])
+            if r["local_day"] == day
+        ]
         assert len(hits) == 1, item
         assert hits[0]["observed"] == pytest.approx(item["share"], abs=0.02)
     for item in planted["unknown_mn"]:
@@ -174,7 +209,11 @@ def test_every_planted_fault_is_a_dq_issue(district):
         assert [s["file"] for s in hits[0]["evidence"]["sources"]] == [item["file"]]
     for item in planted["vendor_codes"]:
         day = date.fromisoformat(item["file"][:10])
-        hits = [r for r in _match(found, "ZWY-DQ-UNKNOWN-CODE", item["mn"], item["code"]) if r["local_day"] == day]
+        hits = [
+            r
+            for r in _match(found, "ZWY-DQ-UNKNOWN-CODE", item["mn"], item["code"])
+            if r["local_day"] == day
+        ]
         assert len(hits) == 1, item
         assert hits[0]["observed"] == item["n_values"]
         assert [s["file"] for s in hits[0]["evidence"]["sources"]] == [item["file"]]
@@ -182,7 +221,14 @@ def test_every_planted_fault_is_a_dq_issue(district):
     assert planted["fault_periods"]
     for item in planted["fault_periods"]:
         for p in item["pollutants"]:
-            hits = _match(found, "ZWY-DQ-HOUR-CAPTURE", item["mn"], p, local(item["start_local"]), local(item["end_local"]))
+            hits = _match(
+                found,
+                "ZWY-DQ-HOUR-CAPTURE",
+                item["mn"],
+                p,
+                local(item["start_local"]),
+                local(item["end_local"]),
+            )
             assert len(hits) == 1, item
             assert set(hits[0]["evidence"]["flags"]) == {"D"}
 
@@ -196,7 +242,9 @@ def _windows(planted: dict) -> list[tuple[str, str | None, datetime, datetime, s
     for kind in ("fault_periods", "flag_periods", "t_flag_periods", "flatlined"):
         for item in planted[kind]:
             for p in item["pollutants"] or [None]:
-                out.append((item["mn"], p, local(item["start_local"]), local(item["end_local"]), kind))
+                out.append(
+                    (item["mn"], p, local(item["start_local"]), local(item["end_local"]), kind)
+                )
     for item in planted["s_flag_share"]:
         for a, b in item["windows_local"]:
             out.append((item["mn"], item["pollutant"], local(a), local(b), "s_flag_share"))
@@ -220,7 +268,8 @@ def test_every_dq_issue_is_explained_by_something_planted(district):
         if cid == "ZWY-DQ-HOUR-CAPTURE":
             hours = hours_of(r["period_start_utc"], r["period_end_utc"])
             covered = {
-                h for (mn, p, a, b, _) in windows
+                h
+                for (mn, p, a, b, _) in windows
                 if mn == r["mn"] and p in (None, r["pollutant"])
                 for h in hours_of(a, b)
             }
@@ -238,15 +287,26 @@ def test_every_dq_issue_is_explained_by_something_planted(district):
         elif cid == "ZWY-DQ-OFFLINE":
             assert (r["mn"], r["local_day"]) in offline
         elif cid == "ZWY-DQ-FLATLINE":
-            assert any(i["mn"] == r["mn"] and r["pollutant"] in i["pollutants"] for i in planted["flatlined"])
+            assert any(
+                i["mn"] == r["mn"] and r["pollutant"] in i["pollutants"]
+                for i in planted["flatlined"]
+            )
         elif cid == "ZWY-DQ-S-SHARE":
-            assert any(i["mn"] == r["mn"] and i["pollutant"] == r["pollutant"] for i in planted["s_flag_share"])
+            assert any(
+                i["mn"] == r["mn"] and i["pollutant"] == r["pollutant"]
+                for i in planted["s_flag_share"]
+            )
         elif cid == "ZWY-DQ-T-FLAG":
-            assert any(i["mn"] == r["mn"] and r["pollutant"] in i["pollutants"] for i in planted["t_flag_periods"])
+            assert any(
+                i["mn"] == r["mn"] and r["pollutant"] in i["pollutants"]
+                for i in planted["t_flag_periods"]
+            )
         elif cid == "ZWY-DQ-UNKNOWN-MN":
             assert r["mn"] in {i["mn"] for i in planted["unknown_mn"]}
         elif cid == "ZWY-DQ-UNKNOWN-CODE":
-            assert (r["mn"], r["pollutant"]) in {(i["mn"], i["code"]) for i in planted["vendor_codes"]}
+            assert (r["mn"], r["pollutant"]) in {
+                (i["mn"], i["code"]) for i in planted["vendor_codes"]
+            }
         else:
             pytest.fail(f"unexpected issue {r['issue_id']}: {r['message']}")
     # One flatline, S share, offline gap, T period, unknown MN and vendor code a day.
@@ -260,8 +320,19 @@ def test_every_dq_issue_is_explained_by_something_planted(district):
 
 def test_a_device_with_no_planted_value_fault_gets_only_its_quarantined_hours(district):
     settings, planted, _ = district
-    faulty = {i["mn"] for k in ("exceedances", "flatlined", "fault_periods", "flag_periods",
-                                "offline", "s_flag_share", "t_flag_periods") for i in planted[k]}
+    faulty = {
+        i["mn"]
+        for k in (
+            "exceedances",
+            "flatlined",
+            "fault_periods",
+            "flag_periods",
+            "offline",
+            "s_flag_share",
+            "t_flag_periods",
+        )
+        for i in planted[k]
+    }
     faulty |= {i["mn"] for i in planted["vendor_codes"]} | {i["mn"] for i in planted["unknown_mn"]}
     registered = set(q(settings, "select mn from ref_monitoring_points")["mn"])
     clean = registered - faulty
@@ -270,7 +341,12 @@ def test_a_device_with_no_planted_value_fault_gets_only_its_quarantined_hours(di
         if r["mn"] in clean:
             assert r["control_id"] == "ZWY-DQ-HOUR-CAPTURE", r
             assert r["observed"] == 1.0
-    assert q(settings, "select * from breaches where subject is null").filter(pl.col("mn").is_in(list(clean))).height == 0
+    assert (
+        q(settings, "select * from breaches where subject is null")
+        .filter(pl.col("mn").is_in(list(clean)))
+        .height
+        == 0
+    )
 
 
 # --- summaries, reruns, engines ---------------------------------------------------------
@@ -280,9 +356,17 @@ def test_summary_is_json_and_counts_match_the_tables(district):
     settings, _, summaries = district
     for d, s in summaries.items():
         json.dumps(s)
-        assert s["breaches"] == q(settings, f"select count(*) n from breaches where local_day = DATE '{d}'")["n"][0]
-        assert s["dq_issues"] == q(settings, f"select count(*) n from dq_issues where local_day = DATE '{d}'")["n"][0]
-        assert sum(c["findings"] for c in s["per_control"].values()) == s["breaches"] + s["dq_issues"]
+        assert (
+            s["breaches"]
+            == q(settings, f"select count(*) n from breaches where local_day = DATE '{d}'")["n"][0]
+        )
+        assert (
+            s["dq_issues"]
+            == q(settings, f"select count(*) n from dq_issues where local_day = DATE '{d}'")["n"][0]
+        )
+        assert (
+            sum(c["findings"] for c in s["per_control"].values()) == s["breaches"] + s["dq_issues"]
+        )
         unverified = q(
             settings,
             "select count(*) filter (where subject is null) dev, count(*) n from breaches "
@@ -294,9 +378,17 @@ def test_summary_is_json_and_counts_match_the_tables(district):
         assert Path(s["results_path"]).parent.parent.parent == settings.data_dir / "gx"
         results = json.loads(Path(s["results_path"]).read_text())
         assert {v["suite_name"] for v in results["validations"]} == {
-            "zwy_daily", "zwy_hourly", "zwy_runs", "zwy_devices", "zwy_codes",
-            "zwy_waste_ledger", "zwy_waste_manifests", "zwy_waste_codes", "zwy_waste_utilisation",
-            "zwy_dust_hours", "zwy_dust_runs",
+            "zwy_daily",
+            "zwy_hourly",
+            "zwy_runs",
+            "zwy_devices",
+            "zwy_codes",
+            "zwy_waste_ledger",
+            "zwy_waste_manifests",
+            "zwy_waste_codes",
+            "zwy_waste_utilisation",
+            "zwy_dust_hours",
+            "zwy_dust_runs",
         }
         assert s["status"] == "breach"
 
@@ -318,4 +410,6 @@ def test_rerunning_validation_replaces_the_day_and_the_pandas_engine_agrees(dist
     assert _keys(settings, "dq_issues", "issue_id") == before_d
     runs = q(settings, "select day, engine from ops_validations order by started_at")
     assert runs.height == 3
-    assert q(settings, f"select distinct run_id from breaches where local_day = DATE '{DAYS[0]}'")["run_id"].to_list() == [again["run_id"]]
+    assert q(settings, f"select distinct run_id from breaches where local_day = DATE '{DAYS[0]}'")[
+        "run_id"
+    ].to_list() == [again["run_id"]]

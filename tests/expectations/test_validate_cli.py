@@ -31,8 +31,16 @@ def test_validate_command_prints_the_counts_and_data_docs(golden):
     settings = golden
     res = CliRunner().invoke(
         app,
-        ["validate", "--day", DAY.isoformat(), "--data-dir", str(settings.data_dir),
-         "--registry", str(settings.registry), "--data-docs"],
+        [
+            "validate",
+            "--day",
+            DAY.isoformat(),
+            "--data-dir",
+            str(settings.data_dir),
+            "--registry",
+            str(settings.registry),
+            "--data-docs",
+        ],
     )
     assert res.exit_code == 0, res.output
     assert "ZWY-LIM-W-DAY" in res.output and "breaches: 1" in res.output
@@ -62,7 +70,9 @@ def test_data_docs_need_a_validation_run(tmp_path):
 def test_report_command_writes_the_page(golden):
     settings = golden
     validate_day(DAY, settings)
-    res = CliRunner().invoke(app, ["report", "--day", DAY.isoformat(), "--data-dir", str(settings.data_dir)])
+    res = CliRunner().invoke(
+        app, ["report", "--day", DAY.isoformat(), "--data-dir", str(settings.data_dir)]
+    )
     assert res.exit_code == 0, res.output
     path = settings.reports / DAY.isoformat() / f"compliance_{DAY}.html"
     assert path.is_file()
@@ -70,10 +80,22 @@ def test_report_command_writes_the_page(golden):
 
 def test_validate_command_refuses_a_bad_day_and_engine(golden):
     settings = golden
-    res = CliRunner().invoke(app, ["validate", "--day", "2024-13-01", "--data-dir", str(settings.data_dir)])
+    res = CliRunner().invoke(
+        app, ["validate", "--day", "2024-13-01", "--data-dir", str(settings.data_dir)]
+    )
     assert res.exit_code != 0 and "not a day" in res.output
-    res = CliRunner().invoke(app, ["validate", "--day", DAY.isoformat(), "--engine", "spark",
-                                   "--data-dir", str(settings.data_dir)])
+    res = CliRunner().invoke(
+        app,
+        [
+            "validate",
+            "--day",
+            DAY.isoformat(),
+            "--engine",
+            "spark",
+            "--data-dir",
+            str(settings.data_dir),
+        ],
+    )
     assert res.exit_code != 0
 
 

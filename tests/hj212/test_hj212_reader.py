@@ -98,7 +98,10 @@ def test_many_logs_in_one_pass_equal_one_by_one() -> None:
     assert sorted(errors) == ["binary.log", "empty.log"]
     assert_frame_equal(lines, pl.concat(expected))
     assert lines.filter(pl.col("source_file") == "no_terminator.log")["line"].to_list() == [
-        1, 2, 3, 4
+        1,
+        2,
+        3,
+        4,
     ]
 
 

@@ -12,7 +12,11 @@ SHOW = "import zwy, os; print(os.environ.get('_RJEM_MALLOC_CONF'))"
 def _run(code: str, **env: str) -> str:
     base = {k: v for k, v in os.environ.items() if k != "_RJEM_MALLOC_CONF"}
     out = subprocess.run(
-        [sys.executable, "-c", code], env={**base, **env}, capture_output=True, text=True, check=True
+        [sys.executable, "-c", code],
+        env={**base, **env},
+        capture_output=True,
+        text=True,
+        check=True,
     )
     return out.stdout.strip()
 

@@ -38,9 +38,7 @@ def test_every_file_recorded_with_hash_size_arrival(district):
     root, settings, planted = district
     files = q(settings, "SELECT * FROM raw_ingest_files")
     on_disk = {
-        p.relative_to(settings.inbox).as_posix()
-        for p in settings.inbox.rglob("*")
-        if p.is_file()
+        p.relative_to(settings.inbox).as_posix() for p in settings.inbox.rglob("*") if p.is_file()
     }
     assert set(files["path"]) == on_disk
     assert files["sha256"].str.len_chars().to_list() == [64] * files.height
@@ -135,13 +133,19 @@ def test_split_late_and_unknown_devices_land_where_expected(district):
 def _exceedances_in_marts(settings: Settings) -> set[tuple[str, str, str, str]]:
     """Every valid mart value above an applicable limit, as (mn, pollutant, period, start)."""
     limits = load_limits().filter(pl.col("season").fill_null("") == "")
-    outlets = q(settings, "SELECT outlet_id, outlet_type, standard, table_class, applies_to FROM ref_outlets")
+    outlets = q(
+        settings,
+        "SELECT outlet_id, outlet_type, standard, table_class, applies_to FROM ref_outlets",
+    )
     daily = q(settings, "SELECT * FROM mart_daily_values WHERE valid").join(outlets, on="outlet_id")
-    hourly = q(settings, "SELECT * FROM mart_hourly_values WHERE valid").join(outlets, on="outlet_id")
+    hourly = q(settings, "SELECT * FROM mart_hourly_values WHERE valid").join(
+        outlets, on="outlet_id"
+    )
     found: set[tuple[str, str, str, str]] = set()
     day_limits = limits.filter(pl.col("averaging_period") == "day")
     d = daily.join(
-        day_limits, left_on=["standard", "table_class", "pollutant", "outlet_type"],
+        day_limits,
+        left_on=["standard", "table_class", "pollutant", "outlet_type"],
         right_on=["standard", "table_class", "pollutant", "outlet_type"],
     ).filter(
         (pl.col("local_day") >= pl.col("valid_from"))
@@ -150,16 +154,21 @@ def _exceedances_in_marts(settings: Settings) -> set[tuple[str, str, str, str]]:
     for r in d.iter_rows(named=True):
         found.add((r["mn"], r["pollutant"], "day", f"{r['local_day']}T00:00:00"))
     hour_limits = limits.filter(pl.col("averaging_period") == "hour")
-    h = hourly.join(
-        hour_limits, left_on=["standard", "applies_to", "pollutant"],
-        right_on=["standard", "applies_to", "pollutant"],
-    ).with_columns(
-        pl.col("hour_start_utc").dt.convert_time_zone("Asia/Shanghai").alias("start"),
-        pl.coalesce("value_zs", "value").alias("checked"),
-    ).filter(
-        (pl.col("start").dt.date() >= pl.col("valid_from"))
-        & (pl.col("valid_to").is_null() | (pl.col("start").dt.date() <= pl.col("valid_to")))
-        & (pl.col("checked") > pl.col("limit_high"))
+    h = (
+        hourly.join(
+            hour_limits,
+            left_on=["standard", "applies_to", "pollutant"],
+            right_on=["standard", "applies_to", "pollutant"],
+        )
+        .with_columns(
+            pl.col("hour_start_utc").dt.convert_time_zone("Asia/Shanghai").alias("start"),
+            pl.coalesce("value_zs", "value").alias("checked"),
+        )
+        .filter(
+            (pl.col("start").dt.date() >= pl.col("valid_from"))
+            & (pl.col("valid_to").is_null() | (pl.col("start").dt.date() <= pl.col("valid_to")))
+            & (pl.col("checked") > pl.col("limit_high"))
+        )
     )
     for r in h.iter_rows(named=True):
         found.add((r["mn"], r["pollutant"], "hour", r["start"].strftime("%Y-%m-%dT%H:%M:%S")))
@@ -179,9 +188,17 @@ def test_planted_exceedances_and_nothing_else_exceed(district):
 
 
 def _snapshot(settings: Settings) -> dict[str, pl.DataFrame]:
-    tables = ["raw_ingest_files", "raw_quarantine", "stg_packets", "stg_readings",
-              "mart_hourly_values", "mart_daily_values", "ref_facilities", "ref_outlets",
-              "ref_monitoring_points"]
+    tables = [
+        "raw_ingest_files",
+        "raw_quarantine",
+        "stg_packets",
+        "stg_readings",
+        "mart_hourly_values",
+        "mart_daily_values",
+        "ref_facilities",
+        "ref_outlets",
+        "ref_monitoring_points",
+    ]
     out = {}
     for t in tables:
         df = q(settings, f"SELECT * FROM {t}")
@@ -208,7 +225,9 @@ def test_a_stream_with_no_input_is_nothing_arrived_not_success(district, tmp_pat
     empty_day = date(2024, 5, 9)
     summary = run_day(empty_day, settings)
     assert summary.status == "nothing_arrived"
-    assert {s["status"] for s in summary.stages if s["name"] == "parse_stream"} == {"nothing_arrived"}
+    assert {s["status"] for s in summary.stages if s["name"] == "parse_stream"} == {
+        "nothing_arrived"
+    }
     runs = q(settings, f"SELECT status FROM ops_runs WHERE day = DATE '{empty_day}'")
     assert runs["status"].to_list() == ["nothing_arrived"]
 
@@ -221,7 +240,10 @@ def test_unreadable_file_is_recorded_and_the_run_goes_on(tmp_path):
     (folder / "latin1.log").write_bytes("##0010caf\xe9\r\n".encode("latin-1"))
     settings = Settings.for_district(tmp_path / "data", tmp_path / "s")
     run_day(DAYS[0], settings)
-    files = q(settings, "SELECT path, status, error FROM raw_ingest_files WHERE status = 'unreadable' ORDER BY path")
+    files = q(
+        settings,
+        "SELECT path, status, error FROM raw_ingest_files WHERE status = 'unreadable' ORDER BY path",
+    )
     assert files["path"].to_list() == [
         f"{DAYS[0]}/wastewater/binary.log",
         f"{DAYS[0]}/wastewater/empty.log",
@@ -238,7 +260,9 @@ def test_parsing_in_small_groups_gives_the_same_counts(district, tmp_path):
     _, settings, _ = district
     small = settings.model_copy(update={"data_dir": tmp_path / "small", "parse_chunk_mb": 0})
     for stream in ("wastewater", "exhaust_gas"):
-        whole = parse_stream(DAYS[0], stream, settings.model_copy(update={"data_dir": tmp_path / "whole"}))
+        whole = parse_stream(
+            DAYS[0], stream, settings.model_copy(update={"data_dir": tmp_path / "whole"})
+        )
         grouped = parse_stream(DAYS[0], stream, small)
         for key in ("files", "frames_found", "frames_loaded", "frames_quarantined", "values"):
             assert whole[key] == grouped[key], (stream, key)

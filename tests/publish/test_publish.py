@@ -48,15 +48,27 @@ def snapshot(settings: Settings) -> duckdb.DuckDBPyConnection:
 def test_the_snapshot_holds_what_the_warehouse_holds(district):
     settings, _ = district
     with connect(settings.warehouse, read_only=True) as wh, snapshot(settings) as pub:
-        for table in ("raw_ingest_files", "raw_quarantine", "stg_readings", "stg_packets",
-                      "mart_hourly_values", "mart_daily_values", "breaches", "dq_issues",
-                      "stg_waste_ledger", "mart_dust_hourly", "ref_facilities"):
+        for table in (
+            "raw_ingest_files",
+            "raw_quarantine",
+            "stg_readings",
+            "stg_packets",
+            "mart_hourly_values",
+            "mart_daily_values",
+            "breaches",
+            "dq_issues",
+            "stg_waste_ledger",
+            "mart_dust_hourly",
+            "ref_facilities",
+        ):
             a, b = (
                 c.execute(f"select * from {table}").pl().select(pl.all().cast(pl.String))
                 for c in (wh, pub)
             )
             assert a.columns == b.columns, table
-            assert a.sort(a.columns, nulls_last=True).equals(b.sort(b.columns, nulls_last=True)), table
+            assert a.sort(a.columns, nulls_last=True).equals(b.sort(b.columns, nulls_last=True)), (
+                table
+            )
         assert pub.execute("select count(*) from meta_publish").fetchone() == (1,)
 
 
@@ -74,8 +86,11 @@ def test_data_dictionary_is_in_sync(district):
 def test_every_view_and_model_column_is_documented(district):
     settings, _ = district
     with snapshot(settings) as pub:
-        views = dict(pub.execute(
-            "select view_name, comment from duckdb_views() where not internal").fetchall())
+        views = dict(
+            pub.execute(
+                "select view_name, comment from duckdb_views() where not internal"
+            ).fetchall()
+        )
         assert all(views.values()), [v for v, c in views.items() if not c]
         for name in MODEL:
             cols = pub.execute(
@@ -136,12 +151,30 @@ def test_cli_formats_and_refusal(district, tmp_path):
     settings, _ = district
     runner = CliRunner()
     base = ["--published", str(settings.published)]
-    res = runner.invoke(app, ["sql", "select facility_id, status from v_compliance_status "
-                                     "order by 1", "--format", "json", *base])
+    res = runner.invoke(
+        app,
+        [
+            "sql",
+            "select facility_id, status from v_compliance_status order by 1",
+            "--format",
+            "json",
+            *base,
+        ],
+    )
     assert res.exit_code == 0, res.output
     assert {r["facility_id"] for r in json.loads(res.output)} >= {"F0001", "S001"}
-    res = runner.invoke(app, ["sql", "select * from v_breaches", "--format", "parquet",
-                              "--out", str(tmp_path / "b.parquet"), *base])
+    res = runner.invoke(
+        app,
+        [
+            "sql",
+            "select * from v_breaches",
+            "--format",
+            "parquet",
+            "--out",
+            str(tmp_path / "b.parquet"),
+            *base,
+        ],
+    )
     assert res.exit_code == 0 and (tmp_path / "b.parquet").stat().st_size > 0
     res = runner.invoke(app, ["sql", "delete from breaches", *base])
     assert res.exit_code == 2 and "DELETE statements are refused" in res.output
@@ -159,7 +192,10 @@ def test_publish_exports_only_the_days_that_changed(district):
     # The other local day (30 April: late packets) kept its file; 1 May got new ones.
     other = before["tables"]["mart_hourly_values"]["2024-04-30"]
     assert after["tables"]["mart_hourly_values"]["2024-04-30"] == other
-    assert after["tables"]["mart_hourly_values"]["2024-05-01"] != before["tables"]["mart_hourly_values"]["2024-05-01"]
+    assert (
+        after["tables"]["mart_hourly_values"]["2024-05-01"]
+        != before["tables"]["mart_hourly_values"]["2024-05-01"]
+    )
     assert res.exported["mart_hourly_values"] == 1 and res.linked >= 2
     assert (settings.published / "files" / other).is_file()
 
@@ -200,7 +236,8 @@ def test_a_reader_in_a_loop_during_three_loads_sees_only_complete_runs(tmp_path)
             pid = pub.execute("select publish_id from meta_publish").fetchone()[0]
             rows = pub.execute(
                 "select batch_day::varchar, count(*), sum(frames_found) from raw_ingest_files "
-                "group by 1 order by 1").fetchall()
+                "group by 1 order by 1"
+            ).fetchall()
             n = pub.execute("select count(*) from stg_readings").fetchone()[0]
         expected[pid] = {"files": [list(r) for r in rows], "readings": n}
 
@@ -239,7 +276,9 @@ def test_shell_opens_the_snapshot_read_only(district):
     res = subprocess.run(
         [str(exe), "shell", "--published", str(settings.published)],
         input="select count(*) as n from v_breaches;\ncreate table x (a int);\n",
-        capture_output=True, text=True, timeout=120,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     with snapshot(settings) as pub:
         n = pub.execute("select count(*) from v_breaches").fetchone()[0]

@@ -85,14 +85,14 @@ def test_every_breach_shows_its_control_basis_and_evidence(reported):
 def test_unverified_is_marked_wherever_it_is_used(reported):
     settings, path, _ = reported
     page = path.read_text(encoding="utf-8")
-    nox = page[page.index("ZWY-LIM-G-HOUR"):]
+    nox = page[page.index("ZWY-LIM-G-HOUR") :]
     assert "UNVERIFIED" in nox[: nox.index("</table>")]
     n = sum(1 for r in breaches(settings) if r["verified_status"] == "unverified")
     assert n == 4  # 3 O2-corrected NOx hours + the receiver-licence article (solid waste)
     assert f"{n} UNVERIFIED" in page
-    unverified = page[page.index('id="unverified"'):]
+    unverified = page[page.index('id="unverified"') :]
     assert "reference O2 3.5 %" in unverified and "BRIEF.md §3.4" in unverified
-    cod = page[page.index("w01018 — "):]
+    cod = page[page.index("w01018 — ") :]
     cod = cod[: cod.index("</table>")]
     assert "UNVERIFIED" not in cod and "verified 已核实" in cod
 
@@ -100,7 +100,7 @@ def test_unverified_is_marked_wherever_it_is_used(reported):
 def test_dq_issues_are_listed_worst_first(reported):
     _, path, summary = reported
     page = path.read_text(encoding="utf-8")
-    dq = page[page.index('id="dq"'):page.index('id="unverified"')]
+    dq = page[page.index('id="dq"') : page.index('id="unverified"')]
     assert dq.count("<tr>") - 1 == summary["dq_issues"]
     sev = re.findall(r'<span class="sev (critical|high|medium|low)">', dq)
     order = {"critical": 0, "high": 1, "medium": 2, "low": 3}

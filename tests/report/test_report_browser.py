@@ -18,7 +18,9 @@ CHROMIUM = Path("/usr/bin/chromium")
 
 if not CHROMIUM.exists():
     if os.environ.get("CI"):
-        pytest.fail("CI is set but /usr/bin/chromium is missing: apt-get install -y chromium", pytrace=False)
+        pytest.fail(
+            "CI is set but /usr/bin/chromium is missing: apt-get install -y chromium", pytrace=False
+        )
     pytest.skip(
         "/usr/bin/chromium is not installed (apt-get install -y chromium); "
         "the browser test runs where it is, and always in CI",
@@ -32,10 +34,20 @@ CONSOLE = re.compile(r":CONSOLE[:(]")
 def shoot(page: Path, tmp_path: Path, size: str = "1280,2000") -> tuple[Path, list[str]]:
     shot = tmp_path / f"{page.stem}.png"
     cmd = [
-        str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync",
-        "--no-first-run", f"--user-data-dir={tmp_path / 'profile'}", "--enable-logging=stderr",
-        "--v=0", f"--screenshot={shot}", f"--window-size={size}", page.resolve().as_uri(),
+        str(CHROMIUM),
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        f"--user-data-dir={tmp_path / 'profile'}",
+        "--enable-logging=stderr",
+        "--v=0",
+        f"--screenshot={shot}",
+        f"--window-size={size}",
+        page.resolve().as_uri(),
     ]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False)
     assert proc.returncode == 0, proc.stderr[-2000:]

@@ -86,7 +86,9 @@ def test_migrate_is_idempotent(tmp_path):
         assert migrate(con) == []
     with connect(path) as con:
         assert migrate(con) == []
-        assert con.execute("select count(*) from meta_schema_migrations").fetchone() == (len(VERSIONS),)
+        assert con.execute("select count(*) from meta_schema_migrations").fetchone() == (
+            len(VERSIONS),
+        )
 
 
 def copy_migrations(tmp_path):
@@ -123,16 +125,16 @@ def test_controls_migration_keeps_tables_validation_created_before_it(tmp_path):
     with connect(tmp_path / "w.duckdb") as con:
         migrate(con, directory)
         con.execute(ddl)  # what validate did then
-        con.execute(
-            "insert into ops_validations (run_id, day) values ('r1', date '2024-05-01')"
-        )
+        con.execute("insert into ops_validations (run_id, day) values ('r1', date '2024-05-01')")
         assert migrate(con) == ["0010"]
         assert con.execute("select run_id from ops_validations").fetchall() == [("r1",)]
 
 
 def test_failing_migration_rolls_back(tmp_path):
     directory = copy_migrations(tmp_path)
-    (directory / f"{NEXT}_broken.sql").write_text("create table half (x int);\nselect * from nowhere;")
+    (directory / f"{NEXT}_broken.sql").write_text(
+        "create table half (x int);\nselect * from nowhere;"
+    )
     with connect(tmp_path / "w.duckdb") as con:
         with pytest.raises(WarehouseError, match=f"{NEXT}_broken.sql: migration failed"):
             migrate(con, directory)

@@ -18,7 +18,9 @@ from zwy.settings import Settings
 from zwy.waste.reference import classify_code, load_holidays, load_hw_codes, working_days_after
 
 DAY = date(2024, 5, 1)
-SHARED_LIST = Path(__file__).resolve().parents[3] / "shared" / "domain" / "hazardous_waste_list_2021.csv"
+SHARED_LIST = (
+    Path(__file__).resolve().parents[3] / "shared" / "domain" / "hazardous_waste_list_2021.csv"
+)
 
 
 @pytest.fixture(scope="module")
@@ -59,9 +61,11 @@ def test_findings_are_exactly_the_planted_faults(district):
         expected.add(("ZWY-SW-HW-CODE", f"{p['file']}:{p['row']}"))
     for p in planted["utilisation_low"]:
         expected.add(("ZWY-SW-UTILISATION", f"general waste {p['facility_id']}"))
-    for key, cid in (("manifest_unconfirmed", "ZWY-SW-MANIFEST-CONFIRM"),
-                     ("manifest_quantity", "ZWY-SW-MANIFEST-QTY"),
-                     ("manifest_unlicensed", "ZWY-SW-RECEIVER-LICENCE")):
+    for key, cid in (
+        ("manifest_unconfirmed", "ZWY-SW-MANIFEST-CONFIRM"),
+        ("manifest_quantity", "ZWY-SW-MANIFEST-QTY"),
+        ("manifest_unlicensed", "ZWY-SW-RECEIVER-LICENCE"),
+    ):
         for p in planted[key]:
             expected.add((cid, f"manifest {p['manifest_no']}"))
     matched = set()

@@ -25,14 +25,19 @@ def write(tmp_path: Path, name: str, data: bytes) -> Path:
 
 
 def test_ledger_with_merged_headers_unit_row_and_totals(tmp_path):
-    path = write(tmp_path, "ledger_F0009_202404.xlsx",
-                 ledger_workbook("F0009", "测试企业", date(2024, 4, 1), ROWS))
+    path = write(
+        tmp_path,
+        "ledger_F0009_202404.xlsx",
+        ledger_workbook("F0009", "测试企业", date(2024, 4, 1), ROWS),
+    )
     r = read_waste_file(path, "in/ledger.xlsx")
     assert r.quarantine.is_empty()
     assert r.ledger.height == 3 and r.rows_found == 3
     first = r.ledger.row(0, named=True)
     assert first["facility_id"] == "F0009" and first["period_month"] == date(2024, 4, 1)
-    assert first["sheet"] == "台账" and first["row"] == 6  # title, facility, 2 header rows, unit row
+    assert (
+        first["sheet"] == "台账" and first["row"] == 6
+    )  # title, facility, 2 header rows, unit row
     assert (first["opening_t"], first["transferred_t"], first["closing_t"]) == (1.0, 2.5, 0.5)
     assert r.ledger["waste_class"].to_list() == ["hazardous", "general", "hazardous"]
     assert r.ledger["waste_code"].to_list() == ["900-249-08", None, "900-041-49"]
@@ -42,8 +47,11 @@ def test_ledger_with_merged_headers_unit_row_and_totals(tmp_path):
 
 
 def test_kilograms_are_converted_to_tonnes(tmp_path):
-    path = write(tmp_path, "ledger_F0009_202404.xlsx",
-                 ledger_workbook("F0009", "测试企业", date(2024, 4, 1), ROWS[:1], unit="千克"))
+    path = write(
+        tmp_path,
+        "ledger_F0009_202404.xlsx",
+        ledger_workbook("F0009", "测试企业", date(2024, 4, 1), ROWS[:1], unit="千克"),
+    )
     row = read_waste_file(path, "x").ledger.row(0, named=True)
     assert row["generated_t"] == pytest.approx(2.0) and row["unit_as_sent"] == "千克"
 
@@ -56,8 +64,11 @@ def test_bad_rows_are_quarantined_with_sheet_row_and_reason(tmp_path):
         ["", "", "", 1.0, 1.0, 0.0, 0.0, 0.0, 2.0, ""],
         ["900-249-08", "废矿物油", "危险废物", -1.0, 1.0, 0.0, 0.0, 0.0, 0.0, ""],
     ]
-    path = write(tmp_path, "ledger_F0009_202404.xlsx",
-                 ledger_workbook("F0009", "测试企业", date(2024, 4, 1), bad))
+    path = write(
+        tmp_path,
+        "ledger_F0009_202404.xlsx",
+        ledger_workbook("F0009", "测试企业", date(2024, 4, 1), bad),
+    )
     r = read_waste_file(path, "in/l.xlsx")
     assert r.ledger.is_empty()
     q = r.quarantine.sort("line")
@@ -134,9 +145,14 @@ def test_unreadable_workbook_raises_an_input_error(tmp_path):
 
 @pytest.mark.parametrize(
     ("text", "expected"),
-    [("2024-04-01", date(2024, 4, 1)), ("2024/4/1", date(2024, 4, 1)),
-     ("2024年4月1日", date(2024, 4, 1)), ("2024-04-01 00:00:00", date(2024, 4, 1)),
-     ("45383", date(2024, 4, 1)), (None, None)],
+    [
+        ("2024-04-01", date(2024, 4, 1)),
+        ("2024/4/1", date(2024, 4, 1)),
+        ("2024年4月1日", date(2024, 4, 1)),
+        ("2024-04-01 00:00:00", date(2024, 4, 1)),
+        ("45383", date(2024, 4, 1)),
+        (None, None),
+    ],
 )
 def test_parse_day(text, expected):
     assert parse_day(text) == expected

@@ -50,7 +50,8 @@ def events_from_stages(stages: Sequence[dict[str, Any]]) -> list[PipelineEvent]:
         if not message:
             stream = s.get("stream")
             message = (
-                f"no input file arrived for {stream}" if event == "ZWY-OPS-NOTHING-ARRIVED"
+                f"no input file arrived for {stream}"
+                if event == "ZWY-OPS-NOTHING-ARRIVED"
                 else f"stage {name} failed"
             )
         events.append(PipelineEvent(event, name, s.get("stream"), message))
@@ -94,7 +95,12 @@ def run_alerts(
         log.warning(
             "alerts of %s: %d sent, %d still pending, %d failed for good; SMTP: %s "
             "(pending alerts go out with the next run or `zwy alerts send --day %s`)",
-            day, len(sent.sent), len(sent.pending), len(sent.failed), sent.error, day,
+            day,
+            len(sent.sent),
+            len(sent.pending),
+            len(sent.failed),
+            sent.error,
+            day,
         )
     return {
         "stage": "send_alerts",

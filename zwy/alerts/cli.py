@@ -16,7 +16,9 @@ from zwy.errors import ZwyError
 alerts_app = typer.Typer(no_args_is_help=True, pretty_exceptions_enable=False)
 console = Console()
 
-RegistryOpt = Annotated[Path | None, typer.Option(help="Registry folder (facilities.csv, contacts.csv)")]
+RegistryOpt = Annotated[
+    Path | None, typer.Option(help="Registry folder (facilities.csv, contacts.csv)")
+]
 WarehouseOpt = Annotated[Path | None, typer.Option(help="DuckDB warehouse file")]
 DataDirOpt = Annotated[Path | None, typer.Option(help="Root of local state (default ./data)")]
 
@@ -51,11 +53,21 @@ def send(
         console.print(f"[red]alerts for {d} failed:[/red] {exc}")
         raise typer.Exit(1) from exc
     table = Table(title=f"alerts {d}")
-    for col in ("findings", "new alerts", "already alerted", "unrouted", "sent", "pending", "failed"):
+    for col in (
+        "findings",
+        "new alerts",
+        "already alerted",
+        "unrouted",
+        "sent",
+        "pending",
+        "failed",
+    ):
         table.add_column(col, justify="right")
     table.add_row(
-        *(str(res[k]) for k in ("items", "queued", "already_alerted", "unrouted", "sent",
-                                "pending", "failed"))
+        *(
+            str(res[k])
+            for k in ("items", "queued", "already_alerted", "unrouted", "sent", "pending", "failed")
+        )
     )
     console.print(table)
     if res["smtp_error"]:
@@ -80,17 +92,37 @@ def list_(
     settings = settings_from_options(warehouse=warehouse, data_dir=data_dir)
     rows = list_alerts(settings, _day(day), status)
     if rows.is_empty():
-        console.print("no alerts" + (f" for {day}" if day else "") + (f" with status {status}" if status else ""))
+        console.print(
+            "no alerts"
+            + (f" for {day}" if day else "")
+            + (f" with status {status}" if status else "")
+        )
         return
     table = Table(title=f"alert outbox ({rows.height})")
-    for col in ("day", "mode", "status", "attempts", "recipient", "items", "worst", "subject", "last error"):
+    for col in (
+        "day",
+        "mode",
+        "status",
+        "attempts",
+        "recipient",
+        "items",
+        "worst",
+        "subject",
+        "last error",
+    ):
         table.add_column(col, overflow="fold")
     colour = {"sent": "green", "pending": "yellow", "failed": "red"}
     for r in rows.iter_rows(named=True):
         table.add_row(
-            str(r["day"]), r["mode"], f"[{colour.get(r['status'], 'white')}]{r['status']}[/]",
-            str(r["attempts"]), escape(r["recipient"]), str(r["n_items"]),
-            r["worst_severity"] or "", escape(r["subject"]), escape(r["last_error"] or ""),
+            str(r["day"]),
+            r["mode"],
+            f"[{colour.get(r['status'], 'white')}]{r['status']}[/]",
+            str(r["attempts"]),
+            escape(r["recipient"]),
+            str(r["n_items"]),
+            r["worst_severity"] or "",
+            escape(r["subject"]),
+            escape(r["last_error"] or ""),
         )
     # Piped into a file or another program: wide enough that addresses and subjects stay whole.
     out = console if console.is_terminal else Console(width=200)

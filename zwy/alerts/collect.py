@@ -74,7 +74,9 @@ def _frame(rows: list[dict[str, object]]) -> pl.DataFrame:
     return pl.DataFrame(rows, schema=ITEMS)
 
 
-def pipeline_items(day: date, events: Sequence[PipelineEvent], catalog: pl.DataFrame) -> pl.DataFrame:
+def pipeline_items(
+    day: date, events: Sequence[PipelineEvent], catalog: pl.DataFrame
+) -> pl.DataFrame:
     """Turn pipeline events into items (severity from ``events.csv``)."""
     sev = dict(zip(catalog["event_id"], catalog["severity"], strict=True))
     kind = dict(zip(catalog["event_id"], catalog["kind"], strict=True))
@@ -223,7 +225,8 @@ def route(
         matched.filter(pl.col("audience") == FACILITY_EHS)
         .join(
             facilities.select(
-                "facility_id", pl.col("ehs_email").alias("recipient"),
+                "facility_id",
+                pl.col("ehs_email").alias("recipient"),
                 pl.concat_str(pl.col("name"), pl.lit(" EHS")).alias("recipient_name"),
             ),
             on="facility_id",

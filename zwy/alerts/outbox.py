@@ -214,9 +214,7 @@ def queue_alerts(
             "select o.recipient, o.mode, i.item_id from alert_items i "
             "join alert_outbox o using (alert_id)"
         ).pl()
-        fresh = routed.join(
-            done.cast(pl.String), on=["recipient", "mode", "item_id"], how="anti"
-        )
+        fresh = routed.join(done.cast(pl.String), on=["recipient", "mode", "item_id"], how="anti")
         result.already_queued = routed.height - fresh.height
         if fresh.is_empty():
             return result
@@ -236,28 +234,52 @@ def queue_alerts(
             subj = render.subject(day, first["mode"], mine, facility_names, names)
             charts = _charts(day, settings, data, mine)
             body = render.render_html(
-                day, subj, first["recipient_name"] or first["recipient"], mine,
-                facility_names, names, charts, link,
+                day,
+                subj,
+                first["recipient_name"] or first["recipient"],
+                mine,
+                facility_names,
+                names,
+                charts,
+                link,
             )
             text = render.render_text(
-                day, subj, first["recipient_name"] or first["recipient"], mine,
-                facility_names, names, link,
+                day,
+                subj,
+                first["recipient_name"] or first["recipient"],
+                mine,
+                facility_names,
+                names,
+                link,
             )
             msg = render.build_message(aid, first["recipient"], subj, text, body, charts)
             worst = render.sort_items(mine).row(0, named=True)["severity"]
             rows.append(
                 {
-                    "alert_id": aid, "day": day, "run_id": run_id, "mode": first["mode"],
-                    "recipient": first["recipient"], "recipient_name": first["recipient_name"],
+                    "alert_id": aid,
+                    "day": day,
+                    "run_id": run_id,
+                    "mode": first["mode"],
+                    "recipient": first["recipient"],
+                    "recipient_name": first["recipient_name"],
                     "audiences": sorted({a for s in batch["audience"] for a in s.split(",")}),
-                    "n_items": len(ids), "worst_severity": worst, "subject": subj,
-                    "message": msg.as_bytes(), "status": "pending", "attempts": 0,
+                    "n_items": len(ids),
+                    "worst_severity": worst,
+                    "subject": subj,
+                    "message": msg.as_bytes(),
+                    "status": "pending",
+                    "attempts": 0,
                     "created_at": datetime.now(tz=UTC),
                 }
             )
             item_rows += [
-                {"alert_id": aid, "item_id": r["item_id"], "kind": r["kind"],
-                 "severity": r["severity"], "facility_id": r["facility_id"]}
+                {
+                    "alert_id": aid,
+                    "item_id": r["item_id"],
+                    "kind": r["kind"],
+                    "severity": r["severity"],
+                    "facility_id": r["facility_id"],
+                }
                 for r in mine.iter_rows(named=True)
             ]
         outbox = pl.DataFrame(rows)  # noqa: F841 - read by DuckDB below

@@ -116,7 +116,8 @@ def subject(
         counts = items.group_by("kind").len()
         n = dict(zip(counts["kind"], counts["len"], strict=True))
         parts = [
-            f"{n[k]} {KIND_LABEL[k][0]} {KIND_LABEL[k][1]}" for k in ("breach", "dq", "pipeline")
+            f"{n[k]} {KIND_LABEL[k][0]} {KIND_LABEL[k][1]}"
+            for k in ("breach", "dq", "pipeline")
             if n.get(k)
         ]
         text = f"[无废亦庄 ZWY] {day}: {' · '.join(parts)} | 最严重 worst: {sev} {what}"
@@ -236,7 +237,9 @@ def render_text(
                 r.get("subject"),
                 r["period_local"],
                 f"{_num(r['observed'])} {r['unit'] or ''}" if r["observed"] is not None else None,
-                f"limit {_num(r['limit_value'])}{unverified}" if r["limit_value"] is not None else None,
+                f"limit {_num(r['limit_value'])}{unverified}"
+                if r["limit_value"] is not None
+                else None,
             )
             if x
         )

@@ -32,9 +32,7 @@ def _table_modbus() -> npt.NDArray[np.uint16]:
 _T_M = _table_modbus()
 
 
-def _grouped(
-    data: Sequence[bytes], step: str
-) -> npt.NDArray[np.uint16]:
+def _grouped(data: Sequence[bytes], step: str) -> npt.NDArray[np.uint16]:
     out = np.empty(len(data), dtype=np.uint16)
     lengths = np.fromiter((len(d) for d in data), dtype=np.int64, count=len(data))
     for length in np.unique(lengths):

@@ -379,7 +379,9 @@ def _items_from_ids(
     )
 
 
-def _compiled_items(buf: npt.NDArray[np.uint8], offs: npt.NDArray[np.int64], n: int) -> _Items | None:
+def _compiled_items(
+    buf: npt.NDArray[np.uint8], offs: npt.NDArray[np.int64], n: int
+) -> _Items | None:
     """Items by the compiled scanner (:mod:`zwy.hj212.scan`); None past its key limit."""
     split = scan.split_items(buf, offs)
     if split is None:

@@ -122,7 +122,9 @@ def log_lines(data: bytes, name: str) -> pl.DataFrame:
     return _lines_frame([name], [text.len()], text)
 
 
-def log_lines_many(logs: Sequence[tuple[bytes, str]]) -> tuple[pl.DataFrame, dict[str, LogReadError]]:
+def log_lines_many(
+    logs: Sequence[tuple[bytes, str]],
+) -> tuple[pl.DataFrame, dict[str, LogReadError]]:
     """Split several logs at once: one LINES frame, and the error of each unreadable log.
 
     Equivalent to :func:`log_lines` per log, concatenated, but splits every log in one pass

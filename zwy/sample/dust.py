@@ -32,8 +32,26 @@ from typing import Any
 from zwy.sample.telemetry import sign_many
 
 STATION = "Yizhuang"
-UCI_HEADER = ("No", "year", "month", "day", "hour", "PM2.5", "PM10", "SO2", "NO2", "CO", "O3",
-              "TEMP", "PRES", "DEWP", "RAIN", "wd", "WSPM", "station")
+UCI_HEADER = (
+    "No",
+    "year",
+    "month",
+    "day",
+    "hour",
+    "PM2.5",
+    "PM10",
+    "SO2",
+    "NO2",
+    "CO",
+    "O3",
+    "TEMP",
+    "PRES",
+    "DEWP",
+    "RAIN",
+    "wd",
+    "WSPM",
+    "station",
+)
 SITES_BY_SCALE = {"test": 2, "demo": 4, "benchmark": 200}
 DEVELOPERS = ("北京亦庄建设发展有限公司", "北京经开城市建设有限公司", "北京亦城置业有限公司")
 
@@ -92,19 +110,43 @@ def sites_csv(all_sites: list[Site]) -> bytes:
     """Return ``dust_sites.csv`` for the registry."""
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
-    w.writerow(["site_id", "project_name", "developer", "address", "mn", "station",
-                "start_date", "end_date", "ehs_email"])
+    w.writerow(
+        [
+            "site_id",
+            "project_name",
+            "developer",
+            "address",
+            "mn",
+            "station",
+            "start_date",
+            "end_date",
+            "ehs_email",
+        ]
+    )
     for s in all_sites:
-        w.writerow([s.site_id, s.project_name, s.developer, s.address, s.mn, s.station,
-                    s.start_date, s.end_date, s.ehs_email])
+        w.writerow(
+            [
+                s.site_id,
+                s.project_name,
+                s.developer,
+                s.address,
+                s.mn,
+                s.station,
+                s.start_date,
+                s.end_date,
+                s.ehs_email,
+            ]
+        )
     return buf.getvalue().encode("utf-8")
 
 
 def station_pm10(day: date, rng: random.Random) -> list[float]:
     """24 hourly PM10 values (µg/m³) of the station: a smooth day with a morning peak."""
     base = rng.uniform(35, 55)
-    return [round(base + 15 * math.sin((h - 6) / 24 * 2 * math.pi) + rng.uniform(-4, 4), 0)
-            for h in range(24)]
+    return [
+        round(base + 15 * math.sin((h - 6) / 24 * 2 * math.pi) + rng.uniform(-4, 4), 0)
+        for h in range(24)
+    ]
 
 
 def station_csv(day: date, pm10: list[float | None], rng: random.Random) -> bytes:
@@ -117,12 +159,24 @@ def station_csv(day: date, pm10: list[float | None], rng: random.Random) -> byte
     for h in range(24):
         v = pm10[h]
         cells = [
-            str(h + 1), str(day.year), str(day.month), str(day.day), str(h),
-            num(None if v is None else v * 0.62), num(v),
-            num(rng.uniform(2, 8)), num(rng.uniform(20, 60)), num(rng.uniform(300, 900)),
-            num(rng.uniform(20, 90)), num(rng.uniform(10, 25), 1), num(rng.uniform(1005, 1020), 1),
-            num(rng.uniform(-5, 10), 1), "0", f'"{rng.choice(("N", "NE", "SW", "S"))}"',
-            num(rng.uniform(0.5, 4.0), 1), f'"{STATION}"',
+            str(h + 1),
+            str(day.year),
+            str(day.month),
+            str(day.day),
+            str(h),
+            num(None if v is None else v * 0.62),
+            num(v),
+            num(rng.uniform(2, 8)),
+            num(rng.uniform(20, 60)),
+            num(rng.uniform(300, 900)),
+            num(rng.uniform(20, 90)),
+            num(rng.uniform(10, 25), 1),
+            num(rng.uniform(1005, 1020), 1),
+            num(rng.uniform(-5, 10), 1),
+            "0",
+            f'"{rng.choice(("N", "NE", "SW", "S"))}"',
+            num(rng.uniform(0.5, 4.0), 1),
+            f'"{STATION}"',
         ]
         lines.append(",".join(cells))
     return ("\n".join(lines) + "\n").encode("utf-8")
@@ -147,19 +201,51 @@ def dust_day(scale: str, day: date, seed: int) -> DustDay:
         if plant and k == 0:
             for h in (10, 11, 12):
                 hourly[h] = base[h] + 60.0
-            out.plant("diff_runs", {"site_id": s.site_id, "mn": s.mn, "start_local": f"{day}T10:00:00",
-                                    "end_local": f"{day}T13:00:00", "hours": 3, "excess": 60.0})
+            out.plant(
+                "diff_runs",
+                {
+                    "site_id": s.site_id,
+                    "mn": s.mn,
+                    "start_local": f"{day}T10:00:00",
+                    "end_local": f"{day}T13:00:00",
+                    "hours": 3,
+                    "excess": 60.0,
+                },
+            )
             offline[s.site_id] = (1, 3)
-            out.plant("offline_outside_hours", {"site_id": s.site_id, "start_local": f"{day}T01:00:00",
-                                                "end_local": f"{day}T03:00:00"})
+            out.plant(
+                "offline_outside_hours",
+                {
+                    "site_id": s.site_id,
+                    "start_local": f"{day}T01:00:00",
+                    "end_local": f"{day}T03:00:00",
+                },
+            )
         if plant and k == 1:
             for h in (15, 16):
                 hourly[h] = 180.0
-            out.plant("absolute", {"site_id": s.site_id, "mn": s.mn, "start_local": f"{day}T15:00:00",
-                                   "end_local": f"{day}T17:00:00", "hours": 2, "pm10": 180.0})
+            out.plant(
+                "absolute",
+                {
+                    "site_id": s.site_id,
+                    "mn": s.mn,
+                    "start_local": f"{day}T15:00:00",
+                    "end_local": f"{day}T17:00:00",
+                    "hours": 2,
+                    "pm10": 180.0,
+                },
+            )
             offline[s.site_id] = (8, 11)
-            out.plant("offline", {"site_id": s.site_id, "mn": s.mn, "start_local": f"{day}T08:00:00",
-                                  "end_local": f"{day}T11:00:00", "hours": 3})
+            out.plant(
+                "offline",
+                {
+                    "site_id": s.site_id,
+                    "mn": s.mn,
+                    "start_local": f"{day}T08:00:00",
+                    "end_local": f"{day}T11:00:00",
+                    "hours": 3,
+                },
+            )
         segs = []
         start = datetime(day.year, day.month, day.day)
         gap = offline.get(s.site_id)

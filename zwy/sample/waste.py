@@ -79,8 +79,13 @@ class Receiver:
 
 
 RECEIVERS: tuple[Receiver, ...] = (
-    Receiver("R001", "北京亦清环保处置有限公司", "京危许001", ("HW08", "HW12", "HW17", "HW49"),
-             date(2027, 12, 31)),
+    Receiver(
+        "R001",
+        "北京亦清环保处置有限公司",
+        "京危许001",
+        ("HW08", "HW12", "HW17", "HW49"),
+        date(2027, 12, 31),
+    ),
     Receiver("R002", "北京润泽再生资源有限公司", "京危许002", ("HW08",), date(2026, 6, 30)),
 )
 
@@ -133,9 +138,7 @@ def _t(x: float) -> float:
     return round(x, 3)
 
 
-def ledger_rows(
-    rng: random.Random, month_end: date, n_hw: int, n_sw: int
-) -> list[list[Any]]:
+def ledger_rows(rng: random.Random, month_end: date, n_hw: int, n_sw: int) -> list[list[Any]]:
     """Return balanced ledger rows.
 
     Each row: code, name, category, opening, generated, utilised, transferred, disposed,
@@ -148,16 +151,40 @@ def ledger_rows(
         transferred = _t(min(opening + generated, rng.uniform(0.3, 4.0)))
         closing = _t(opening + generated - transferred)
         start = month_end - timedelta(days=rng.randint(20, 200)) if closing > 0 else None
-        rows.append([code, name, "危险废物", opening, generated, 0.0, transferred, 0.0, closing,
-                     start.isoformat() if start else ""])
+        rows.append(
+            [
+                code,
+                name,
+                "危险废物",
+                opening,
+                generated,
+                0.0,
+                transferred,
+                0.0,
+                closing,
+                start.isoformat() if start else "",
+            ]
+        )
     for name in rng.sample(SW_WASTES, n_sw):
         opening = _t(rng.uniform(1.0, 10.0))
         generated = _t(rng.uniform(10.0, 60.0))
         utilised = _t(generated * rng.uniform(0.97, 0.995))
         transferred = _t(min(opening, rng.uniform(0.5, 2.0)))
         closing = _t(opening + generated - utilised - transferred)
-        rows.append(["", name, "一般工业固体废物", opening, generated, utilised, transferred, 0.0,
-                     closing, ""])
+        rows.append(
+            [
+                "",
+                name,
+                "一般工业固体废物",
+                opening,
+                generated,
+                utilised,
+                transferred,
+                0.0,
+                closing,
+                "",
+            ]
+        )
     return rows
 
 
@@ -256,8 +283,16 @@ def waste_day(district: District, day: date, seed: int) -> WasteDay:
             path = f"{folder}/ledger_{facilities[0].facility_id}_{month:%Y%m}_draft.xlsx"
             out.files[path] = broken_workbook(facilities[0].facility_id)
             out.totals[path] = {"records": 1, "quarantined": 1, "other_rows": 0}
-            out.plant("quarantine", {"file": path, "sheet": "Sheet1", "row": None,
-                                     "rule": "workbook", "note": "no ledger header"})
+            out.plant(
+                "quarantine",
+                {
+                    "file": path,
+                    "sheet": "Sheet1",
+                    "row": None,
+                    "rule": "workbook",
+                    "note": "no ledger header",
+                },
+            )
     # The day's manifest export.
     rows = []
     serial = 1 + rng.randint(0, 500)
@@ -267,9 +302,21 @@ def waste_day(district: District, day: date, seed: int) -> WasteDay:
             ship = day - timedelta(days=rng.randint(1, 3))
             qty = _t(rng.uniform(0.5, 4.0))
             confirm = ship + timedelta(days=1)
-            rows.append([_manifest_no(ship, serial), f.facility_id, f.name, RECEIVERS[0].name,
-                         RECEIVERS[0].licence_no, code, name, qty, qty, ship.isoformat(),
-                         confirm.isoformat() if confirm <= day else ""])
+            rows.append(
+                [
+                    _manifest_no(ship, serial),
+                    f.facility_id,
+                    f.name,
+                    RECEIVERS[0].name,
+                    RECEIVERS[0].licence_no,
+                    code,
+                    name,
+                    qty,
+                    qty,
+                    ship.isoformat(),
+                    confirm.isoformat() if confirm <= day else "",
+                ]
+            )
             serial += 1
     path = f"{folder}/manifests_{day:%Y%m%d}.csv"
     bad = 0
@@ -291,30 +338,75 @@ def _plant_ledger(
     first_data_row = 6
     # 1. Mass balance off by 1.5 t (closing stock not what the flows give).
     rows[0][8] = _t(rows[0][8] + 1.5)
-    out.plant("ledger_balance", {"file": path, "sheet": sheet, "row": first_data_row,
-                                 "facility_id": facility_id, "waste_code": rows[0][0],
-                                 "gap_t": 1.5})
+    out.plant(
+        "ledger_balance",
+        {
+            "file": path,
+            "sheet": sheet,
+            "row": first_data_row,
+            "facility_id": facility_id,
+            "waste_code": rows[0][0],
+            "gap_t": 1.5,
+        },
+    )
     # 2. Stored for more than a year (storage start 400 days before the day).
     rows[1][9] = (day - timedelta(days=400)).isoformat()
     if rows[1][8] <= 0:
         rows[1][8] = rows[1][3] = _t(rows[1][3] + 1.0)
-    out.plant("storage_over_limit", {"file": path, "sheet": sheet, "row": first_data_row + 1,
-                                     "facility_id": facility_id, "waste_code": rows[1][0],
-                                     "days": 400})
+    out.plant(
+        "storage_over_limit",
+        {
+            "file": path,
+            "sheet": sheet,
+            "row": first_data_row + 1,
+            "facility_id": facility_id,
+            "waste_code": rows[1][0],
+            "days": 400,
+        },
+    )
     # 3. An unknown but well-formed code and a malformed one (not 8 digits NNN-NNN-NN).
-    unknown = ["900-123-49", "未列明包装物", "危险废物", 0.5, 0.5, 0.0, 0.5, 0.0, 0.5,
-               (day - timedelta(days=30)).isoformat()]
+    unknown = [
+        "900-123-49",
+        "未列明包装物",
+        "危险废物",
+        0.5,
+        0.5,
+        0.0,
+        0.5,
+        0.0,
+        0.5,
+        (day - timedelta(days=30)).isoformat(),
+    ]
     malformed = ["HW49-041", "沾染废物", "危险废物", 0.0, 0.2, 0.0, 0.2, 0.0, 0.0, ""]
     rows += [unknown, malformed]
-    for offset, code, kind in ((len(rows) - 2, "900-123-49", "unknown"),
-                               (len(rows) - 1, "HW49-041", "malformed")):
-        out.plant("hw_code", {"file": path, "sheet": sheet, "row": first_data_row + offset,
-                              "facility_id": facility_id, "waste_code": code, "kind": kind})
+    for offset, code, kind in (
+        (len(rows) - 2, "900-123-49", "unknown"),
+        (len(rows) - 1, "HW49-041", "malformed"),
+    ):
+        out.plant(
+            "hw_code",
+            {
+                "file": path,
+                "sheet": sheet,
+                "row": first_data_row + offset,
+                "facility_id": facility_id,
+                "waste_code": code,
+                "kind": kind,
+            },
+        )
     # 4. A row whose generated quantity is not a number: quarantine, rule "number".
     bad = ["900-252-12", "废油漆、涂料", "危险废物", 0.1, "约2.5", 0.0, 0.0, 0.0, 0.1, ""]
     rows.append(bad)
-    out.plant("quarantine", {"file": path, "sheet": sheet, "row": first_data_row + len(rows) - 1,
-                             "rule": "number", "note": "本月产生量 '约2.5' is not a number"})
+    out.plant(
+        "quarantine",
+        {
+            "file": path,
+            "sheet": sheet,
+            "row": first_data_row + len(rows) - 1,
+            "rule": "number",
+            "note": "本月产生量 '约2.5' is not a number",
+        },
+    )
     # 5. General waste utilisation far below the zone's target (sets the SW rows' rate).
     for r in rows:
         if r[2] == "一般工业固体废物":
@@ -334,32 +426,70 @@ def _plant_manifests(
         rows.append(row)
         return len(rows) + header_lines  # 1-based line in the file
 
-    base = [facility.facility_id, facility.name, RECEIVERS[0].name, RECEIVERS[0].licence_no,
-            "900-041-49", "废弃包装物、容器、过滤吸附介质"]
+    base = [
+        facility.facility_id,
+        facility.name,
+        RECEIVERS[0].name,
+        RECEIVERS[0].licence_no,
+        "900-041-49",
+        "废弃包装物、容器、过滤吸附介质",
+    ]
     ship = day - timedelta(days=12)
     no = _manifest_no(ship, serial)
     line = add([no, *base, 1.2, 1.2, ship.isoformat(), ""])
-    out.plant("manifest_unconfirmed", {"file": path, "line": line, "manifest_no": no,
-                                       "ship_date": ship.isoformat()})
+    out.plant(
+        "manifest_unconfirmed",
+        {"file": path, "line": line, "manifest_no": no, "ship_date": ship.isoformat()},
+    )
     recent = day - timedelta(days=2)
     line = add([_manifest_no(recent, serial + 1), *base, 0.8, 0.8, recent.isoformat(), ""])
-    out.plant("manifest_pending_ok", {"file": path, "line": line,
-                                      "note": "unconfirmed but within 5 working days"})
+    out.plant(
+        "manifest_pending_ok",
+        {"file": path, "line": line, "note": "unconfirmed but within 5 working days"},
+    )
     no = _manifest_no(day - timedelta(days=3), serial + 2)
-    line = add([no, *base, 3.2, 2.9, (day - timedelta(days=3)).isoformat(),
-                (day - timedelta(days=2)).isoformat()])
-    out.plant("manifest_quantity", {"file": path, "line": line, "manifest_no": no,
-                                    "shipped_t": 3.2, "received_t": 2.9})
+    line = add(
+        [
+            no,
+            *base,
+            3.2,
+            2.9,
+            (day - timedelta(days=3)).isoformat(),
+            (day - timedelta(days=2)).isoformat(),
+        ]
+    )
+    out.plant(
+        "manifest_quantity",
+        {"file": path, "line": line, "manifest_no": no, "shipped_t": 3.2, "received_t": 2.9},
+    )
     no = _manifest_no(day - timedelta(days=1), serial + 3)
-    line = add([no, facility.facility_id, facility.name, RECEIVERS[1].name,
-                RECEIVERS[1].licence_no, "900-041-49", "废弃包装物、容器、过滤吸附介质", 0.6, 0.6,
-                (day - timedelta(days=1)).isoformat(), day.isoformat()])
-    out.plant("manifest_unlicensed", {"file": path, "line": line, "manifest_no": no,
-                                      "receiver_licence": RECEIVERS[1].licence_no,
-                                      "category": "HW49"})
+    line = add(
+        [
+            no,
+            facility.facility_id,
+            facility.name,
+            RECEIVERS[1].name,
+            RECEIVERS[1].licence_no,
+            "900-041-49",
+            "废弃包装物、容器、过滤吸附介质",
+            0.6,
+            0.6,
+            (day - timedelta(days=1)).isoformat(),
+            day.isoformat(),
+        ]
+    )
+    out.plant(
+        "manifest_unlicensed",
+        {
+            "file": path,
+            "line": line,
+            "manifest_no": no,
+            "receiver_licence": RECEIVERS[1].licence_no,
+            "category": "HW49",
+        },
+    )
     line = add([f"{day.year}110100012", *base, 1.0, 1.0, day.isoformat(), ""])
-    out.plant("quarantine", {"file": path, "line": line, "rule": "manifest_no",
-                             "note": "13 digits"})
+    out.plant(
+        "quarantine", {"file": path, "line": line, "rule": "manifest_no", "note": "13 digits"}
+    )
     return 1
-
-

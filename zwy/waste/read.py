@@ -118,7 +118,9 @@ def parse_day(text: str | None) -> date | None:
     if text is None:
         return None
     t = text.strip()
-    m = re.fullmatch(r"(\d{4})[-/.年](\d{1,2})[-/.月](\d{1,2})日?(?:[ T]\d{1,2}:\d{2}(?::\d{2})?)?", t)
+    m = re.fullmatch(
+        r"(\d{4})[-/.年](\d{1,2})[-/.月](\d{1,2})日?(?:[ T]\d{1,2}:\d{2}(?::\d{2})?)?", t
+    )
     if m:
         return date(int(m[1]), int(m[2]), int(m[3]))
     if re.fullmatch(r"\d{5}(\.0+)?", t):  # Excel serial day (1900 date system)
@@ -133,9 +135,7 @@ def _header_row(grid: Grid, fields: dict[str, tuple[str, ...]], key: str) -> int
     return None
 
 
-def _columns(
-    grid: Grid, h: int, fields: dict[str, tuple[str, ...]]
-) -> tuple[dict[str, int], int]:
+def _columns(grid: Grid, h: int, fields: dict[str, tuple[str, ...]]) -> tuple[dict[str, int], int]:
     """Map fields to column indexes from the header row ``h`` (and a sub-header row under it).
 
     Returns the mapping and the index of the first row after the header.
@@ -153,7 +153,9 @@ def _columns(
     return cols, h + (2 if has_sub else 1)
 
 
-def _unit_row(grid: Grid, start: int, cols: dict[str, int]) -> tuple[dict[str, float], dict[str, str], int]:
+def _unit_row(
+    grid: Grid, start: int, cols: dict[str, int]
+) -> tuple[dict[str, float], dict[str, str], int]:
     """Factors per quantity column from a unit row at ``start`` (if any); default tonnes."""
     factors = dict.fromkeys(QUANTITIES, 1.0)
     units = dict.fromkeys(QUANTITIES, "吨")
@@ -214,7 +216,9 @@ class _Rows:
         self.lines = 0
         self.other = 0
 
-    def quarantine(self, sheet: str | None, line: int | None, raw: str, rule: str, reason: str) -> None:
+    def quarantine(
+        self, sheet: str | None, line: int | None, raw: str, rule: str, reason: str
+    ) -> None:
         where = f"sheet {sheet} row {line}" if sheet else f"line {line}"
         if line is None:
             where = f"sheet {sheet}" if sheet else "file"
@@ -268,8 +272,11 @@ def _ledger_sheet(rows: _Rows, path: Path, sheet: str, grid: Grid, h: int) -> No
             rows.other += 1
             continue
         out: dict[str, Any] = {
-            "source_file": rows.source_file, "sheet": sheet, "row": line,
-            "facility_id": facility, "period_month": month,
+            "source_file": rows.source_file,
+            "sheet": sheet,
+            "row": line,
+            "facility_id": facility,
+            "period_month": month,
             "waste_code": _cell(row, cols.get("waste_code")),
             "waste_name": _cell(row, cols.get("waste_name")),
         }
@@ -313,8 +320,13 @@ def _manifest_grid(rows: _Rows, sheet: str | None, grid: Grid, h: int) -> None:
     rows.other += start - h
     missing = [f for f in ("manifest_no", "waste_code", "shipped_t", "ship_date") if f not in cols]
     if missing:
-        rows.quarantine(sheet, h + 1, _raw(grid[h]), "layout",
-                        f"manifest columns missing: {', '.join(MANIFEST_FIELDS[m][0] for m in missing)}")
+        rows.quarantine(
+            sheet,
+            h + 1,
+            _raw(grid[h]),
+            "layout",
+            f"manifest columns missing: {', '.join(MANIFEST_FIELDS[m][0] for m in missing)}",
+        )
         rows.other -= 1
         return
     for i in range(start, len(grid)):
@@ -323,20 +335,35 @@ def _manifest_grid(rows: _Rows, sheet: str | None, grid: Grid, h: int) -> None:
         if _is_blank(row):
             rows.other += 1
             continue
+
         def get(f: str, row: list[str | None] = row) -> str | None:
             return _cell(row, cols.get(f))
 
         no = get("manifest_no")
         out: dict[str, Any] = {
-            "source_file": rows.source_file, "sheet": sheet, "row": line,
-            **{f: get(f) for f in ("manifest_no", "facility_id", "consignor_name",
-                                   "receiver_name", "receiver_licence", "waste_code",
-                                   "waste_name")},
+            "source_file": rows.source_file,
+            "sheet": sheet,
+            "row": line,
+            **{
+                f: get(f)
+                for f in (
+                    "manifest_no",
+                    "facility_id",
+                    "consignor_name",
+                    "receiver_name",
+                    "receiver_licence",
+                    "waste_code",
+                    "waste_name",
+                )
+            },
         }
         problem = None
         if no is None or not MANIFEST_NO.match(no):
-            problem = ("manifest_no", f"联单编号 '{no or ''}' is not 14 digits "
-                       "(危险废物转移管理办法 Art. 15: year, province, city, 6-digit serial)")
+            problem = (
+                "manifest_no",
+                f"联单编号 '{no or ''}' is not 14 digits "
+                "(危险废物转移管理办法 Art. 15: year, province, city, 6-digit serial)",
+            )
         for f, label in (("shipped_t", "转移量"), ("received_t", "接收量")):
             if problem:
                 break
@@ -366,7 +393,10 @@ def _manifest_grid(rows: _Rows, sheet: str | None, grid: Grid, h: int) -> None:
 def _excel_grids(path: Path, name: str) -> dict[str, Grid]:
     try:
         sheets = pl.read_excel(
-            path, sheet_id=0, engine="calamine", has_header=False,
+            path,
+            sheet_id=0,
+            engine="calamine",
+            has_header=False,
             read_options={"dtypes": "string"},
         )
     except Exception as exc:  # calamine raises its own types for broken zips and formats
@@ -406,8 +436,13 @@ def read_waste_file(path: Path, source_file: str) -> WasteRead:
         rows.lines = len(grid)
         h = _header_row(grid, MANIFEST_FIELDS, "manifest_no")
         if h is None:
-            rows.quarantine(None, None, _raw(grid[0]) if grid else "", "layout",
-                            "no header with 联单编号 in the first 30 lines: not a manifest export")
+            rows.quarantine(
+                None,
+                None,
+                _raw(grid[0]) if grid else "",
+                "layout",
+                "no header with 联单编号 in the first 30 lines: not a manifest export",
+            )
             rows.other = len(grid)
         else:
             rows.other += h
@@ -432,7 +467,10 @@ def read_waste_file(path: Path, source_file: str) -> WasteRead:
         rows.other += len(grid)
     if not recognised:
         rows.quarantine(
-            ", ".join(grids), None, "", "workbook",
+            ", ".join(grids),
+            None,
+            "",
+            "workbook",
             "no sheet has a ledger header (废物代码 … 期初库存 … 期末库存) or a manifest header "
             "(联单编号 …): not a solid-waste ledger or manifest workbook",
         )
