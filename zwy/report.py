@@ -657,7 +657,8 @@ def build_report(day: date, settings: Settings | None = None) -> Path:
 
     Raises:
         zwy.errors.WarehouseError: the warehouse cannot be opened read-only.
-        zwy.errors.ZwyError: the warehouse has no results tables (never validated).
+        zwy.errors.ZwyError: the warehouse has no results tables (migrated by a zwy older
+            than migration 0010 and never validated since).
 
     """
     settings = settings or get_settings()
