@@ -259,89 +259,97 @@ def parse_stream(day: date, stream: str, settings: Settings | None = None) -> di
         while len(pending) >= workers:
             finish(*pending.popleft())
 
+    def drain() -> None:
+        while pending:
+            finish(*pending.popleft())
+
     pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="zwy-parse")
     group: list[tuple[bytes, dict[str, Any]]] = []
     group_bytes = 0
     chunk = settings.parse_chunk_mb * 1_000_000
-    for f in inputs:
-        # A log is read once: its hash and its lines come from the same bytes.
-        data: bytes | None = None
-        unreadable: InputFileError | None = None
-        if f.parser == "hj212":
-            try:
-                data = read_log_bytes(f.path, f.rel_path)
-            except InputFileError as exc:
-                unreadable = exc
-        sha, size, arrival = fingerprint(f.path, data)
-        row: dict[str, Any] = {
-            "batch_day": day,
-            "stream": stream,
-            "path": f.rel_path,
-            "sha256": sha,
-            "bytes": size,
-            "arrival_time": arrival,
-            "parser": f.parser,
-            "status": "parsed",
-            "error": None,
-        }
-        file_rows.append(row)
-        try:
-            if unreadable is not None:
-                raise unreadable
-            if data is not None:
-                group.append((data, row))
-                group_bytes += size
-                if group_bytes >= chunk:
-                    flush(group)
-                    group_bytes = 0
-            elif f.parser == "waste":
-                waste = read_waste_file(f.path, f.rel_path)
-                ledgers.append(waste.ledger)
-                manifests.append(waste.manifests)
-                quarantine.append(conform(waste.quarantine, QUARANTINE))
-                counts[f.rel_path] = {
-                    "lines_total": waste.lines_total,
-                    "noise_lines": waste.other_rows,
-                    "frames_found": waste.rows_found,
-                    "frames_loaded": waste.ledger.height + waste.manifests.height,
-                    "frames_quarantined": waste.quarantine.height,
-                    "values_loaded": 0,
-                }
-            elif f.parser == "station":
-                st = read_station_file(f.path, f.rel_path)
-                stations.append(st.rows)
-                quarantine.append(st.quarantine)
-                counts[f.rel_path] = {
-                    "lines_total": st.lines_total,
-                    "noise_lines": st.lines_total - st.rows_found,
-                    "frames_found": st.rows_found,
-                    "frames_loaded": st.rows.height,
-                    "frames_quarantined": st.quarantine.height,
-                    "values_loaded": 0,
-                }
-            elif f.parser == "platform_export":
-                res = read_platform_export(f.path, f.rel_path)
-                values_out.write(res.values)
-                quarantine.append(res.quarantine)
-                counts[f.rel_path] = {
-                    "lines_total": res.lines_total,
-                    "noise_lines": 0,
-                    "frames_found": res.rows_found,
-                    "frames_loaded": res.rows_loaded,
-                    "frames_quarantined": res.rows_found - res.rows_loaded,
-                    "values_loaded": res.values.height,
-                }
-            else:
-                expected = ".xlsx, .xls or .csv" if stream == WASTE_STREAM else ".log or .csv"
-                raise InputFileError(
-                    f.rel_path, f"unsupported file type {f.path.suffix!r} (expected {expected})"
-                )
-        except InputFileError as exc:
-            row.update(status="unreadable", error=exc.reason)
+    # Every exit, an unexpected error included, waits for the workers and drops queued groups.
     try:
+        for f in inputs:
+            # A log is read once: its hash and its lines come from the same bytes.
+            data: bytes | None = None
+            unreadable: InputFileError | None = None
+            if f.parser == "hj212":
+                try:
+                    data = read_log_bytes(f.path, f.rel_path)
+                except InputFileError as exc:
+                    unreadable = exc
+            sha, size, arrival = fingerprint(f.path, data)
+            row: dict[str, Any] = {
+                "batch_day": day,
+                "stream": stream,
+                "path": f.rel_path,
+                "sha256": sha,
+                "bytes": size,
+                "arrival_time": arrival,
+                "parser": f.parser,
+                "status": "parsed",
+                "error": None,
+            }
+            file_rows.append(row)
+            if f.parser != "hj212":
+                # Groups submitted before this file are written first, as with one worker:
+                # the staged parts and rows do not depend on the number of workers.
+                drain()
+            try:
+                if unreadable is not None:
+                    raise unreadable
+                if data is not None:
+                    group.append((data, row))
+                    group_bytes += size
+                    if group_bytes >= chunk:
+                        flush(group)
+                        group_bytes = 0
+                elif f.parser == "waste":
+                    waste = read_waste_file(f.path, f.rel_path)
+                    ledgers.append(waste.ledger)
+                    manifests.append(waste.manifests)
+                    quarantine.append(conform(waste.quarantine, QUARANTINE))
+                    counts[f.rel_path] = {
+                        "lines_total": waste.lines_total,
+                        "noise_lines": waste.other_rows,
+                        "frames_found": waste.rows_found,
+                        "frames_loaded": waste.ledger.height + waste.manifests.height,
+                        "frames_quarantined": waste.quarantine.height,
+                        "values_loaded": 0,
+                    }
+                elif f.parser == "station":
+                    st = read_station_file(f.path, f.rel_path)
+                    stations.append(st.rows)
+                    quarantine.append(st.quarantine)
+                    counts[f.rel_path] = {
+                        "lines_total": st.lines_total,
+                        "noise_lines": st.lines_total - st.rows_found,
+                        "frames_found": st.rows_found,
+                        "frames_loaded": st.rows.height,
+                        "frames_quarantined": st.quarantine.height,
+                        "values_loaded": 0,
+                    }
+                elif f.parser == "platform_export":
+                    res = read_platform_export(f.path, f.rel_path)
+                    values_out.write(res.values)
+                    quarantine.append(res.quarantine)
+                    counts[f.rel_path] = {
+                        "lines_total": res.lines_total,
+                        "noise_lines": 0,
+                        "frames_found": res.rows_found,
+                        "frames_loaded": res.rows_loaded,
+                        "frames_quarantined": res.rows_found - res.rows_loaded,
+                        "values_loaded": res.values.height,
+                    }
+                else:
+                    expected = ".xlsx, .xls or .csv" if stream == WASTE_STREAM else ".log or .csv"
+                    raise InputFileError(
+                        f.rel_path, f"unsupported file type {f.path.suffix!r} (expected {expected})"
+                    )
+            except InputFileError as exc:
+                row.update(status="unreadable", error=exc.reason)
         flush(group)
-        while pending:
-            finish(*pending.popleft())
+        drain()
     finally:
         pool.shutdown(cancel_futures=True)
     n_values = values_out.close()
