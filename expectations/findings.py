@@ -633,20 +633,19 @@ def dq_rows(
 
     def readings_evidence(by_code: bool) -> dict[str, pl.Expr]:
         # The staged readings of the device (and code) that day, file by file.
-        code_filter = " and pollutant = '{}'" if by_code else ""
+        sql = (
+            "select source_file, min(line) as first_line, max(line) as last_line, "
+            "count(*) as n from stg_readings where local_day = DATE '{}' and mn = '{}'"
+        )
+        args = [pl.lit(day.isoformat()), pl.col("mn")]
+        if by_code:
+            sql += " and pollutant = '{}'"
+            args.append(pl.col("pollutant"))
         return {
             "_ev_start": pl.coalesce("first_utc", day_start),
             "_ev_end": pl.coalesce(pl.col("last_utc") + timedelta(microseconds=1), day_end),
             "_ev_pollutant": pl.col("pollutant") if by_code else pl.lit(None, pl.String),
-            "_ev_sql": pl.format(
-                "select source_file, min(line) as first_line, max(line) as last_line, "
-                "count(*) as n from stg_readings where local_day = DATE '{}' and mn = '{}'"
-                + code_filter
-                + " group by 1",
-                pl.lit(day.isoformat()),
-                pl.col("mn"),
-                *([pl.col("pollutant")] if by_code else []),
-            ),
+            "_ev_sql": pl.format(sql + " group by 1", *args),
             "observed": pl.col("n_readings").cast(pl.Float64),
             "unit": pl.lit("readings"),
         }

@@ -409,18 +409,14 @@ def _rebuild_marts(
     # Device ranges are independent, and one range's plan keeps Polars' pool only partly
     # busy (small frames): two ranges at a time use both cores. Results are concatenated
     # in range order, so the marts do not depend on which range finished first.
-    hourly_parts, daily_parts, pair_parts = [], [], []
     with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="zwy-marts") as pool:
-        for res in pool.map(one_range, range(len(ours.ranges)), ours.ranges):
-            if res is not None:
-                hourly_parts.append(res[0])
-                daily_parts.append(res[1])
-                pair_parts.append(res[2])
+        results = pool.map(one_range, range(len(ours.ranges)), ours.ranges)
+        done = [r for r in results if r is not None]
     return _Marts(
-        hourly=pl.concat(hourly_parts) if hourly_parts else pl.DataFrame(schema=HOURLY),
-        daily=pl.concat(daily_parts) if daily_parts else pl.DataFrame(schema=DAILY),
-        pairs=pl.concat(pair_parts)
-        if pair_parts
+        hourly=pl.concat([r[0] for r in done]) if done else pl.DataFrame(schema=HOURLY),
+        daily=pl.concat([r[1] for r in done]) if done else pl.DataFrame(schema=DAILY),
+        pairs=pl.concat([r[2] for r in done])
+        if done
         else pl.DataFrame(schema={"mn": pl.String, "local_day": pl.Date}),
     )
 

@@ -156,36 +156,27 @@ def parse_export_text(text: str, source_file: str) -> ExportResult:
         .alias("code_status"),
         pl.lit("2061").alias("cn"),
     )
-    avg = ok.select(
-        "source_file",
-        "line",
-        "mn",
-        "cn",
-        "data_time",
-        "pollutant",
-        "code_raw",
-        "code_status",
-        pl.lit("Avg").alias("field"),
-        pl.lit(True).alias("field_known"),
-        pl.col("avg").alias("value"),
-        pl.col("avg_text").alias("value_text"),
-        "flag",
-    )
-    zs = ok.filter(pl.col("zs").is_not_null()).select(
-        "source_file",
-        "line",
-        "mn",
-        "cn",
-        "data_time",
-        "pollutant",
-        "code_raw",
-        "code_status",
-        pl.lit("ZsAvg").alias("field"),
-        pl.lit(True).alias("field_known"),
-        pl.col("zs").alias("value"),
-        pl.col("zs_text").alias("value_text"),
-        "flag",
-    )
+
+    def field_rows(rows: pl.DataFrame, field: str, column: str) -> pl.DataFrame:
+        # One VALUES row per export row for one field (Avg, or ZsAvg where it was given).
+        return rows.select(
+            "source_file",
+            "line",
+            "mn",
+            "cn",
+            "data_time",
+            "pollutant",
+            "code_raw",
+            "code_status",
+            pl.lit(field).alias("field"),
+            pl.lit(True).alias("field_known"),
+            pl.col(column).alias("value"),
+            pl.col(f"{column}_text").alias("value_text"),
+            "flag",
+        )
+
+    avg = field_rows(ok, "Avg", "avg")
+    zs = field_rows(ok.filter(pl.col("zs").is_not_null()), "ZsAvg", "zs")
     values = conform(pl.concat([avg, zs]).sort("line", "field"), VALUES)
     return ExportResult(
         values=values.with_columns(pl.col("data_time").cast(LOCAL_DT)),

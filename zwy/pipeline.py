@@ -136,6 +136,25 @@ def fingerprint(path: Path, data: bytes | None = None) -> tuple[str, int, dateti
     return h.hexdigest(), st.st_size, datetime.fromtimestamp(st.st_mtime, tz=UTC)
 
 
+#: The per-file counts of ``raw_ingest_files`` that parsing fills in (0 for a file that has
+#: none, e.g. an unreadable one).
+_COUNT_KEYS = (
+    "lines_total",
+    "noise_lines",
+    "frames_found",
+    "frames_loaded",
+    "frames_quarantined",
+    "values_loaded",
+)
+
+
+def _file_counts(
+    *, lines: int, noise: int, found: int, loaded: int, quarantined: int, values: int = 0
+) -> dict[str, int]:
+    """Return the counts of a file read by a non-HJ 212 reader (its rows stand for frames)."""
+    return dict(zip(_COUNT_KEYS, (lines, noise, found, loaded, quarantined, values), strict=True))
+
+
 def _remove(path: Path) -> None:
     """Remove a staging file or dataset folder of an earlier run, if there is one."""
     if path.is_dir():
@@ -309,38 +328,36 @@ def parse_stream(day: date, stream: str, settings: Settings | None = None) -> di
                     ledgers.append(waste.ledger)
                     manifests.append(waste.manifests)
                     quarantine.append(conform(waste.quarantine, QUARANTINE))
-                    counts[f.rel_path] = {
-                        "lines_total": waste.lines_total,
-                        "noise_lines": waste.other_rows,
-                        "frames_found": waste.rows_found,
-                        "frames_loaded": waste.ledger.height + waste.manifests.height,
-                        "frames_quarantined": waste.quarantine.height,
-                        "values_loaded": 0,
-                    }
+                    counts[f.rel_path] = _file_counts(
+                        lines=waste.lines_total,
+                        noise=waste.other_rows,
+                        found=waste.rows_found,
+                        loaded=waste.ledger.height + waste.manifests.height,
+                        quarantined=waste.quarantine.height,
+                    )
                 elif f.parser == "station":
                     st = read_station_file(f.path, f.rel_path)
                     stations.append(st.rows)
                     quarantine.append(st.quarantine)
-                    counts[f.rel_path] = {
-                        "lines_total": st.lines_total,
-                        "noise_lines": st.lines_total - st.rows_found,
-                        "frames_found": st.rows_found,
-                        "frames_loaded": st.rows.height,
-                        "frames_quarantined": st.quarantine.height,
-                        "values_loaded": 0,
-                    }
+                    counts[f.rel_path] = _file_counts(
+                        lines=st.lines_total,
+                        noise=st.lines_total - st.rows_found,
+                        found=st.rows_found,
+                        loaded=st.rows.height,
+                        quarantined=st.quarantine.height,
+                    )
                 elif f.parser == "platform_export":
                     res = read_platform_export(f.path, f.rel_path)
                     values_out.write(res.values)
                     quarantine.append(res.quarantine)
-                    counts[f.rel_path] = {
-                        "lines_total": res.lines_total,
-                        "noise_lines": 0,
-                        "frames_found": res.rows_found,
-                        "frames_loaded": res.rows_loaded,
-                        "frames_quarantined": res.rows_found - res.rows_loaded,
-                        "values_loaded": res.values.height,
-                    }
+                    counts[f.rel_path] = _file_counts(
+                        lines=res.lines_total,
+                        noise=0,
+                        found=res.rows_found,
+                        loaded=res.rows_loaded,
+                        quarantined=res.rows_found - res.rows_loaded,
+                        values=res.values.height,
+                    )
                 else:
                     expected = ".xlsx, .xls or .csv" if stream == WASTE_STREAM else ".log or .csv"
                     raise InputFileError(
@@ -355,20 +372,9 @@ def parse_stream(day: date, stream: str, settings: Settings | None = None) -> di
     n_values = values_out.close()
     packets_out.close()
 
-    zero = dict.fromkeys(
-        (
-            "lines_total",
-            "noise_lines",
-            "frames_found",
-            "frames_loaded",
-            "frames_quarantined",
-            "values_loaded",
-        ),
-        0,
-    )
     for row in file_rows:
         c = counts.get(row["path"], {})
-        row.update({k: int(c.get(k, 0) or 0) for k in zero})
+        row.update({k: int(c.get(k, 0) or 0) for k in _COUNT_KEYS})
     files = (
         conform(pl.DataFrame(file_rows, schema_overrides=dict(INGEST_FILES)), INGEST_FILES)
         if file_rows

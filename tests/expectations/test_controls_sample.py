@@ -156,40 +156,24 @@ def _match(
 def test_every_planted_fault_is_a_dq_issue(district):
     settings, planted, _ = district
     found = issues(settings)
+
+    def hits_of(control_id, item, pollutant):
+        start, end = local(item["start_local"]), local(item["end_local"])
+        return _match(found, control_id, item["mn"], pollutant, start, end)
+
     for item in planted["flatlined"]:
         (p,) = item["pollutants"]
-        hits = _match(
-            found,
-            "ZWY-DQ-FLATLINE",
-            item["mn"],
-            p,
-            local(item["start_local"]),
-            local(item["end_local"]),
-        )
+        hits = hits_of("ZWY-DQ-FLATLINE", item, p)
         assert len(hits) == 1, item
         assert hits[0]["details"] and json.loads(hits[0]["details"])["value"] == pytest.approx(
             item["value"]
         )
     for item in planted["offline"]:
-        hits = _match(
-            found,
-            "ZWY-DQ-OFFLINE",
-            item["mn"],
-            None,
-            local(item["start_local"]),
-            local(item["end_local"]),
-        )
+        hits = hits_of("ZWY-DQ-OFFLINE", item, None)
         assert len(hits) == 1, item
     for item in planted["t_flag_periods"]:
         (p,) = item["pollutants"]
-        hits = _match(
-            found,
-            "ZWY-DQ-T-FLAG",
-            item["mn"],
-            p,
-            local(item["start_local"]),
-            local(item["end_local"]),
-        )
+        hits = hits_of("ZWY-DQ-T-FLAG", item, p)
         assert len(hits) == 1, item
         assert hits[0]["observed"] == pytest.approx(item["value"])
         assert hits[0]["evidence"]["flags"].get("T", 0) > 0

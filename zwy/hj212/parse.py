@@ -446,9 +446,10 @@ def _crc_variants(
     numpy and Polars release the GIL, so it overlaps with the item splitting).
     """
     data = df.get_column("_data")
+    n_bytes = np.diff(scanned[1]) if scanned is not None else data.str.len_bytes().to_numpy()
     # A data segment longer than the 4-digit length field allows fails the length rule:
     # its CRC is not computed (-2 matches nothing).
-    sized = np.flatnonzero(data.str.len_bytes().to_numpy() <= _MAX_DECLARABLE)
+    sized = np.flatnonzero(n_bytes <= _MAX_DECLARABLE)
     crc_a = np.full(len(data), -2, dtype=np.int64)
     if scanned is not None:
         crc_a[sized] = scan.crc_many(*scanned, "appendix_a", rows=sized)
@@ -472,12 +473,12 @@ def _crc_variants(
     variant[is_a] = "appendix_a"
     # Modbus only for the frames that fail Appendix A.
     rest = np.flatnonzero((sent >= 0) & ~is_a & (crc_a >= 0))
-    if len(rest) and scanned is not None:
-        crc_m = scan.crc_many(*scanned, "modbus", rows=rest)
-    elif len(rest):
-        in_data = rest if len(sized) == len(crc_a) else np.searchsorted(sized, rest)
-        crc_m = crc_column(data.gather(pl.Series(in_data)), "modbus").astype(np.int64)
     if len(rest):
+        if scanned is not None:
+            crc_m = scan.crc_many(*scanned, "modbus", rows=rest)
+        else:
+            in_data = rest if len(sized) == len(crc_a) else np.searchsorted(sized, rest)
+            crc_m = crc_column(data.gather(pl.Series(in_data)), "modbus").astype(np.int64)
         crc_swapped = ((crc_m & 0xFF) << 8) | (crc_m >> 8)
         got = sent[rest]
         variant[rest[got == crc_m]] = "modbus"
@@ -886,13 +887,15 @@ def parse_lines(
 
     df = frames.with_row_index("_fid").with_columns(pl.col("_fid").cast(pl.Int64))
     df = _frame_fields(df)
-    items: _Items | None = None
-    if scan.AVAILABLE if compiled is None else compiled:
+    use_scanner = scan.AVAILABLE if compiled is None else compiled
+    if use_scanner:
         scanned = scan.string_buffers(df.get_column("_data"))
         crc_columns = _crc_variants(df, scanned)
-        items = _compiled_items(*scanned, df.height)
-        del scanned
-    if items is None:
+        found = _compiled_items(*scanned, df.height)
+        del scanned  # an Arrow copy of every data segment: free it before the rest
+        # Past the scanner's key limit (a garbage day), the reference split.
+        items = found if found is not None else _encode_items(_split_items(df), df.height)
+    else:
         with ThreadPoolExecutor(max_workers=1) as pool:
             crc = pool.submit(_crc_variants, df.select("_data", "_crc_text"))
             items = _encode_items(_split_items(df), df.height)

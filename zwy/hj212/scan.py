@@ -279,7 +279,7 @@ def string_buffers(values: pl.Series) -> tuple[U8, I64]:
     offs = np.frombuffer(arr.buffers()[1], dtype=np.int64)[arr.offset : arr.offset + n + 1]
     data = arr.buffers()[2]
     buf = np.frombuffer(data, dtype=np.uint8) if data is not None else np.zeros(0, np.uint8)
-    return buf, offs.astype(np.int64, copy=False)
+    return buf, offs
 
 
 def crc_many(buf: U8, offs: I64, algorithm: str = "appendix_a", rows: I64 | None = None) -> I64:
