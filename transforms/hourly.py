@@ -65,6 +65,14 @@ _SAMPLE_KEY = ["mn", "cn", "data_time_utc", "pollutant"]
 _HOUR_KEY = ["mn", "pollutant", "hour_start_utc"]
 
 
+def _combined_hash(columns: tuple[str, ...]) -> pl.Expr:
+    """A 64-bit hash of the row's ``columns``: each column hashed with its own seed, xor-ed."""
+    expr = pl.col(columns[0]).hash(seed=1)
+    for seed, column in enumerate(columns[1:], start=2):
+        expr = expr ^ pl.col(column).hash(seed=seed)
+    return expr
+
+
 def dedupe_readings(readings: pl.LazyFrame) -> pl.LazyFrame:
     """Keep the earliest delivery of each ``(mn, cn, data_time_utc, pollutant, field)``.
 
@@ -82,13 +90,21 @@ def dedupe_readings(readings: pl.LazyFrame) -> pl.LazyFrame:
     # of each key; sorting every row instead cost 15.6 s of a district day's 17.6 M
     # readings, this 4.2 s. Row order changes (unique rows first): the marts sort anyway.
     key = pl.struct(list(DEDUP_KEY))
-    flagged = readings.with_columns(key.hash().is_duplicated().alias("_zwy_dup"))
+    # One hash per key column, combined; a repeated key repeats its hash. Finding the
+    # repeated hashes by sorting them (integers) is cheaper than a hash table over the
+    # rows (is_duplicated): 9 vs 26 ms per 340 k readings.
+    hashed = pl.col("_zwy_h")
+    ordered = hashed.sort()
+    repeated_hashes = ordered.filter(ordered == ordered.shift(1)).implode()
+    flagged = readings.with_columns(
+        _zwy_h=_combined_hash(DEDUP_KEY)
+    ).with_columns(hashed.is_in(repeated_hashes).alias("_zwy_dup"))
     repeated = (
         flagged.filter(pl.col("_zwy_dup"))
         .sort(list(DELIVERY_ORDER), nulls_last=True, maintain_order=True)
         .filter(key.is_first_distinct())
     )
-    return pl.concat([flagged.filter(~pl.col("_zwy_dup")), repeated]).drop("_zwy_dup")
+    return pl.concat([flagged.filter(~pl.col("_zwy_dup")), repeated]).drop("_zwy_dup", "_zwy_h")
 
 
 def _samples(readings: pl.LazyFrame) -> pl.LazyFrame:
@@ -260,8 +276,10 @@ def _periods(samples: pl.LazyFrame, validity: ValiditySettings) -> pl.LazyFrame:
     return (
         # Sorting first makes every group's float sums run in one canonical order, so a
         # rebuild gives bit-identical results whatever order the readings arrived in
-        # (with the in-memory engine, which aggregates each group in row order).
-        staged.sort(["mn", "pollutant", "period_start", "data_time_utc"])
+        # (with the in-memory engine, which aggregates each group in row order). Within a
+        # group data_time_utc is unique (one sample per timestamp, one cn per hour), so
+        # it alone fixes that order: an integer sort, not one over the string keys.
+        staged.sort("data_time_utc")
         .group_by(["mn", "pollutant", "period_start"])
         .agg(
             pl.col("hour_start_utc", "cn", "stream", "p_min", "threshold", "delivery").first(),
@@ -310,7 +328,8 @@ def _hours(periods: pl.LazyFrame, validity: ValiditySettings) -> pl.LazyFrame:
         _ls=pl.when(up & pl.col("has_load_sent")).then(pl.col("load_sent")),
     )
     hours = (
-        staged.sort([*_HOUR_KEY, "period_start"])
+        # period_start is unique within an hour's group: it alone fixes the sums' order.
+        staged.sort("period_start")
         .group_by(_HOUR_KEY)
         .agg(
             pl.col("cn", "stream", "kind", "delivery").first(),
