@@ -26,9 +26,10 @@ batch and of the days it touches, not on the length of the history.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
@@ -353,18 +354,15 @@ class _Marts:
     pairs: pl.DataFrame  # the (mn, local_day) whose mart rows they replace
 
 
+class _Abandoned(Exception):
+    """The load failed elsewhere: the readings' writer stops at its next range."""
+
+
 #: One device range's rebuilt (hourly, daily) and the (mn, local_day) pairs they replace.
 _RangeMarts = tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]
 
 
-def _rebuild_marts(
-    ours: ChunkedFrame,
-    previous: pl.LazyFrame | None,
-    others: pl.LazyFrame | None,
-    days: list[date],
-    rebuild: Rebuild,
-    workers: int = 2,
-) -> _Marts:
+class _MartsRebuild:
     """Marts of the affected (mn, local_day) pairs from every current reading of them.
 
     The affected pairs are those of the new readings and of the batch's previous file
@@ -372,27 +370,80 @@ def _rebuild_marts(
     files holding some of ``days``). A late packet of device X for day D-1 rebuilds X's
     D-1, not the whole of D-1. One call of ``rebuild`` per device range: memory for one
     range, not for whole days.
-    """
-    in_days = pl.col("local_day").is_in(days)
 
-    def one_range(i: int, mn_range: MnRange) -> _RangeMarts | None:
-        rows = mn_predicate(mn_range, first=i == 0)
-        mine = ours.chunk(i, pl.col("local_day").is_not_null())
+    The new readings arrive range by range through :meth:`add` (the rows the partition
+    writer has just read and sorted, so they are read once); ``workers`` ranges are
+    rebuilt at once while the writer goes on, and at most ``workers + 1`` ranges wait.
+    :meth:`result` gathers them in range order, so the marts do not depend on which range
+    finished first.
+    """
+
+    def __init__(
+        self,
+        ranges: list[MnRange],
+        previous: pl.LazyFrame | None,
+        others: pl.LazyFrame | None,
+        days: list[date],
+        rebuild: Rebuild,
+        workers: int = 2,
+    ) -> None:
+        self._ranges = ranges
+        self._previous = previous
+        self._others = others
+        self._days = days
+        self._rebuild = rebuild
+        workers = max(1, workers)
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="zwy-marts")
+        self._slots = threading.BoundedSemaphore(workers + 1)
+        self._futures: dict[int, Future[_RangeMarts | None]] = {}
+
+    def close(self) -> None:
+        """Stop: ranges not yet started are dropped; waits for the running ones."""
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def add(self, i: int, new_rows: pl.DataFrame) -> None:
+        """Rebuild range ``i`` with ``new_rows``, all new readings of the range (in the background)."""
+        if i in self._futures:  # the rows of a range are its rows: a second call adds nothing
+            return
+        self._slots.acquire()
+        future = self._pool.submit(self._one_range, i, new_rows)
+        future.add_done_callback(lambda _: self._slots.release())
+        self._futures[i] = future
+
+    def result(self, ours: ChunkedFrame) -> _Marts:
+        """Wait for every range (reading from ``ours`` the ones never added); return the marts."""
+        for i in range(len(self._ranges)):
+            if i not in self._futures:
+                self.add(i, ours.chunk(i))
+        done = [r for r in (self._futures[i].result() for i in range(len(self._ranges))) if r]
+        return _Marts(
+            hourly=pl.concat([r[0] for r in done]) if done else pl.DataFrame(schema=HOURLY),
+            daily=pl.concat([r[1] for r in done]) if done else pl.DataFrame(schema=DAILY),
+            pairs=pl.concat([r[2] for r in done])
+            if done
+            else pl.DataFrame(schema={"mn": pl.String, "local_day": pl.Date}),
+        )
+
+    def _one_range(self, i: int, new_rows: pl.DataFrame) -> _RangeMarts | None:
+        rows = mn_predicate(self._ranges[i], first=i == 0)
+        mine = new_rows.filter(pl.col("local_day").is_not_null())
         pairs = _pairs(mine)
-        if previous is not None:
-            pairs = pl.concat([pairs, _pairs(previous.filter(rows))]).unique()
+        if self._previous is not None:
+            pairs = pl.concat([pairs, _pairs(self._previous.filter(rows))]).unique()
         if not pairs.height:
             return None
         frames = [mine]
-        if others is not None:
-            theirs = others.filter(rows & in_days).join(
-                pairs.lazy(), on=_PAIR, how="semi", nulls_equal=True
+        if self._others is not None:
+            theirs = (
+                self._others.filter(rows & pl.col("local_day").is_in(self._days))
+                .join(pairs.lazy(), on=_PAIR, how="semi", nulls_equal=True)
+                .collect()
             )
-            frames.insert(0, theirs.collect())
+            frames.insert(0, theirs)
         staged = pl.concat(frames, how="vertical") if len(frames) > 1 else frames[0]
         del mine, frames
         hourly, daily = (
-            rebuild(staged)
+            self._rebuild(staged)
             if staged.height
             else (pl.DataFrame(schema=HOURLY), pl.DataFrame(schema=DAILY))
         )
@@ -405,20 +456,6 @@ def _rebuild_marts(
                     f"(mn, local_day) pairs, e.g. {stray.select(_PAIR).row(0)}"
                 )
         return conform(hourly, HOURLY), conform(daily, DAILY), pairs
-
-    # Device ranges are independent, and one range's plan keeps Polars' pool only partly
-    # busy (small frames): two ranges at a time use both cores. Results are concatenated
-    # in range order, so the marts do not depend on which range finished first.
-    with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="zwy-marts") as pool:
-        results = pool.map(one_range, range(len(ours.ranges)), ours.ranges)
-        done = [r for r in results if r is not None]
-    return _Marts(
-        hourly=pl.concat([r[0] for r in done]) if done else pl.DataFrame(schema=HOURLY),
-        daily=pl.concat([r[1] for r in done]) if done else pl.DataFrame(schema=DAILY),
-        pairs=pl.concat([r[2] for r in done])
-        if done
-        else pl.DataFrame(schema={"mn": pl.String, "local_day": pl.Date}),
-    )
 
 
 def _replace_marts(
@@ -550,13 +587,15 @@ def load_batch(
        ``facilities``, ``outlets``, ``monitoring_points``) and the ``batch_day`` partition
        of raw_ingest_files and raw_quarantine; check the accounting invariant
        (:func:`check_accounting`, over the new packets file).
-    3. Write the readings to a new Parquet file the same way.
-    4. Rebuild the marts of the affected (mn, local_day) pairs (those of the new readings
-       and of the batch's previous readings file) from the new readings plus the other
-       batches' current files, calling ``rebuild`` once per device range.
-    5. Make the new files current in ``meta_partitions`` and the stg_packets/stg_readings
+    3. Meanwhile, from the start, in a background thread: write the readings to a new
+       Parquet file the same way and, as each device range is written, rebuild the marts
+       of its affected (mn, local_day) pairs (those of the new readings and of the
+       batch's previous readings file) from the new readings plus the other batches'
+       current files, calling ``rebuild`` once per device range. If steps 1-2 fail, it
+       stops at its next range.
+    4. Make the new files current in ``meta_partitions`` and the stg_packets/stg_readings
        views, replace the marts of the affected days, commit.
-    6. Delete the batch's superseded files.
+    5. Delete the batch's superseded files.
 
     Loading the same inputs again leaves every table and view with the same contents
     (apart from ``run_id``), to the last bit when ``rebuild`` is deterministic
@@ -584,7 +623,10 @@ def load_batch(
             ``workers x chunk_rows``.
 
     Returns:
-        Rows written per table, the rebuilt days, the duration, the new files, timings.
+        Rows written per table, the rebuilt days, the duration, the new files, timings
+        (laps of the calling thread: ``write_packets`` and ``raw_and_accounting`` overlap
+        the background's readings and rebuild; ``write_readings`` and ``rebuild`` are
+        what was left of them to wait for).
 
     Raises:
         AccountingError: the invariant fails (rolled back, new files deleted).
@@ -637,6 +679,39 @@ def load_batch(
     new_files: list[PartitionFile] = []
     rows: dict[str, int] = {}
     in_transaction = False
+    others_rows = sum(p.rows for p in other_parts) if others is not None else 0
+    relevant = None if others is None else others.filter(pl.col("local_day").is_in(days))
+    ours = ChunkedFrame(
+        readings_in, _plan(readings_lf, n_readings, relevant, others_rows, chunk_rows)
+    )
+    abandon = threading.Event()
+    marts_rebuild = _MartsRebuild(ours.ranges, previous_readings, others, days, rebuild, workers)
+
+    def hand_over(i: int, chunk: pl.DataFrame) -> None:
+        if abandon.is_set():
+            raise _Abandoned
+        if days:
+            marts_rebuild.add(i, chunk)
+
+    def write_readings() -> PartitionFile | None:
+        if not n_readings:
+            return None
+        return write_partition(
+            ours,
+            "stg_readings",
+            batch_day,
+            run_id,
+            folder,
+            n_readings,
+            local_days=tuple(new_days),
+            on_chunk=hand_over,
+        )
+
+    # The readings (written, then their marts rebuilt range by range as the writer reads
+    # them) go on in a background thread while this one writes the packets and checks the
+    # accounting: neither keeps both cores busy alone. Only this thread touches DuckDB.
+    background = ThreadPoolExecutor(max_workers=1, thread_name_prefix="zwy-readings")
+    readings_job = background.submit(write_readings)
     try:
         if n_packets:
             packet_rows = None if chunk_rows is None else max(1, chunk_rows // _PACKET_ROW_WEIGHT)
@@ -679,32 +754,17 @@ def load_batch(
         )
         t = lap("raw_and_accounting", t)
 
-        others_rows = sum(p.rows for p in other_parts) if others is not None else 0
-        relevant = None if others is None else others.filter(pl.col("local_day").is_in(days))
-        ours = ChunkedFrame(
-            readings_in, _plan(readings_lf, n_readings, relevant, others_rows, chunk_rows)
-        )
-        if n_readings:
-            new_files.append(
-                write_partition(
-                    ours,
-                    "stg_readings",
-                    batch_day,
-                    run_id,
-                    folder,
-                    n_readings,
-                    local_days=tuple(new_days),
-                )
-            )
+        readings_file = readings_job.result()
+        if readings_file is not None:
+            new_files.append(readings_file)
         t = lap("write_readings", t)
-        if days:
-            marts = _rebuild_marts(ours, previous_readings, others, days, rebuild, workers)
+        marts = marts_rebuild.result(ours) if days else None
         t = lap("rebuild", t)
 
         record_partitions(con, batch_day, new_files)
         create_views(con, folder)
         rows["stg_packets"], rows["stg_readings"] = n_packets, n_readings
-        if days:
+        if marts is not None:
             _replace_marts(con, marts, days, rows)
         else:
             rows["mart_hourly_values"] = rows["mart_daily_values"] = 0
@@ -712,17 +772,28 @@ def load_batch(
         in_transaction = False
         t = lap("views_marts_commit", t)
     except BaseException as exc:
+        abandon.set()
         if in_transaction:
             try:
                 con.execute("rollback")
             except duckdb.Error:  # e.g. the commit itself failed: nothing left to roll back
                 log.exception("rollback of batch %s failed", batch_day)
-        delete_files([f.path(folder) for f in new_files])
+        background.shutdown(wait=True)
+        marts_rebuild.close()
+        written = [f.path(folder) for f in new_files]
+        if readings_job.done() and readings_job.exception() is None:
+            late = readings_job.result()
+            if late is not None and late not in new_files:
+                written.append(late.path(folder))
+        delete_files(written)
         if isinstance(exc, duckdb.Error) or (
             isinstance(exc, WarehouseError) and not isinstance(exc, AccountingError)
         ):
             raise WarehouseError(f"load of batch {batch_day} (run {run_id}) failed: {exc}") from exc
         raise
+    finally:
+        background.shutdown(wait=True)
+        marts_rebuild.close()
 
     current = {f.file for f in new_files}
     failures = delete_files([p.path(folder) for p in previous if p.file not in current])

@@ -29,7 +29,7 @@ import math
 import os
 import re
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -488,6 +488,7 @@ def write_partition(
     parquet_dir: Path,
     rows: int,
     local_days: tuple[date, ...] | None = None,
+    on_chunk: Callable[[int, pl.DataFrame], None] | None = None,
 ) -> PartitionFile:
     """Write one partition file from ``frame`` (already of the table's contract).
 
@@ -504,6 +505,10 @@ def write_partition(
         parquet_dir: the warehouse's Parquet folder.
         rows: the number of rows expected: the written file is checked against it.
         local_days: stg_readings: the local days of the rows.
+        on_chunk: called with each range's number and sorted rows (empty ranges too), in
+            range order, before they are written: lets the caller reuse the rows it
+            would otherwise read again (the loader's marts rebuild). What it raises
+            aborts the write.
 
     Returns:
         The written file (not yet current: the caller records it).
@@ -521,7 +526,11 @@ def write_partition(
         for i in range(len(frame)):
             chunk = frame.chunk(i)
             if chunk.height:
-                yield chunk.sort(list(SORT_KEY), nulls_last=False, maintain_order=True)
+                chunk = chunk.sort(list(SORT_KEY), nulls_last=False, maintain_order=True)
+            if on_chunk is not None:
+                on_chunk(i, chunk)
+            if chunk.height:
+                yield chunk
 
     try:
         sink_parquet_chunks(

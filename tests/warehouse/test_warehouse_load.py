@@ -151,6 +151,46 @@ def test_accounting_violation_raises_and_rolls_back(con):
     assert con.execute("select count(*) from stg_readings").fetchone() == (5,)
 
 
+def test_accounting_violation_stops_the_background_readings_and_leaves_no_file(con):
+    """The readings are written and rebuilt in the background, range by range, while the
+    accounting is checked: when it fails, the background stops and nothing it wrote stays."""
+    devices = [f"GAS{k}" for k in range(6)]
+    good = [
+        p for k, mn in enumerate(devices) for p in gas_packets(f"d1/{mn}.log", at(D1, k), 4, mn=mn)
+    ]
+    load_batch(con, run_id="r1", chunk_rows=4, **make_batch(D1, good).args())
+    before = snapshot(con)
+    files_before = parquet_files(parquet_dir_of(con))
+    bad = make_batch(D1, [*good, *gas_packets("d1/b.log", at(D1, 20), 3, mn="GASB")])
+    bad.files = bad.files.with_columns(
+        frames_found=pl.when(pl.col("path") == "d1/b.log").then(4).otherwise(pl.col("frames_found"))
+    )
+    with pytest.raises(AccountingError, match="d1/b.log: found=4 loaded=3"):
+        load_batch(con, run_id="r2", chunk_rows=4, **bad.args())
+    assert snapshot(con) == before
+    assert parquet_files(parquet_dir_of(con)) == files_before
+
+
+def test_failing_rebuild_of_one_range_rolls_back(con):
+    """A rebuild failing in one device range of several fails the load; nothing stays."""
+
+    def fails_on_gas3(readings):
+        if "GAS3" in readings["mn"].to_list():
+            raise RuntimeError("boom in GAS3")
+        return REBUILD(readings)
+
+    devices = [f"GAS{k}" for k in range(6)]
+    packets = [
+        p for k, mn in enumerate(devices) for p in gas_packets(f"d1/{mn}.log", at(D1, k), 4, mn=mn)
+    ]
+    args = make_batch(D1, packets).args() | {"rebuild": fails_on_gas3}
+    with pytest.raises(RuntimeError, match="boom in GAS3"):
+        load_batch(con, run_id="r1", chunk_rows=4, **args)
+    assert con.execute("select count(*) from raw_ingest_files").fetchone() == (0,)
+    assert con.execute("select count(*) from mart_hourly_values").fetchone() == (0,)
+    assert parquet_files(parquet_dir_of(con)) == []
+
+
 def test_quarantine_rows_must_match_the_manifest(con):
     batch = make_batch(D1, gas_packets("d1/gas.log", at(D1, 10), 3), quarantined={"d1/gas.log": 2})
     batch.files = batch.files.with_columns(frames_found=pl.lit(4), frames_quarantined=pl.lit(1))
