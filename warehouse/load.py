@@ -458,6 +458,13 @@ class _MartsRebuild:
         return conform(hourly, HOURLY), conform(daily, DAILY), pairs
 
 
+def _finished(job: Future[PartitionFile | None]) -> PartitionFile | None:
+    """Return the file a finished background write made (None: failed, cancelled or none)."""
+    if job.cancelled() or not job.done() or job.exception() is not None:
+        return None
+    return job.result()
+
+
 def _replace_marts(
     con: duckdb.DuckDBPyConnection, marts: _Marts, days: list[date], rows: dict[str, int]
 ) -> None:
@@ -780,12 +787,12 @@ def load_batch(
                 log.exception("rollback of batch %s failed", batch_day)
         background.shutdown(wait=True)
         marts_rebuild.close()
-        written = [f.path(folder) for f in new_files]
-        if readings_job.done() and readings_job.exception() is None:
-            late = readings_job.result()
-            if late is not None and late not in new_files:
-                written.append(late.path(folder))
-        delete_files(written)
+        # A readings file the background finished before it heard of the failure goes too.
+        finished = _finished(readings_job)
+        delete_files(
+            [f.path(folder) for f in new_files]
+            + ([finished.path(folder)] if finished and finished not in new_files else [])
+        )
         if isinstance(exc, duckdb.Error) or (
             isinstance(exc, WarehouseError) and not isinstance(exc, AccountingError)
         ):
