@@ -66,7 +66,7 @@ _HOUR_KEY = ["mn", "pollutant", "hour_start_utc"]
 
 
 def _combined_hash(columns: tuple[str, ...]) -> pl.Expr:
-    """A 64-bit hash of the row's ``columns``: each column hashed with its own seed, xor-ed."""
+    """Return a 64-bit hash of the row's ``columns`` (each hashed with its own seed, xor-ed)."""
     expr = pl.col(columns[0]).hash(seed=1)
     for seed, column in enumerate(columns[1:], start=2):
         expr = expr ^ pl.col(column).hash(seed=seed)
