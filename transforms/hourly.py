@@ -96,9 +96,9 @@ def dedupe_readings(readings: pl.LazyFrame) -> pl.LazyFrame:
     hashed = pl.col("_zwy_h")
     ordered = hashed.sort()
     repeated_hashes = ordered.filter(ordered == ordered.shift(1)).implode()
-    flagged = readings.with_columns(
-        _zwy_h=_combined_hash(DEDUP_KEY)
-    ).with_columns(hashed.is_in(repeated_hashes).alias("_zwy_dup"))
+    flagged = readings.with_columns(_zwy_h=_combined_hash(DEDUP_KEY)).with_columns(
+        hashed.is_in(repeated_hashes).alias("_zwy_dup")
+    )
     repeated = (
         flagged.filter(pl.col("_zwy_dup"))
         .sort(list(DELIVERY_ORDER), nulls_last=True, maintain_order=True)
