@@ -271,6 +271,19 @@ def _quiet_gx() -> None:
     logging.getLogger("great_expectations").setLevel(logging.WARNING)
 
 
+def import_gx() -> None:
+    """Import GX, quietened (2.5 s of pure Python: callers may run it in a thread early).
+
+    A failure is left for :func:`new_context`, which imports again and raises it where GX
+    is used (in a thread it would only be printed).
+    """
+    _quiet_gx()
+    try:
+        import great_expectations  # noqa: F401
+    except Exception:
+        return
+
+
 def new_context() -> AbstractDataContext:
     """Return an ephemeral GX context with progress bars off (nothing written to disk)."""
     _quiet_gx()

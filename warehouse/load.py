@@ -380,14 +380,14 @@ class _MartsRebuild:
 
     def __init__(
         self,
-        ranges: list[MnRange],
+        ours: ChunkedFrame,
         previous: pl.LazyFrame | None,
         others: pl.LazyFrame | None,
         days: list[date],
         rebuild: Rebuild,
         workers: int = 2,
     ) -> None:
-        self._ranges = ranges
+        self._ours = ours
         self._previous = previous
         self._others = others
         self._days = days
@@ -410,12 +410,13 @@ class _MartsRebuild:
         future.add_done_callback(lambda _: self._slots.release())
         self._futures[i] = future
 
-    def result(self, ours: ChunkedFrame) -> _Marts:
-        """Wait for every range (reading from ``ours`` the ones never added); return the marts."""
-        for i in range(len(self._ranges)):
+    def result(self) -> _Marts:
+        """Wait for every range (reading the ones never added); return the marts."""
+        n = len(self._ours)
+        for i in range(n):
             if i not in self._futures:
-                self.add(i, ours.chunk(i))
-        done = [r for r in (self._futures[i].result() for i in range(len(self._ranges))) if r]
+                self.add(i, self._ours.chunk(i))
+        done = [r for r in (self._futures[i].result() for i in range(n)) if r]
         return _Marts(
             hourly=pl.concat([r[0] for r in done]) if done else pl.DataFrame(schema=HOURLY),
             daily=pl.concat([r[1] for r in done]) if done else pl.DataFrame(schema=DAILY),
@@ -425,7 +426,7 @@ class _MartsRebuild:
         )
 
     def _one_range(self, i: int, new_rows: pl.DataFrame) -> _RangeMarts | None:
-        rows = mn_predicate(self._ranges[i], first=i == 0)
+        rows = mn_predicate(self._ours.ranges[i], first=i == 0)
         mine = new_rows.filter(pl.col("local_day").is_not_null())
         pairs = _pairs(mine)
         if self._previous is not None:
@@ -692,7 +693,7 @@ def load_batch(
         readings_in, _plan(readings_lf, n_readings, relevant, others_rows, chunk_rows)
     )
     abandon = threading.Event()
-    marts_rebuild = _MartsRebuild(ours.ranges, previous_readings, others, days, rebuild, workers)
+    marts_rebuild = _MartsRebuild(ours, previous_readings, others, days, rebuild, workers)
 
     def hand_over(i: int, chunk: pl.DataFrame) -> None:
         if abandon.is_set():
@@ -765,7 +766,7 @@ def load_batch(
         if readings_file is not None:
             new_files.append(readings_file)
         t = lap("write_readings", t)
-        marts = marts_rebuild.result(ours) if days else None
+        marts = marts_rebuild.result() if days else None
         t = lap("rebuild", t)
 
         record_partitions(con, batch_day, new_files)
@@ -785,8 +786,7 @@ def load_batch(
                 con.execute("rollback")
             except duckdb.Error:  # e.g. the commit itself failed: nothing left to roll back
                 log.exception("rollback of batch %s failed", batch_day)
-        background.shutdown(wait=True)
-        marts_rebuild.close()
+        background.shutdown(wait=True)  # before deleting what it wrote
         # A readings file the background finished before it heard of the failure goes too.
         finished = _finished(readings_job)
         delete_files(

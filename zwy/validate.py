@@ -50,6 +50,7 @@ from expectations.suites import (
     Engine,
     expectation_specs,
     failures_frame,
+    import_gx,
     run_suites,
     write_batches,
 )
@@ -107,14 +108,6 @@ def _counts(
     }
 
 
-def _import_gx() -> None:
-    """Import GX (what ``new_context`` needs); a failure shows again where it is used."""
-    try:
-        import great_expectations  # noqa: F401
-    except Exception:  # noqa: BLE001 - run_suites imports it again and reports the error
-        return
-
-
 def validate_day(
     day: date,
     settings: Settings | None = None,
@@ -158,7 +151,7 @@ def validate_day(
     run_dir = gx_dir(settings) / day.isoformat() / run_id
     # GX's import (2.5 s of pure Python) runs in a thread while DuckDB and Polars, which
     # release the GIL, measure the day; the suites wait for it below.
-    gx_import = threading.Thread(target=_import_gx, name="zwy-gx-import", daemon=True)
+    gx_import = threading.Thread(target=import_gx, name="zwy-gx-import", daemon=True)
     gx_import.start()
     timings: dict[str, float] = {}
     with connect(settings.warehouse) as con:

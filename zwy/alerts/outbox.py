@@ -233,25 +233,9 @@ def queue_alerts(
             aid = alert_id(first["mode"], day, first["recipient"], ids)
             subj = render.subject(day, first["mode"], mine, facility_names, names)
             charts = _charts(day, settings, data, mine)
-            body = render.render_html(
-                day,
-                subj,
-                first["recipient_name"] or first["recipient"],
-                mine,
-                facility_names,
-                names,
-                charts,
-                link,
-            )
-            text = render.render_text(
-                day,
-                subj,
-                first["recipient_name"] or first["recipient"],
-                mine,
-                facility_names,
-                names,
-                link,
-            )
+            to = first["recipient_name"] or first["recipient"]
+            body = render.render_html(day, subj, to, mine, facility_names, names, charts, link)
+            text = render.render_text(day, subj, to, mine, facility_names, names, link)
             msg = render.build_message(aid, first["recipient"], subj, text, body, charts)
             worst = render.sort_items(mine).row(0, named=True)["severity"]
             rows.append(
