@@ -56,6 +56,7 @@ def main() -> None:
 
     from pyinstrument import Profiler
 
+    from benchmarks.run_benchmark import district_dir
     from zwy.alerts import queue_alerts
     from zwy.contracts import STREAMS
     from zwy.pipeline import load_day, parse_stream, publish_day, transform_stream
@@ -63,7 +64,7 @@ def main() -> None:
     from zwy.settings import Settings
     from zwy.validate import validate_day
 
-    district = args.out / f"district-{args.scale}"
+    district = district_dir(args.out, args.scale)
     if not (district / "inbox" / DAY.isoformat() / "dust").is_dir():
         generate_district(district, [DAY], scale=args.scale)
     data = args.out / "profile-run"

@@ -94,6 +94,43 @@ def test_subject_html_text_and_inline_chart(district: Settings, smtp: LoopbackSm
     assert msg["Message-ID"].startswith("<") and msg["Message-ID"].endswith("@zwy.alerts>")
 
 
+def test_each_chart_is_drawn_once_for_all_the_emails_that_carry_it(
+    district: Settings, smtp: LoopbackSmtp, monkeypatch: pytest.MonkeyPatch
+):
+    import zwy.report
+
+    drawn: list[tuple[str, str, str]] = []
+    real = zwy.report.breach_chart
+
+    def counting(hours, group, day):  # type: ignore[no-untyped-def]
+        # A chart shows its series' whole day: every breach of that series, sorted.
+        first = group.row(0, named=True)
+        assert group["period_start_utc"].is_sorted()
+        series = (first["mn"], first["pollutant"], first["control_id"])
+        assert sorted(group["breach_id"]) == sorted(
+            breaches.filter(
+                (pl.col("mn") == series[0])
+                & (pl.col("pollutant") == series[1])
+                & (pl.col("control_id") == series[2])
+            )["breach_id"]
+        )
+        drawn.append(series)
+        return real(hours, group, day)
+
+    breaches, _ = findings(district)
+    monkeypatch.setattr(zwy.report, "breach_chart", counting)
+    run_alerts(DAY, district)
+    assert drawn, "the sample day has charted breaches"
+    assert len(drawn) == len(set(drawn))
+    # The same chart reaches several people (the facility, both officers...): same bytes.
+    by_cid: dict[str, list[bytes]] = {}
+    for m in smtp.inbox.messages:
+        for img in parts(m.message)[2]:
+            by_cid.setdefault(img["Content-ID"], []).append(img.get_content())
+    assert any(len(v) > 1 for v in by_cid.values())
+    assert all(len(set(v)) == 1 for v in by_cid.values())
+
+
 def test_hostile_facility_names_arrive_escaped_and_readable(district: Settings, smtp: LoopbackSmtp):
     run_alerts(DAY, district)
     (msg,) = [

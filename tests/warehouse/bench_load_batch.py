@@ -5,7 +5,7 @@
 Loads the benchmark district day ``benchmarks/out/run0/staging/2024-05-01`` (17.6 M
 readings, 1.38 M packets; another folder via ``ZWY_BENCH_STAGING``, e.g. the
 ``staging/2024-05-01`` of a ``parse_stream`` + ``transform_stream`` run over
-``benchmarks/out/district-benchmark``) into fresh warehouses, each measurement in its own process so
+``benchmarks/out/district-benchmark-v2``) into fresh warehouses, each measurement in its own process so
 that the peak RSS (VmHWM) is its own:
 
 * ``first``: a fresh warehouse, first load of the day;
@@ -37,8 +37,12 @@ from pathlib import Path
 import polars as pl
 
 ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))  # run as a script: the benchmarks package is at the root
+
+from benchmarks.run_benchmark import district_dir  # noqa: E402
+
 STAGING = Path(os.environ.get("ZWY_BENCH_STAGING", ROOT / "benchmarks/out/run0/staging/2024-05-01"))
-REGISTRY = ROOT / "benchmarks/out/district-benchmark/registry"
+REGISTRY = district_dir(ROOT / "benchmarks/out") / "registry"
 DAY = date(2024, 5, 1)
 
 

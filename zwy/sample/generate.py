@@ -207,7 +207,7 @@ def generate_district(
         out_dir: target folder (created); existing files of the same names are replaced.
         days: local days to generate (each day's files hold that day's data).
         scale: ``test`` (2 facilities, 3 points), ``demo`` (8 facilities, 16 points) or
-            ``benchmark`` (2,000 points, no planted faults).
+            ``benchmark`` (2,000 points; value faults only, on about 2 % of them).
         seed: random seed; the same seed and days give byte-identical files.
 
     Returns:

@@ -1742,21 +1742,80 @@ BENCH_CHUNK = 64
 BENCH_WORKERS = 1
 
 
-def _bench_chunk(devices: Sequence[Device], day: date, seed: int, catalog: Catalog) -> list[bytes]:
+#: One device in this many gets a value fault on a benchmark day (which ones rotates with
+#: the day): about 2 % of the points, so the night's controls, evidence queries and alerts
+#: are measured on findings rather than on an empty day.
+BENCH_FAULT_EVERY = 50
+
+
+def bench_plants(district: District, day: date, catalog: Catalog) -> dict[str, ValuePlant]:
+    """Return the value faults of one benchmark day, by MN (at most one per device).
+
+    The benchmark's frames send flag N throughout, so only faults that live in the values
+    are planted, the three kinds the small scales plant the same way: a day-long COD
+    exceedance (wastewater, against the limit in force), three hours of NOx over the limit
+    (stacks whose standard has a reference O2) and seven flatlined hours of total
+    phosphorus (wastewater).
+    """
+    k = day.toordinal()
+    out: dict[str, ValuePlant] = {}
+    position: dict[str, int] = {}
+    for d in district.hj212_devices:
+        # Counted within the stream: device indexes of one stream share residues.
+        i = position[d.stream] = position.get(d.stream, -1) + 1
+        slot = (i + k) % BENCH_FAULT_EVERY
+        if slot == 0 and d.stream == "wastewater":
+            lim = catalog.limit_for(d.outlet, "w01018", day)
+            if lim is not None and lim.limit_high is not None:
+                out[d.mn] = ValuePlant(
+                    "exceed_day", d.mn, ("w01018",), _h(0, 24), lim.limit_id, lim.limit_high
+                )
+        elif slot == 0 and catalog.o2_ref(d.outlet) is not None:
+            lim = catalog.limit_for(d.outlet, NOX, day)
+            if lim is not None and lim.limit_high is not None:
+                out[d.mn] = ValuePlant(
+                    "exceed_hour", d.mn, (), _h(9, 12), lim.limit_id, lim.limit_high
+                )
+        elif slot == BENCH_FAULT_EVERY // 2 and d.stream == "wastewater":
+            out[d.mn] = ValuePlant("flatline", d.mn, ("w21011",), _h(10, 17))
+    return out
+
+
+def _bench_chunk(
+    devices: Sequence[Device],
+    day: date,
+    seed: int,
+    catalog: Catalog,
+    plants: dict[str, ValuePlant],
+) -> tuple[list[bytes], DayManifest]:
     """Render the logs of devices sharing one frame template, vectorised across devices.
 
     Wastewater devices send only 2051 (every 10 min), stacks only 2011 (every 30 s); values
     come from the same simulation as the smaller scales, frames are built for all devices
     at once with Polars string expressions and signed with :mod:`zwy.hj212.crcvec`.
+    ``plants`` (from :func:`bench_plants`) go into the simulation; the returned manifest
+    holds what they became (exceedances recomputed from the data, flatlined windows).
     """
     first = devices[0]
     cn = "2051" if first.stream == "wastewater" else "2011"
     rng = np.random.default_rng([seed, first.index, day.toordinal(), 2])
     parts: dict[str, list[npt.NDArray[Any]]] = {"dev": [], "qn_ms": [], "dt_s": []}
     sizes: list[int] = []
+    man = DayManifest()
     for device in devices:
-        series = simulate(device, day, seed, catalog)
+        plant = plants.get(device.mn)
+        series = simulate(device, day, seed, catalog, () if plant is None else (plant,))
         agg = aggregate(series, device.min_interval_min * 60) if cn == "2051" else None
+        if plant is not None:
+            # Every frame of a benchmark log loads, so the truth is computed over all
+            # minute periods.
+            a51 = agg or aggregate(series, device.min_interval_min * 60)
+            loaded = np.ones(a51.starts.shape[0], dtype=np.bool_)
+            fac, out_id = device.facility.facility_id, device.outlet.outlet_id
+            man.exceedances.extend(
+                check_truth(device, day, (plant,), a51, loaded, catalog, fac, out_id)
+            )
+            _period_items(man, device, day, (plant,), series)
         n = series.n if agg is None else agg.starts.shape[0]
         starts = np.arange(n, dtype=np.int64) * (series.dt if agg is None else agg.period_s)
         lo, hi = (200, 2500) if agg is None else (602_000, 612_000)
@@ -1813,11 +1872,11 @@ def _bench_chunk(devices: Sequence[Device], day: date, seed: int, catalog: Catal
         pos += n
         nl = device.line_ending
         out.append((nl.join(part) + nl).encode("ascii"))
-    return out
+    return out, man
 
 
 def benchmark_day(district: District, day: date, seed: int, inbox: Path) -> DayManifest:
-    """Write one day of the benchmark district (no planted faults) and return its totals.
+    """Write one day of the benchmark district and return its totals and value faults.
 
     Devices are grouped by frame template (stream, protocol, CRC variant, Zs, Flag) and
     processed in chunks of :data:`BENCH_CHUNK`; each file is written atomically.
@@ -1829,12 +1888,14 @@ def benchmark_day(district: District, day: date, seed: int, inbox: Path) -> DayM
         inbox: the inbox root.
 
     Returns:
-        A manifest holding only per-file totals.
+        A manifest of the per-file totals and the value faults of :func:`bench_plants`
+        (no frame faults: every frame of a benchmark log is valid).
 
     """
     from zwy.sample.district import load_catalog, write_atomic
 
     catalog = load_catalog()
+    plants = bench_plants(district, day, catalog)
     man = DayManifest()
     groups: dict[tuple[object, ...], list[Device]] = {}
     for d in district.hj212_devices:
@@ -1846,20 +1907,22 @@ def benchmark_day(district: District, day: date, seed: int, inbox: Path) -> DayM
         for i in range(0, len(members), BENCH_CHUNK)
     ]
 
-    def run(chunk: list[Device]) -> list[tuple[str, FileTotals]]:
+    def run(chunk: list[Device]) -> tuple[list[tuple[str, FileTotals]], DayManifest]:
         done = []
-        for device, data in zip(chunk, _bench_chunk(chunk, day, seed, catalog), strict=True):
+        logs, planted = _bench_chunk(chunk, day, seed, catalog, plants)
+        for device, data in zip(chunk, logs, strict=True):
             path = log_path(device.mn, device.stream, day)
             write_atomic(inbox / path, data)
             n = data.count(b"\n")
             done.append((path, FileTotals(n, n, n, 0, 0, len(data))))
-        return done
+        return done, planted
 
     # Threads, not processes: Polars and numpy release the GIL in the heavy steps, and
     # forking a multi-threaded Polars process is unsafe. Results are merged in chunk
     # order, so the manifest does not depend on scheduling.
     with ThreadPoolExecutor(max_workers=BENCH_WORKERS) as pool:
-        for done in pool.map(run, chunks):
+        for done, planted in pool.map(run, chunks):
+            man.extend(planted)
             for path, totals in done:
                 man.noise_lines[path] = 0
                 man.totals[path] = totals
