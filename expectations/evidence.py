@@ -98,18 +98,24 @@ def attach_evidence(
              and r.field in ({", ".join(f"'{x}'" for x in VALUE_FIELDS)})
             where r.local_day between ? and ?{_batch_filter(con, window)}
         """
-        sources = con.execute(
-            f"select f.fid, r.source_file, min(r.line) as first_line, max(r.line) as last_line, "
-            f"count(*) as n {where} group by all order by f.fid, r.source_file",
-            window,
-        ).pl()
-        flags = con.execute(
-            f"select f.fid, coalesce(r.flag, '-') as flag, count(*) as n {where} "
-            f"group by all order by f.fid, flag",
+        # One scan of the staged readings for both summaries (the join is the cost: two
+        # queries took 1.1 s on a district day with 88 findings).
+        matched = con.execute(
+            f"select f.fid, r.source_file, r.line, coalesce(r.flag, '-') as flag {where}",
             window,
         ).pl()
     finally:
         con.unregister("_zwy_evidence_scope")
+    sources = (
+        matched.group_by("fid", "source_file")
+        .agg(
+            pl.col("line").min().alias("first_line"),
+            pl.col("line").max().alias("last_line"),
+            pl.len().alias("n"),
+        )
+        .sort("fid", "source_file")
+    )
+    flags = matched.group_by("fid", "flag").agg(pl.len().alias("n")).sort("fid", "flag")
     by_source: dict[str, list[dict[str, object]]] = {}
     for r in sources.iter_rows(named=True):
         by_source.setdefault(r["fid"], []).append(
