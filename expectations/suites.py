@@ -137,12 +137,15 @@ def patch_gx_kwargs() -> None:
     def _get_domain_kwargs(self: Any) -> dict[str, Any]:
         return _values(self, self.configuration.kwargs, self.domain_keys)
 
-    def _get_success_kwargs(self: Any) -> dict[str, Any]:
-        kwargs = self.configuration.kwargs
+    def _success(self: Any, kwargs: Mapping[str, Any]) -> dict[str, Any]:
+        # GX's _get_success_kwargs: the success keys, then the domain keys over them.
         return {
             **_values(self, kwargs, self.success_keys),
             **_values(self, kwargs, self.domain_keys),
         }
+
+    def _get_success_kwargs(self: Any) -> dict[str, Any]:
+        return _success(self, self.configuration.kwargs)
 
     def _get_success_kwarg(self: Any, key: str, default: Any = None) -> Any:
         return _kwarg(self, self.configuration.kwargs, key, default)
@@ -158,8 +161,7 @@ def patch_gx_kwargs() -> None:
             else _kwarg(self, kwargs, key)
             for key in self.runtime_keys
         }
-        out.update(_values(self, kwargs, self.success_keys))
-        out.update(_values(self, kwargs, self.domain_keys))
+        out.update(_success(self, kwargs))
         out["result_format"] = parse_result_format(out["result_format"])
         return out
 

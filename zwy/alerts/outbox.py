@@ -124,7 +124,7 @@ def _charts(
     shows the hours around it too. So a chart depends on its series only, and ``drawn``
     keeps the charts rendered for the other emails of the day: the same breaches go to
     the facility, the bureau's digest and each officer, and drawing (about 0.1 s a chart)
-    dominated queueing a day with findings (64 charts drawn 250 times: 37 of 40 s).
+    dominated queueing a day with findings (40 charts drawn about 250 times: 37 of 40 s).
     """
     from zwy.report import breach_chart
 
@@ -153,9 +153,7 @@ def _charts(
             if hours.is_empty():
                 continue
             group = device_breaches.filter(
-                (pl.col("mn") == first["mn"])
-                & (pl.col("pollutant") == first["pollutant"])
-                & (pl.col("control_id") == first["control_id"])
+                pl.all_horizontal(pl.col(c) == first[c] for c in _SERIES)
             ).sort("period_start_utc")
             png = drawn[key] = render.chart_png(breach_chart(hours, group, day))
         cid = f"chart{len(charts) + 1}-{hashlib.sha1(png).hexdigest()[:8]}"

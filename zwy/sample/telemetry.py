@@ -1809,7 +1809,7 @@ def _bench_chunk(
         if plant is not None:
             # Every frame of a benchmark log loads, so the truth is computed over all
             # minute periods.
-            a51 = agg or aggregate(series, device.min_interval_min * 60)
+            a51 = agg if agg is not None else aggregate(series, device.min_interval_min * 60)
             loaded = np.ones(a51.starts.shape[0], dtype=np.bool_)
             fac, out_id = device.facility.facility_id, device.outlet.outlet_id
             man.exceedances.extend(
