@@ -79,12 +79,21 @@ class PeakRSS:
         self.peak = max(self.peak, self.current())
 
 
-def timed(fn: Callable[[], Any]) -> tuple[float, int, Any]:
+def cpu_seconds() -> float:
+    """User plus system CPU time of this process so far, all threads."""
+    t = os.times()
+    return t.user + t.system
+
+
+def timed(fn: Callable[[], Any]) -> tuple[float, int, Any, float]:
+    """Run ``fn``; return (wall s, peak RSS bytes, its result, CPU s of the process)."""
     with PeakRSS() as rss:
+        c0 = cpu_seconds()
         t0 = time.perf_counter()
         res = fn()
         dt = time.perf_counter() - t0
-    return dt, rss.peak, res
+        cpu = cpu_seconds() - c0
+    return dt, rss.peak, res, cpu
 
 
 def make_plain_csv(path: Path, target_bytes: int) -> int:
@@ -135,39 +144,44 @@ def one_night(out: Path, district: Path, r: int, csv_path: Path) -> dict[str, An
     shutil.rmtree(data, ignore_errors=True)
     settings = Settings.for_district(data, district)
     rec: dict[str, Any] = {}
-    total0 = time.perf_counter()
+
+    def stage(name: str, fn: Callable[[], Any]) -> Any:
+        dt, peak, res, cpu = timed(fn)
+        rec[name] = (dt, peak, cpu)
+        return res
+
+    total0, cpu0 = time.perf_counter(), cpu_seconds()
     frames = values = readings = 0
     for stream in STREAMS:
-        dt, peak, res = timed(partial(parse_stream, DAY, stream, settings))
-        rec[f"parse.{stream}"] = (dt, peak)
+        res = stage(f"parse.{stream}", partial(parse_stream, DAY, stream, settings))
         stage_rows[f"parse.{stream}"] = res["frames_found"]
         frames += res["frames_found"]
         values += res["values"]
-        dt, peak, res = timed(partial(transform_stream, DAY, stream, settings))
-        rec[f"transform.{stream}"] = (dt, peak)
+        res = stage(f"transform.{stream}", partial(transform_stream, DAY, stream, settings))
         stage_rows[f"transform.{stream}"] = res["readings"]
         readings += res["readings"]
-    dt, peak, loaded = timed(partial(load_day, DAY, settings=settings))
-    rec["load"] = (dt, peak)
-    dt, peak, checked = timed(partial(validate_day, DAY, settings))
-    rec["validate"] = (dt, peak)
+    loaded = stage("load", partial(load_day, DAY, settings=settings))
+    checked = stage("validate", partial(validate_day, DAY, settings))
     findings = checked["breaches"] + checked["dq_issues"]
-    dt, peak, _ = timed(
-        partial(publish_day, DAY, settings, loaded.get("affected_days"), loaded["run_id"])
+    stage(
+        "publish",
+        partial(publish_day, DAY, settings, loaded.get("affected_days"), loaded["run_id"]),
     )
-    rec["publish"] = (dt, peak)
-    dt, peak, queued = timed(partial(queue_alerts, DAY, settings))
-    rec["alerts_queued"] = (dt, peak)
-    rec["total"] = (time.perf_counter() - total0, max(p for _, p in rec.values()))
+    queued = stage("alerts_queued", partial(queue_alerts, DAY, settings))
+    rec["total"] = (
+        time.perf_counter() - total0,
+        max(p for _, p, _ in rec.values()),
+        cpu_seconds() - cpu0,
+    )
     recall = planted_recall(district, settings.warehouse)
-    dt, _, n = timed(lambda: duckdb_read_csv_rate(csv_path))
-    rec["duckdb_read_csv"] = (dt, 0)
+    dt, _, _, cpu = timed(lambda: duckdb_read_csv_rate(csv_path))
+    rec["duckdb_read_csv"] = (dt, 0, cpu)
     # The controls' floor: the GX suites against the same checks as one plain DuckDB
     # query, over the same batches of the night just loaded (GX already imported).
     judges = judge_timings(settings.warehouse, DAY, repeats=1)
-    rec["controls.gx_sql"] = (judges["gx_sql"], 0)
-    rec["controls.plain_query"] = (judges["plain_duckdb"], 0)
-    rec["controls.read_and_build"] = (judges["read"] + judges["build"], 0)
+    rec["controls.gx_sql"] = (judges["gx_sql"], 0, 0.0)
+    rec["controls.plain_query"] = (judges["plain_duckdb"], 0, 0.0)
+    rec["controls.read_and_build"] = (judges["read"] + judges["build"], 0, 0.0)
     shutil.rmtree(data, ignore_errors=True)
     return {
         "rec": rec,
@@ -262,6 +276,7 @@ def main() -> None:
 
     med = {k: statistics.median(r[k][0] for r in runs) for k in runs[0]}
     peak = {k: max(r[k][1] for r in runs) for k in runs[0]}
+    cpu = {k: statistics.median(r[k][2] for r in runs) for k in runs[0]}
     mb = input_bytes / 1e6
     stream_mb = {
         st: sum(p.stat().st_size for p in (inbox / DAY.isoformat() / st).rglob("*") if p.is_file())
@@ -286,6 +301,8 @@ def main() -> None:
         "repeats": args.repeats,
         "median_s": {k: round(v, 2) for k, v in med.items()},
         "peak_rss_mb": {k: round(v / 1e6) for k, v in peak.items()},
+        # CPU seconds of the process (all threads) per stage: cpu / wall = cores kept busy.
+        "median_cpu_s": {k: round(v, 2) for k, v in cpu.items() if v},
         "parse_mb_s": round(parse_rate, 1),
         "parse_frames_s": round(frames / parse_s),
         "duckdb_read_csv_mb_s": round(csv_rate, 1),
@@ -301,7 +318,10 @@ def main() -> None:
     }
     (out / "results.json").write_text(json.dumps(result, indent=2))
     print(f"\ninput {mb:.0f} MB, {frames:,} frames, {values:,} values; medians of {args.repeats}\n")
-    print("| stage | median s | MB/s | rows/s | peak RSS MB |\n|---|---:|---:|---:|---:|")
+    print(
+        "| stage | median s | CPU s | cores busy | MB/s | rows/s | peak RSS MB |\n"
+        "|---|---:|---:|---:|---:|---:|---:|"
+    )
     for k, v in med.items():
         stream = k.split(".", 1)[1] if "." in k else None
         size = stream_mb.get(stream or "", mb if k in ("total", "duckdb_read_csv") else 0.0)
@@ -310,7 +330,8 @@ def main() -> None:
             csv_rows if k == "duckdb_read_csv" else readings if k in ("load", "total") else 0
         )
         per_s = f"{rows / v:,.0f}" if rows else ""
-        print(f"| {k} | {v:.2f} | {rate} | {per_s} | {peak[k] / 1e6:.0f} |")
+        busy = f"{cpu[k]:.2f} | {cpu[k] / v:.2f}" if cpu[k] else " | "
+        print(f"| {k} | {v:.2f} | {busy} | {rate} | {per_s} | {peak[k] / 1e6:.0f} |")
     print(
         f"\nHJ 212 parse ({hj212_mb:.0f} MB) {parse_rate:.0f} MB/s vs DuckDB read_csv {csv_rate:.0f} MB/s: ratio {result['parse_vs_read_csv']}x"
     )

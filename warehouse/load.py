@@ -5,11 +5,13 @@ A batch is what one day's inbox delivered; everything it loads is partitioned by
 
 * The small raw tables (raw_ingest_files, raw_quarantine), the ref tables and the marts
   are DuckDB tables: ``DELETE`` + ``INSERT … SELECT`` from Arrow.
-* The big staging tables stg_packets and stg_readings are views over one Parquet file per
+* The big staging tables stg_packets and stg_readings are views over Parquet files per
   ``batch_day`` (:mod:`warehouse.partitions`): Polars writes the batch's new file under a
-  unique name, and the transaction that replaces the raw partitions also points
-  ``meta_partitions`` and the views at it. Superseded files are deleted after the commit;
-  on any error the new file is deleted and the old file and view stay.
+  unique name (or, for readings staged as files that already meet the partition's
+  contract, the loader copies those files in, one per stream), and the transaction that
+  replaces the raw partitions also points ``meta_partitions`` and the views at them.
+  Superseded files are deleted after the commit; on any error the new files are deleted
+  and the old files and views stay.
 * The marts are partitioned by ``local_day``: the (device, day) pairs a batch touches
   (those of its new readings and of its previous file) are rebuilt from *all* current
   readings of those pairs (the new frame plus the other batches' files), so a late packet
@@ -28,7 +30,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -43,6 +45,7 @@ from warehouse.partitions import (
     ChunkedFrame,
     MnRange,
     PartitionFile,
+    adopt_files,
     chunk_count,
     create_views,
     current_partitions,
@@ -67,6 +70,7 @@ from zwy.contracts import (
     TZ_LOCAL,
     conform,
     conform_lazy,
+    empty,
 )
 from zwy.errors import AccountingError, WarehouseError
 
@@ -137,10 +141,10 @@ class LoadResult:
 
     Attributes:
         batch_day: the loaded batch.
-        rows: rows written per table (for the staging views: rows of the new file).
+        rows: rows written per table (for the staging views: rows of the new files).
         affected_days: local days with rebuilt marts (of some or all devices), ascending.
         duration_s: wall time of the whole load.
-        files: the new Parquet file per staging table (relative to the Parquet folder).
+        files: the new Parquet files per staging table (relative to the Parquet folder).
         timings: seconds per step (prepare, write_packets, raw_and_accounting,
             write_readings, rebuild, views_marts_commit, cleanup).
 
@@ -150,7 +154,7 @@ class LoadResult:
     rows: dict[str, int]
     affected_days: tuple[date, ...]
     duration_s: float
-    files: dict[str, str] = field(default_factory=dict)
+    files: dict[str, list[str]] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
 
 
@@ -272,9 +276,7 @@ def prepare_frames(
         # DuckDB keeps no zone per value: store what the device sent, the Beijing wall clock.
         data_time=local.dt.replace_time_zone(None),
     )
-    r = conform_lazy(readings.lazy(), READINGS).with_columns(
-        pl.col("batch_day").fill_null(batch_day)
-    )
+    r = _conform_readings(readings, batch_day)
     _refuse_other_days(r, "reading", batch_day)
     return {
         "raw_ingest_files": manifest,
@@ -282,6 +284,12 @@ def prepare_frames(
         "stg_packets": conform_lazy(p, STG_PACKETS),
         "stg_readings": r,
     }
+
+
+def _conform_readings(readings: Frame, batch_day: date) -> pl.LazyFrame:
+    return conform_lazy(readings.lazy(), READINGS).with_columns(
+        pl.col("batch_day").fill_null(batch_day)
+    )
 
 
 def _replace_registry(
@@ -459,10 +467,10 @@ class _MartsRebuild:
         return conform(hourly, HOURLY), conform(daily, DAILY), pairs
 
 
-def _finished(job: Future[PartitionFile | None]) -> PartitionFile | None:
-    """Return the file a finished background write made (None: failed, cancelled or none)."""
+def _finished(job: Future[list[PartitionFile]]) -> list[PartitionFile]:
+    """Return the files a finished background write made (none: failed or cancelled)."""
     if job.cancelled() or not job.done() or job.exception() is not None:
-        return None
+        return []
     return job.result()
 
 
@@ -586,6 +594,7 @@ def load_batch(
     chunk_rows: int | None = DEFAULT_CHUNK_ROWS,
     waste: Mapping[str, pl.DataFrame] | None = None,
     workers: int = 2,
+    readings_files: Sequence[Path] = (),
 ) -> LoadResult:
     """Load one batch day; on any error nothing changes.
 
@@ -596,7 +605,8 @@ def load_batch(
        of raw_ingest_files and raw_quarantine; check the accounting invariant
        (:func:`check_accounting`, over the new packets file).
     3. Meanwhile, from the start, in a background thread: write the readings to a new
-       Parquet file the same way and, as each device range is written, rebuild the marts
+       Parquet file the same way (or copy ``readings_files`` in when they qualify, see
+       :func:`~warehouse.partitions.adopt_files`) and, range by range, rebuild the marts
        of its affected (mn, local_day) pairs (those of the new readings and of the
        batch's previous readings file) from the new readings plus the other batches'
        current files, calling ``rebuild`` once per device range. If steps 1-2 fail, it
@@ -629,6 +639,10 @@ def load_batch(
             by the accounting invariant like the packets.
         workers: device ranges rebuilt at once (threads); memory grows with
             ``workers x chunk_rows``.
+        readings_files: the Parquet files ``readings`` scans, when it is a scan of whole
+            files (the pipeline's staged readings, one per stream). If every one is
+            already a partition file (contract, batch_day, sorted), they are copied in as
+            the partition's files instead of being written again.
 
     Returns:
         Rows written per table, the rebuilt days, the duration, the new files, timings
@@ -701,19 +715,75 @@ def load_batch(
         if days:
             marts_rebuild.add(i, chunk)
 
-    def write_readings() -> PartitionFile | None:
+    def write_readings() -> list[PartitionFile]:
         if not n_readings:
-            return None
-        return write_partition(
-            ours,
+            return []
+        if not readings_files:
+            return [
+                write_partition(
+                    ours,
+                    "stg_readings",
+                    batch_day,
+                    run_id,
+                    folder,
+                    n_readings,
+                    local_days=tuple(new_days),
+                    on_chunk=hand_over,
+                )
+            ]
+        copies, rest = adopt_files(readings_files, "stg_readings", batch_day, run_id, folder)
+        try:
+            return copies + write_rest(copies, rest)
+        except BaseException:
+            delete_files([c.path(folder) for c in copies])
+            raise
+
+    def write_rest(copies: list[PartitionFile], rest: list[Path]) -> list[PartitionFile]:
+        # The rebuild needs every reading of each device range: those of the files copied
+        # in (read here, range by range) and those of the rest, as they are written.
+        rest_lf = _conform_readings(
+            pl.concat([pl.scan_parquet(p) for p in rest]) if rest else empty(READINGS),
+            batch_day,
+        )
+        counts = rest_lf.select(
+            n=pl.len(), days=pl.col("local_day").drop_nulls().unique().sort().implode()
+        ).collect()
+        rest_rows: int = counts["n"][0]
+        if rest_rows + sum(c.rows for c in copies) != n_readings:
+            raise WarehouseError(
+                f"batch {batch_day}: the staged readings files hold "
+                f"{rest_rows + sum(c.rows for c in copies)} rows, the readings {n_readings}"
+            )
+        copied = (
+            ChunkedFrame(
+                _conform_readings(
+                    pl.concat([pl.scan_parquet(f.path(folder)) for f in copies]), batch_day
+                ),
+                ours.ranges,
+            )
+            if copies
+            else None
+        )
+        if not rest_rows:
+            assert copied is not None  # n_readings > 0 rows are somewhere
+            for i in range(len(copied) if days else 0):
+                hand_over(i, copied.chunk(i))
+            return []
+
+        def with_copied(i: int, chunk: pl.DataFrame) -> None:
+            hand_over(i, chunk if copied is None else pl.concat([copied.chunk(i), chunk]))
+
+        written = write_partition(
+            ChunkedFrame(rest_lf, ours.ranges),
             "stg_readings",
             batch_day,
             run_id,
             folder,
-            n_readings,
-            local_days=tuple(new_days),
-            on_chunk=hand_over,
+            rest_rows,
+            local_days=tuple(counts["days"][0].to_list()),
+            on_chunk=with_copied,
         )
+        return [written]
 
     # The readings (written, then their marts rebuilt range by range as the writer reads
     # them) go on in a background thread while this one writes the packets and checks the
@@ -762,9 +832,7 @@ def load_batch(
         )
         t = lap("raw_and_accounting", t)
 
-        readings_file = readings_job.result()
-        if readings_file is not None:
-            new_files.append(readings_file)
+        new_files.extend(readings_job.result())
         t = lap("write_readings", t)
         marts = marts_rebuild.result() if days else None
         t = lap("rebuild", t)
@@ -788,11 +856,8 @@ def load_batch(
                 log.exception("rollback of batch %s failed", batch_day)
         background.shutdown(wait=True)  # before deleting what it wrote
         # A readings file the background finished before it heard of the failure goes too.
-        finished = _finished(readings_job)
-        delete_files(
-            [f.path(folder) for f in new_files]
-            + ([finished.path(folder)] if finished and finished not in new_files else [])
-        )
+        finished = [f for f in _finished(readings_job) if f not in new_files]
+        delete_files([f.path(folder) for f in new_files + finished])
         if isinstance(exc, duckdb.Error) or (
             isinstance(exc, WarehouseError) and not isinstance(exc, AccountingError)
         ):
@@ -812,6 +877,9 @@ def load_batch(
         rows=rows,
         affected_days=tuple(days),
         duration_s=time.perf_counter() - started,
-        files={f.table_name: f.file for f in new_files},
+        files={
+            table: [f.file for f in new_files if f.table_name == table]
+            for table in sorted({f.table_name for f in new_files})
+        },
         timings=timings,
     )

@@ -4,6 +4,7 @@ import sys
 import textwrap
 from datetime import date
 
+import duckdb
 import polars as pl
 import pytest
 
@@ -42,6 +43,7 @@ VERSIONS = [
     ("0004", "solid_waste"),
     ("0005", "dust"),
     ("0010", "controls"),
+    ("0011", "partition_files"),
 ]
 ALL = [v for v, _ in VERSIONS]
 NEXT = f"{int(ALL[-1]) + 1:04d}"
@@ -128,6 +130,29 @@ def test_controls_migration_keeps_tables_validation_created_before_it(tmp_path):
         con.execute("insert into ops_validations (run_id, day) values ('r1', date '2024-05-01')")
         assert migrate(con) == ["0010"]
         assert con.execute("select run_id from ops_validations").fetchall() == [("r1",)]
+
+
+def test_partition_files_migration_keeps_rows_and_allows_several_files(tmp_path):
+    """0011 rebuilds meta_partitions with the file in its key; the listed files stay."""
+    directory = copy_migrations(tmp_path)
+    (directory / "0011_partition_files.sql").unlink()
+    row = "('stg_readings', date '2024-05-01', '{f}', 3, 10, 'h', 's', [date '2024-05-01'], 'r1', now())"
+    with connect(tmp_path / "w.duckdb") as con:
+        migrate(con, directory)
+        con.execute("insert into meta_partitions values " + row.format(f="a.parquet"))
+        with pytest.raises(duckdb.ConstraintException):
+            con.execute("insert into meta_partitions values " + row.format(f="b.parquet"))
+        assert migrate(con) == ["0011"]
+        con.execute("insert into meta_partitions values " + row.format(f="b.parquet"))
+        listed = con.execute(
+            "select file, rows, local_days from meta_partitions order by file"
+        ).fetchall()
+        assert listed == [
+            ("a.parquet", 3, [date(2024, 5, 1)]),
+            ("b.parquet", 3, [date(2024, 5, 1)]),
+        ]
+        with pytest.raises(duckdb.ConstraintException):
+            con.execute("insert into meta_partitions values " + row.format(f="b.parquet"))
 
 
 def test_failing_migration_rolls_back(tmp_path):

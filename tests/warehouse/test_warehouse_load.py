@@ -1,3 +1,4 @@
+import hashlib
 import shutil
 from datetime import date
 
@@ -12,6 +13,7 @@ from warehouse.partitions import (
     ROW_GROUP_ROWS,
     ChunkedFrame,
     current_partitions,
+    in_key_order,
     parquet_dir_of,
     plan_mn_ranges,
     refresh_views,
@@ -336,6 +338,93 @@ def test_chunked_frame_eager_and_lazy_agree():
     assert all(c.equals(lazy.chunk(i)) for i, c in enumerate(chunks))
     odd = pl.col("x") % 2 == 1
     assert eager.chunk(0, odd)["x"].to_list() == lazy.chunk(0, odd)["x"].to_list() == [1, 5]
+
+
+def _staged_readings(tmp_path, wat_in_order):
+    """Two staged readings files of one batch (GAS sorted, WAT sorted or not) and the batch."""
+    d1 = gas_packets("d1/gas.log", at(D1, 10), 50) + gas_packets(
+        "d1/w.log", at(D1, 10), 70, mn="WAT", pollutant="w01018"
+    )
+    batch = make_batch(D1, [row | {"value": (i * 7.3) / 3} for i, row in enumerate(d1)])
+    readings = batch.readings.with_columns(batch_day=pl.lit(D1))
+    staged = tmp_path / ("sorted" if wat_in_order else "unsorted")
+    staged.mkdir(parents=True)
+    paths = [staged / "gas.parquet", staged / "wat.parquet"]
+    readings.filter(pl.col("mn") == "GAS").sort("data_time_utc").write_parquet(paths[0])
+    wat = readings.filter(pl.col("mn") == "WAT").sort("data_time_utc", descending=not wat_in_order)
+    wat.write_parquet(paths[1])
+    batch.readings = pl.concat([pl.scan_parquet(p) for p in paths]).collect()
+    return batch, paths
+
+
+def test_staged_readings_files_in_order_are_copied_in_as_they_are(tmp_path):
+    """A staged file in partition order becomes a partition file byte for byte; a file out
+    of order is written sorted; the warehouse holds the same either way, reloads included."""
+    results, listed = {}, {}
+    for name, in_order, adopt in (
+        ("written", True, False),
+        ("mixed", False, True),
+        ("copied", True, True),
+    ):
+        batch, paths = _staged_readings(tmp_path / name, in_order)
+        with connect(tmp_path / name / "w.duckdb") as c:
+            migrate(c)
+            for _ in range(2):  # the second load replaces the first's files
+                load_batch(c, run_id="r", readings_files=paths if adopt else (), **batch.args())
+            results[name] = snapshot(c)
+            folder = parquet_dir_of(c)
+            parts = current_partitions(c, table="stg_readings")
+            listed[name] = {(p.file.rsplit("/", 1)[0], p.rows, p.local_days) for p in parts}
+            copied = {p.sha256 for p in parts} & {
+                hashlib.sha256(p.read_bytes()).hexdigest() for p in paths
+            }
+            assert len(copied) == {"written": 0, "mixed": 1, "copied": 2}[name]
+            on_disk = parquet_files(folder / "stg_readings")
+            assert sorted(on_disk) == sorted(p.path(folder) for p in parts)
+            for part in parts:
+                frame = pl.read_parquet(part.path(folder))
+                assert frame.equals(frame.sort("mn", "data_time_utc", maintain_order=True))
+    assert results["mixed"] == results["written"] == results["copied"]
+    assert results["copied"]["mart_hourly_values"]
+    days = (D1,)
+    assert listed["written"] == {("stg_readings/batch_day=2024-05-01", 120, days)}
+    assert listed["copied"] == {
+        ("stg_readings/batch_day=2024-05-01", 50, days),
+        ("stg_readings/batch_day=2024-05-01", 70, days),
+    }
+    assert listed["mixed"] == listed["copied"]
+
+
+def test_staged_readings_files_that_miss_rows_fail_and_leave_nothing(con):
+    batch, paths = _staged_readings(parquet_dir_of(con).parent, True)
+    with pytest.raises(
+        WarehouseError, match="staged readings files hold 50 rows, the readings 120"
+    ):
+        load_batch(con, run_id="r", readings_files=paths[:1], **batch.args())
+    assert current_partitions(con) == []
+    assert parquet_files(parquet_dir_of(con)) == []
+
+
+def test_in_key_order_agrees_with_the_stable_sort():
+    """The writer skips the sort exactly when the stable sort would keep every row in place."""
+    import random
+
+    rng = random.Random(7)
+    checked = {True: 0, False: 0}
+    for _ in range(400):
+        n = rng.randint(0, 6)
+        frame = pl.DataFrame(
+            {
+                "mn": [rng.choice(["A", "B", None]) for _ in range(n)],
+                "t": [rng.choice([1, 2, None]) for _ in range(n)],
+                "row": list(range(n)),
+            },
+            schema={"mn": pl.String, "t": pl.Int64, "row": pl.Int64},
+        )
+        stays = frame.sort("mn", "t", nulls_last=False, maintain_order=True).equals(frame)
+        assert in_key_order(frame, ("mn", "t")) == stays, frame
+        checked[stays] += 1
+    assert min(checked.values()) > 50  # both verdicts were exercised
 
 
 def test_orphan_files_of_a_crashed_load_are_removed(con):
