@@ -217,13 +217,15 @@ def publish(
                 con, f"select {_select_list(table)} from {table}", [], files_dir / rel
             )
             tables[table] = {"*": rel}
-        # The staging partitions: hard links of the loader's current files.
+        # The staging partitions: hard links of the loader's current files (a partition
+        # may be several files, one per stream: keyed by day and file name).
         source = parquet_dir_of(con)
         staged: dict[str, dict[str, str]] = {}
         for part in current_partitions(con):
-            rel = f"{part.table_name}/batch_day={part.batch_day.isoformat()}/{Path(part.file).name}"
+            key = f"{part.batch_day.isoformat()}/{Path(part.file).name}"
+            rel = f"{part.table_name}/batch_day={key}"
             result.bytes_written += _link(source / part.file, files_dir / rel)
-            staged.setdefault(part.table_name, {})[part.batch_day.isoformat()] = rel
+            staged.setdefault(part.table_name, {})[key] = rel
             result.linked += 1
         for t in STAGING_TABLES:
             tables[t] = staged.get(t, {})

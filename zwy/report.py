@@ -14,9 +14,7 @@ the file.
 
 from __future__ import annotations
 
-import base64
 import html
-import io
 import json
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -29,6 +27,7 @@ import typer
 
 from expectations.controls import controls_by_id
 from expectations.measures import day_bounds_utc
+from zwy.charts import Call, ChartSpec, draw_all
 from zwy.contracts import TZ_LOCAL
 from zwy.errors import ZwyError
 from zwy.settings import Settings, get_settings
@@ -136,41 +135,15 @@ def _read_report_data(day: date, settings: Settings, con: duckdb.DuckDBPyConnect
 # --- charts -----------------------------------------------------------------------------
 
 
-def _fixed_margins(fig: Any, ax: Any) -> None:
-    """Place the axes of a 9.6 x 3.4 in (960 x 340 px) chart with margins that fit its labels.
-
-    ``tight_layout`` measured every text to fit them (60 of a chart's 145 ms). The charts
-    all have the same furniture (a title, hour ticks, a unit), so only the left margin
-    varies: it grows with the longest y tick label (about 9 px per character at size 10).
-    """
-    chars = max((len(f"{t:g}") for t in ax.get_yticks()), default=3)
-    left = (36 + 9 * chars) / 960
-    fig.subplots_adjust(left=left, right=0.985, top=0.9, bottom=0.17)
-
-
-def _png(fig: Any) -> str:
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-
-    FigureCanvasAgg(fig)
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=100)
-    return base64.b64encode(buf.getvalue()).decode("ascii")
-
-
-def breach_chart(hours: pl.DataFrame, group: pl.DataFrame, day: date) -> str:
-    """Draw one (device, pollutant, control) series of the day against its limit.
+def breach_chart_spec(hours: pl.DataFrame, group: pl.DataFrame, day: date) -> ChartSpec:
+    """Describe the chart of one (device, pollutant, control) series of the day vs its limit.
 
     Args:
         hours: the day's hourly rows of the device and pollutant (``mart_hourly_values``).
         group: the breach rows of that device, pollutant and control.
         day: the compliance day.
 
-    Returns:
-        The PNG as base64 text.
-
     """
-    from matplotlib.figure import Figure
-
     first = group.row(0, named=True)
     corrected = bool(first["corrected_o2"])
     column = "value_zs" if corrected else "value"
@@ -180,153 +153,139 @@ def breach_chart(hours: pl.DataFrame, group: pl.DataFrame, day: date) -> str:
     ).sort("x")
     valid = h.filter(pl.col("valid"))
     invalid = h.filter(~pl.col("valid") & pl.col(column).is_not_null())
-    fig = Figure(figsize=(9.6, 3.4))
-    ax = fig.add_subplot(1, 1, 1)
     label = "hourly mean, O2-corrected" if corrected else "hourly mean"
-    ax.plot(
-        valid["x"].to_list(),
-        valid[column].to_list(),
-        marker="o",
-        ms=3.5,
-        lw=1.6,
-        color=BLUE,
-        label=label,
-    )
+    calls: list[Call] = [
+        (
+            "plot",
+            (valid["x"].to_list(), valid[column].to_list()),
+            {"marker": "o", "ms": 3.5, "lw": 1.6, "color": BLUE, "label": label},
+        )
+    ]
     if invalid.height:
-        ax.scatter(
-            invalid["x"].to_list(),
-            invalid[column].to_list(),
-            marker="x",
-            color="#777777",
-            label="invalid hour (not judged)",
-            zorder=3,
+        calls.append(
+            (
+                "scatter",
+                (invalid["x"].to_list(), invalid[column].to_list()),
+                {
+                    "marker": "x",
+                    "color": "#777777",
+                    "label": "invalid hour (not judged)",
+                    "zorder": 3,
+                },
+            )
         )
     unit = first["unit"] or ""
     unverified = first["verified_status"] == "unverified"
     tag = " (UNVERIFIED)" if unverified else ""
     if first["limit_high"] is not None:
-        ax.axhline(
-            first["limit_high"],
-            color=RED,
-            ls="--",
-            lw=1.8,
-            label=f"limit {first['limit_high']:g} {unit}{tag}",
+        limit = f"limit {first['limit_high']:g} {unit}{tag}"
+        calls.append(
+            (
+                "axhline",
+                (first["limit_high"],),
+                {"color": RED, "ls": "--", "lw": 1.8, "label": limit},
+            )
         )
     if first["limit_low"] is not None:
-        ax.axhline(
-            first["limit_low"],
-            color=RED,
-            ls=":",
-            lw=1.8,
-            label=f"lower limit {first['limit_low']:g} {unit}",
+        low = f"lower limit {first['limit_low']:g} {unit}"
+        calls.append(
+            ("axhline", (first["limit_low"],), {"color": RED, "ls": ":", "lw": 1.8, "label": low})
         )
     if first["averaging_period"] == "hour":
         for r in group.iter_rows(named=True):
             x0 = (r["period_start_utc"] - start).total_seconds() / 3600.0
-            ax.axvspan(x0 - 0.5, x0 + 0.5, color=RED, alpha=0.12, lw=0)
+            calls.append(("axvspan", (x0 - 0.5, x0 + 0.5), {"color": RED, "alpha": 0.12, "lw": 0}))
     else:
-        ax.axhline(
-            first["observed"],
-            color=AMBER,
-            lw=2.2,
-            label=f"daily mean {first['observed']:.3g} {unit}",
-        )
-    ax.set_xlim(-0.5, 23.5)
-    ax.set_xticks(range(0, 24, 2))
-    ax.set_xticklabels([f"{x:02d}:00" for x in range(0, 24, 2)], fontsize=8)
-    ax.set_xlabel(f"{day.isoformat()} (Beijing time)", fontsize=9)
-    ax.set_ylabel(unit, fontsize=9)
-    ax.set_title(f"{first['mn']} · {first['pollutant']} · {first['control_id']}", fontsize=10)
-    ax.grid(True, alpha=0.3)
-    ax.legend(fontsize=8, loc="best")
-    _fixed_margins(fig, ax)
-    return _png(fig)
+        mean = f"daily mean {first['observed']:.3g} {unit}"
+        calls.append(("axhline", (first["observed"],), {"color": AMBER, "lw": 2.2, "label": mean}))
+    return ChartSpec(
+        title=f"{first['mn']} · {first['pollutant']} · {first['control_id']}",
+        xlabel=f"{day.isoformat()} (Beijing time)",
+        ylabel=unit,
+        calls=tuple(calls),
+    )
 
 
-def dust_chart(hours: pl.DataFrame, group: pl.DataFrame, day: date) -> str:
-    """Draw a site's hourly PM10 against the nearest station's, with the breached hours shaded.
+def dust_chart_spec(hours: pl.DataFrame, group: pl.DataFrame, day: date) -> ChartSpec:
+    """Describe the chart of a site's hourly PM10 vs the nearest station's, breaches shaded.
 
     Args:
         hours: the site's ``mart_dust_hourly`` rows of the day.
         group: the site's breach (or issue) rows of one dust control.
         day: the compliance day.
 
-    Returns:
-        The PNG as base64 text.
-
     """
-    from matplotlib.figure import Figure
-
     from expectations.controls import controls_by_id
 
     first = group.row(0, named=True)
     c = controls_by_id().get(str(first["control_id"]))
     h = hours.sort("hour_local")
-    fig = Figure(figsize=(9.6, 3.4))
-    ax = fig.add_subplot(1, 1, 1)
     ok = h.filter(pl.col("valid"))
-    ax.plot(
-        ok["hour_local"].to_list(),
-        ok["pm10_site"].to_list(),
-        marker="o",
-        ms=3.5,
-        lw=1.6,
-        color=BLUE,
-        label="site PM10 (valid hours)",
-    )
-    ax.plot(
-        h["hour_local"].to_list(),
-        h["pm10_station"].to_list(),
-        lw=1.4,
-        color="#555555",
-        ls="-.",
-        label=f"station PM10 ({first.get('station') or h['station'][0]})",
-    )
+    station = first.get("station") or h["station"][0]
+    calls: list[Call] = [
+        (
+            "plot",
+            (ok["hour_local"].to_list(), ok["pm10_site"].to_list()),
+            {
+                "marker": "o",
+                "ms": 3.5,
+                "lw": 1.6,
+                "color": BLUE,
+                "label": "site PM10 (valid hours)",
+            },
+        ),
+        (
+            "plot",
+            (h["hour_local"].to_list(), h["pm10_station"].to_list()),
+            {"lw": 1.4, "color": "#555555", "ls": "-.", "label": f"station PM10 ({station})"},
+        ),
+    ]
     if c is not None and "margin_ugm3" in c.params:
         margin = float(c.params["margin_ugm3"])
-        ax.plot(
-            h["hour_local"].to_list(),
-            (h["pm10_station"] + margin).fill_null(float("nan")).to_list(),
-            lw=1.2,
-            color=RED,
-            ls="--",
-            label=f"station + {margin:g} µg/m³ (policy, UNVERIFIED)",
+        calls.append(
+            (
+                "plot",
+                (
+                    h["hour_local"].to_list(),
+                    (h["pm10_station"] + margin).fill_null(float("nan")).to_list(),
+                ),
+                {
+                    "lw": 1.2,
+                    "color": RED,
+                    "ls": "--",
+                    "label": f"station + {margin:g} µg/m³ (policy, UNVERIFIED)",
+                },
+            )
         )
     if c is not None and c.batch == "dust_hours":
-        ax.axhline(
-            float(c.params["max"]),
-            color=RED,
-            ls="--",
-            lw=1.8,
-            label=f"threshold {c.params['max']} µg/m³ (policy, UNVERIFIED)",
+        threshold = f"threshold {c.params['max']} µg/m³ (policy, UNVERIFIED)"
+        calls.append(
+            (
+                "axhline",
+                (float(c.params["max"]),),
+                {"color": RED, "ls": "--", "lw": 1.8, "label": threshold},
+            )
         )
     tz_start, _ = day_bounds_utc(day)
     for r in group.iter_rows(named=True):
         x0 = (r["period_start_utc"] - tz_start).total_seconds() / 3600.0
         x1 = (r["period_end_utc"] - tz_start).total_seconds() / 3600.0
-        ax.axvspan(x0 - 0.5, x1 - 0.5, color=RED, alpha=0.12, lw=0)
+        calls.append(("axvspan", (x0 - 0.5, x1 - 0.5), {"color": RED, "alpha": 0.12, "lw": 0}))
     missing = h.filter(pl.col("n_values") == 0)["hour_local"].to_list()
     if missing:
-        ax.scatter(
-            missing,
-            [0] * len(missing),
-            marker="|",
-            s=120,
-            color=AMBER,
-            label="no data (monitor offline)",
+        calls.append(
+            (
+                "scatter",
+                (missing, [0] * len(missing)),
+                {"marker": "|", "s": 120, "color": AMBER, "label": "no data (monitor offline)"},
+            )
         )
-    ax.set_xlim(-0.5, 23.5)
-    ax.set_xticks(range(0, 24, 2))
-    ax.set_xticklabels([f"{x:02d}:00" for x in range(0, 24, 2)], fontsize=8)
-    ax.set_xlabel(f"{day.isoformat()} (Beijing time)", fontsize=9)
-    ax.set_ylabel("µg/m³", fontsize=9)
-    ax.set_title(
-        f"site {first['facility_id']} · {first['mn']} · PM10 · {first['control_id']}", fontsize=10
+    return ChartSpec(
+        title=f"site {first['facility_id']} · {first['mn']} · PM10 · {first['control_id']}",
+        xlabel=f"{day.isoformat()} (Beijing time)",
+        ylabel="µg/m³",
+        calls=tuple(calls),
     )
-    ax.grid(True, alpha=0.3)
-    ax.legend(fontsize=8, loc="best")
-    _fixed_margins(fig, ax)
-    return _png(fig)
 
 
 # --- page ---------------------------------------------------------------------------------
@@ -461,8 +420,8 @@ def _facility_status(data: ReportData) -> pl.DataFrame:
     ).sort(pl.col("status").replace_strict({"breach": 0, "issues": 1, "ok": 2}), "facility_id")
 
 
-def render(data: ReportData) -> str:
-    """Render the report page (pure: data in, HTML out)."""
+def render(data: ReportData, chart_workers: int = 1) -> str:
+    """Render the report page (pure: data in, HTML out; charts drawn in ``chart_workers``)."""
     ctl = controls_by_id()
     day = data.day
     if data.validation is None:
@@ -480,6 +439,7 @@ def render(data: ReportData) -> str:
     sev_counts = (
         dict(data.issues.group_by("severity").len().iter_rows()) if data.issues.height else {}
     )
+    charts: list[tuple[int, str, ChartSpec]] = []  # (place in out, alt text, chart)
     out: list[str] = [
         "<!DOCTYPE html>",
         '<html lang="zh-CN"><head><meta charset="utf-8">',
@@ -554,16 +514,15 @@ def render(data: ReportData) -> str:
                 f"<h3>{where} — {_e(c.name_zh if c else cid)} / {_e(c.name_en if c else '')}</h3>"
             )
             site_hours = data.dust_hours.filter(pl.col("mn") == mn) if mn is not None else None
+            # Charts are drawn together at the end (in processes when there are many).
             if hours.height:
-                out.append(
-                    f'<img class="chart" alt="{_e(pollutant)} of {_e(mn)} against its limit" '
-                    f'src="data:image/png;base64,{breach_chart(hours, group, day)}">'
-                )
+                alt = f"{_e(pollutant)} of {_e(mn)} against its limit"
+                charts.append((len(out), alt, breach_chart_spec(hours, group, day)))
+                out.append("")
             elif site_hours is not None and site_hours.height:
-                out.append(
-                    f'<img class="chart" alt="PM10 of site {_e(fid)} against the station" '
-                    f'src="data:image/png;base64,{dust_chart(site_hours, group, day)}">'
-                )
+                alt = f"PM10 of site {_e(fid)} against the station"
+                charts.append((len(out), alt, dust_chart_spec(site_hours, group, day)))
+                out.append("")
             out.append(
                 f"<p><b>Control</b> <code>{_e(cid)}</code>: {_e(c.description_en if c else '')}<br>"
                 f"{_e(c.description_zh if c else '')}<br>"
@@ -632,6 +591,9 @@ def render(data: ReportData) -> str:
         "of the standard.</p>"
     )
     out.append("</main></body></html>")
+    pngs = draw_all([spec for _, _, spec in charts], chart_workers)
+    for (i, alt, _), png in zip(charts, pngs, strict=True):
+        out[i] = f'<img class="chart" alt="{alt}" src="data:image/png;base64,{png}">'
     return "\n".join(out)
 
 
@@ -677,7 +639,7 @@ def build_report(day: date, settings: Settings | None = None) -> Path:
     data = read_report_data(day, settings)
     path = report_path(day, settings)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(render(data), encoding="utf-8")
+    path.write_text(render(data, settings.chart_workers), encoding="utf-8")
     return path
 
 

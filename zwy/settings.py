@@ -102,6 +102,12 @@ class Settings(BaseSettings):
         description="groups of HJ 212 logs parsed at once (threads); peak memory grows "
         "with parse_workers x parse_chunk_mb (about 23 bytes per byte of log)",
     )
+    chart_workers: int = Field(
+        default=2,
+        ge=1,
+        description="processes drawing a day's charts at once (report and alerts, from "
+        "8 charts on); 1: drawn in the calling process",
+    )
     validity: ValiditySettings = Field(default_factory=ValiditySettings)
     alerts: AlertSettings = Field(default_factory=AlertSettings)
     holidays_file: Path | None = Field(

@@ -100,7 +100,7 @@ def test_each_chart_is_drawn_once_for_all_the_emails_that_carry_it(
     import zwy.report
 
     drawn: list[tuple[str, str, str]] = []
-    real = zwy.report.breach_chart
+    real = zwy.report.breach_chart_spec
 
     def counting(hours, group, day):  # type: ignore[no-untyped-def]
         # A chart shows its series' whole day: every breach of that series, sorted.
@@ -118,7 +118,7 @@ def test_each_chart_is_drawn_once_for_all_the_emails_that_carry_it(
         return real(hours, group, day)
 
     breaches, _ = findings(district)
-    monkeypatch.setattr(zwy.report, "breach_chart", counting)
+    monkeypatch.setattr(zwy.report, "breach_chart_spec", counting)
     run_alerts(DAY, district)
     assert drawn, "the sample day has charted breaches"
     assert len(drawn) == len(set(drawn))

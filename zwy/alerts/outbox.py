@@ -110,52 +110,74 @@ _Drawn = dict[tuple[str, str, str], bytes]
 _SERIES = ["mn", "pollutant", "control_id"]
 
 
-def _charts(
-    day: date,
-    settings: Settings,
-    data: ReportData | None,
-    items: pl.DataFrame,
-    drawn: _Drawn | None = None,
-) -> list[render.Chart]:
-    """Charts of the breached series among ``items``, worst first, at most ``max_charts``.
+def _key(row: dict[str, Any]) -> tuple[str, str, str]:
+    return (row["mn"], row["pollutant"], row["control_id"])
 
-    A chart shows its series' whole day with every breach of the day on it (the hours in
-    breach shaded), whichever of them the email is about: an immediate alert on one hour
-    shows the hours around it too. So a chart depends on its series only, and ``drawn``
-    keeps the charts rendered for the other emails of the day: the same breaches go to
-    the facility, the bureau's digest and each officer, and drawing (about 0.1 s a chart)
-    dominated queueing a day with findings (40 charts drawn about 250 times: 37 of 40 s).
+
+def _series(
+    settings: Settings, data: ReportData | None, items: pl.DataFrame
+) -> list[dict[str, Any]]:
+    """Pick the breached series among ``items``, worst first, at most ``max_charts``: a row each.
+
+    A series is a (device, pollutant, control); its row is its worst breach's.
     """
-    from zwy.report import breach_chart
-
-    drawn = {} if drawn is None else drawn
     breach_ids = items.filter(pl.col("kind") == "breach")["item_id"]
     if data is None or breach_ids.is_empty() or settings.alerts.max_charts <= 0:
         return []
     # Series charts exist for device breaches only (solid-waste findings are tables).
-    device_breaches = data.breaches.filter(pl.col("mn").is_not_null())
     series = (
-        device_breaches.filter(pl.col("breach_id").is_in(breach_ids.implode()))
+        data.breaches.filter(pl.col("mn").is_not_null())
+        .filter(pl.col("breach_id").is_in(breach_ids.implode()))
         .with_columns(
             _rank=pl.col("severity").replace_strict(SEVERITY_RANK, default=9, return_dtype=pl.Int64)
         )
         .sort("_rank", "facility_id", "mn", "pollutant", "control_id", nulls_last=True)
         .unique(_SERIES, keep="first", maintain_order=True)
     )
+    return list(series.head(settings.alerts.max_charts).iter_rows(named=True))
+
+
+def _draw(
+    day: date, settings: Settings, data: ReportData | None, series: list[dict[str, Any]]
+) -> _Drawn:
+    """Draw each series once, whichever emails carry it (in processes when there are many).
+
+    A chart shows its series' whole day with every breach of the day on it (the hours in
+    breach shaded), whichever of them an email is about: an immediate alert on one hour
+    shows the hours around it too. So a chart depends on its series only: the same
+    breaches go to the facility, the bureau's digest and each officer, and drawing (about
+    0.1 s a chart) dominated queueing a day with findings when each email drew its own
+    (40 charts drawn about 250 times: 37 of 40 s).
+    """
+    from zwy.charts import draw_all
+    from zwy.report import breach_chart_spec
+
+    if data is None or not series:
+        return {}
+    device_breaches = data.breaches.filter(pl.col("mn").is_not_null())
+    keys, specs = [], []
+    for first in {_key(row): row for row in series}.values():
+        hours = data.hourly.filter(
+            (pl.col("mn") == first["mn"]) & (pl.col("pollutant") == first["pollutant"])
+        )
+        if hours.is_empty():
+            continue  # nothing to draw: the email lists the breach without a chart
+        group = device_breaches.filter(
+            pl.all_horizontal(pl.col(c) == first[c] for c in _SERIES)
+        ).sort("period_start_utc")
+        keys.append(_key(first))
+        specs.append(breach_chart_spec(hours, group, day))
+    pngs = draw_all(specs, settings.chart_workers)
+    return {k: render.chart_png(png) for k, png in zip(keys, pngs, strict=True)}
+
+
+def _charts(series: list[dict[str, Any]], drawn: _Drawn) -> list[render.Chart]:
+    """Return the charts of ``series`` (from :func:`_series`) that were drawn, in that order."""
     charts: list[render.Chart] = []
-    for first in series.head(settings.alerts.max_charts).iter_rows(named=True):
-        key = (first["mn"], first["pollutant"], first["control_id"])
-        png = drawn.get(key)
+    for first in series:
+        png = drawn.get(_key(first))
         if png is None:
-            hours = data.hourly.filter(
-                (pl.col("mn") == first["mn"]) & (pl.col("pollutant") == first["pollutant"])
-            )
-            if hours.is_empty():
-                continue
-            group = device_breaches.filter(
-                pl.all_horizontal(pl.col(c) == first[c] for c in _SERIES)
-            ).sort("period_start_utc")
-            png = drawn[key] = render.chart_png(breach_chart(hours, group, day))
+            continue
         cid = f"chart{len(charts) + 1}-{hashlib.sha1(png).hexdigest()[:8]}"
         title = (
             f"{first['outlet_id']} · MN {first['mn']} · {first['pollutant']} "
@@ -249,14 +271,18 @@ def queue_alerts(
         link = report_link(day, settings)
         rows: list[dict[str, Any]] = []
         item_rows: list[dict[str, Any]] = []
-        drawn: _Drawn = {}
+        emails = []
         for batch in _batches(fresh):
+            mine = items.filter(pl.col("item_id").is_in(batch["item_id"].implode()))
+            emails.append((batch, mine, _series(settings, data, mine)))
+        # Every chart of the day first, each once (in processes when there are many).
+        drawn = _draw(day, settings, data, [row for _, _, series in emails for row in series])
+        for batch, mine, series in emails:
             ids = batch["item_id"].to_list()
             first = batch.row(0, named=True)
-            mine = items.filter(pl.col("item_id").is_in(ids))
             aid = alert_id(first["mode"], day, first["recipient"], ids)
             subj = render.subject(day, first["mode"], mine, facility_names, names)
-            charts = _charts(day, settings, data, mine, drawn)
+            charts = _charts(series, drawn)
             to = first["recipient_name"] or first["recipient"]
             body = render.render_html(day, subj, to, mine, facility_names, names, charts, link)
             text = render.render_text(day, subj, to, mine, facility_names, names, link)

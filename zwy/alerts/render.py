@@ -279,5 +279,5 @@ def build_message(
 
 
 def chart_png(b64: str) -> bytes:
-    """Decode a base64 PNG as :func:`zwy.report.breach_chart` returns it."""
+    """Decode a base64 PNG as :func:`zwy.charts.draw` returns it."""
     return base64.b64decode(b64)

@@ -1,0 +1,66 @@
+"""Charts as data, drawn here or in a pool of processes: the same PNG either way."""
+
+from __future__ import annotations
+
+import base64
+import struct
+from concurrent.futures.process import BrokenProcessPool
+
+import pytest
+
+import zwy.charts
+from zwy.charts import MIN_PARALLEL, ChartSpec, draw, draw_all
+
+
+def _specs(n: int) -> list[ChartSpec]:
+    """``n`` different charts: a series, its limit, a shaded breach hour."""
+    out = []
+    for i in range(n):
+        ys = [10.0 + ((h * (i + 3)) % 7) for h in range(24)]
+        out.append(
+            ChartSpec(
+                title=f"MN{i:04d} · a21002 · ZWY-LIMIT-HOUR",
+                xlabel="2024-05-01 (Beijing time)",
+                ylabel="mg/m³",
+                calls=(
+                    ("plot", (list(range(24)), ys), {"marker": "o", "label": "hourly mean"}),
+                    ("axhline", (15.0,), {"color": "#c62828", "ls": "--", "label": "limit 15"}),
+                    ("axvspan", (i % 24 - 0.5, i % 24 + 0.5), {"alpha": 0.12, "lw": 0}),
+                ),
+            )
+        )
+    return out
+
+
+def _size(b64: str) -> tuple[int, int]:
+    png = base64.b64decode(b64)
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    width, height = struct.unpack(">II", png[16:24])  # the IHDR chunk
+    return width, height
+
+
+def test_charts_drawn_in_processes_are_the_charts_drawn_here():
+    specs = _specs(MIN_PARALLEL + 2)
+    here = [draw(s) for s in specs]
+    assert len(set(here)) == len(specs)  # different charts, different pictures
+    assert {_size(png) for png in here} == {(960, 340)}
+    assert draw_all(specs, workers=2) == here  # same order, same bytes
+
+
+def test_a_broken_pool_draws_the_charts_here(monkeypatch: pytest.MonkeyPatch):
+    class Broken:
+        def __init__(self, *args: object, **kwargs: object) -> None:
+            pass
+
+        def __enter__(self) -> Broken:
+            return self
+
+        def __exit__(self, *exc: object) -> None:
+            return None
+
+        def map(self, *args: object, **kwargs: object) -> list[str]:
+            raise BrokenProcessPool("a worker died")
+
+    specs = _specs(MIN_PARALLEL)
+    monkeypatch.setattr(zwy.charts, "ProcessPoolExecutor", Broken)
+    assert draw_all(specs, workers=2) == [draw(s) for s in specs]
