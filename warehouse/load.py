@@ -56,6 +56,7 @@ from warehouse.partitions import (
     record_partitions,
     remove_orphan_files,
     scan_partitions,
+    stg_packets,
     write_partition,
 )
 from zwy.contracts import (
@@ -67,7 +68,6 @@ from zwy.contracts import (
     OUTLETS,
     QUARANTINE,
     READINGS,
-    TZ_LOCAL,
     conform,
     conform_lazy,
     empty,
@@ -261,29 +261,36 @@ def prepare_frames(
 
     p = packets.lazy()
     p_cols = p.collect_schema().names()
-    if "status" in p_cols and not (
-        # Filtering copies every column: skip it when every row is "ok" (load_day's case).
-        isinstance(packets, pl.DataFrame) and packets.get_column("status").eq_missing("ok").all()
-    ):
-        p = p.filter(pl.col("status") == "ok")
-    local = pl.col("data_time").dt.convert_time_zone(TZ_LOCAL)
-    p = p.with_columns(
-        batch_day=pl.lit(batch_day),
-        stream=pl.coalesce("stream", _file_stream(lookup))
-        if "stream" in p_cols
-        else _file_stream(lookup),
-        data_time_utc=pl.col("data_time").dt.convert_time_zone("UTC"),
-        # DuckDB keeps no zone per value: store what the device sent, the Beijing wall clock.
-        data_time=local.dt.replace_time_zone(None),
-    )
+    if "data_time_utc" in p_cols:  # already staged (the parse's accepted frames)
+        p = _conform_staged_packets(p, batch_day)
+        _refuse_other_days(p, "packet", batch_day)
+    else:
+        if "status" in p_cols and (
+            # Filtering copies every column: skip it when every row is "ok".
+            isinstance(packets, pl.DataFrame)
+            and packets.get_column("status").eq_missing("ok").all()
+        ):
+            p = p.drop("status")
+        file_stream = _file_stream(lookup)
+        p = stg_packets(
+            p,
+            batch_day,
+            pl.coalesce("stream", file_stream) if "stream" in p_cols else file_stream,
+        )
     r = _conform_readings(readings, batch_day)
     _refuse_other_days(r, "reading", batch_day)
     return {
         "raw_ingest_files": manifest,
         "raw_quarantine": conform(q, RAW_QUARANTINE),
-        "stg_packets": conform_lazy(p, STG_PACKETS),
+        "stg_packets": p,
         "stg_readings": r,
     }
+
+
+def _conform_staged_packets(packets: Frame, batch_day: date) -> pl.LazyFrame:
+    return conform_lazy(packets.lazy(), STG_PACKETS).with_columns(
+        pl.col("batch_day").fill_null(batch_day)
+    )
 
 
 def _conform_readings(readings: Frame, batch_day: date) -> pl.LazyFrame:
@@ -541,9 +548,11 @@ _PACKETS_OF_BATCH = "(select source_file from stg_packets where batch_day = $day
 _NO_PACKETS = "(select cast(null as varchar) as source_file where false)"
 
 
-def _packets_of_file(path: Path) -> str:
-    quoted = "'" + path.as_posix().replace("'", "''") + "'"
-    return f"(select source_file from read_parquet({quoted}, hive_partitioning = false))"
+def _packets_of_files(paths: Sequence[Path]) -> str:
+    if not paths:
+        return _NO_PACKETS
+    quoted = ", ".join("'" + p.as_posix().replace("'", "''") + "'" for p in paths)
+    return f"(select source_file from read_parquet([{quoted}], hive_partitioning = false))"
 
 
 def check_accounting(
@@ -595,11 +604,13 @@ def load_batch(
     waste: Mapping[str, pl.DataFrame] | None = None,
     workers: int = 2,
     readings_files: Sequence[Path] = (),
+    packets_files: Sequence[Path] = (),
 ) -> LoadResult:
     """Load one batch day; on any error nothing changes.
 
     1. Write the batch's accepted packets to a new Parquet file (unique name, sorted by
-       ``mn, data_time_utc``, device range by device range).
+       ``mn, data_time_utc``, device range by device range), or copy ``packets_files``
+       in when they qualify (see :func:`~warehouse.partitions.adopt_files`).
     2. Begin a DuckDB transaction: replace the ref tables with ``registry`` (keys
        ``facilities``, ``outlets``, ``monitoring_points``) and the ``batch_day`` partition
        of raw_ingest_files and raw_quarantine; check the accounting invariant
@@ -625,7 +636,8 @@ def load_batch(
         batch_day: the inbox day being loaded.
         run_id: the run, stored on raw rows and in the new files' names.
         files: INGEST_FILES rows of the batch.
-        packets: PACKETS rows (``status`` "ok" rows are staged); optional ``stream``. A
+        packets: PACKETS rows (``status`` "ok" rows are staged; optional ``stream``), or
+            rows already in the stg_packets contract (the parse's staged files). A
             LazyFrame (e.g. a ``scan_parquet`` of the staging files) is read range by range.
         readings: READINGS rows of the batch; a DataFrame or LazyFrame.
         quarantine: QUARANTINE rows; optional ``stream``, ``sha256``.
@@ -643,6 +655,8 @@ def load_batch(
             files (the pipeline's staged readings, one per stream). If every one is
             already a partition file (contract, batch_day, sorted), they are copied in as
             the partition's files instead of being written again.
+        packets_files: the same for ``packets``: Parquet files of accepted frames in the
+            stg_packets contract (the parse's staged files), copied in when they qualify.
 
     Returns:
         Rows written per table, the rebuilt days, the duration, the new files, timings
@@ -792,18 +806,38 @@ def load_batch(
     readings_job = background.submit(write_readings)
     try:
         if n_packets:
-            packet_rows = None if chunk_rows is None else max(1, chunk_rows // _PACKET_ROW_WEIGHT)
-            ranges = _plan(packets_lf, n_packets, None, 0, packet_rows)
-            new_files.append(
-                write_partition(
-                    ChunkedFrame(packets_in, ranges),
-                    "stg_packets",
+            source: Frame = packets_in
+            n_source = n_packets
+            if packets_files:
+                copies, rest = adopt_files(packets_files, "stg_packets", batch_day, run_id, folder)
+                new_files.extend(copies)
+                source = _conform_staged_packets(
+                    pl.concat([pl.scan_parquet(p) for p in rest])
+                    if rest
+                    else empty(STG_PACKETS).lazy(),
                     batch_day,
-                    run_id,
-                    folder,
-                    n_packets,
                 )
-            )
+                n_source = source.select(pl.len()).collect().item()
+                if n_source + sum(c.rows for c in copies) != n_packets:
+                    raise WarehouseError(
+                        f"batch {batch_day}: the staged packets files hold "
+                        f"{n_source + sum(c.rows for c in copies)} rows, the packets {n_packets}"
+                    )
+            if n_source:
+                packet_rows = (
+                    None if chunk_rows is None else max(1, chunk_rows // _PACKET_ROW_WEIGHT)
+                )
+                ranges = _plan(source.lazy(), n_source, None, 0, packet_rows)
+                new_files.append(
+                    write_partition(
+                        ChunkedFrame(source, ranges),
+                        "stg_packets",
+                        batch_day,
+                        run_id,
+                        folder,
+                        n_source,
+                    )
+                )
         t = lap("write_packets", t)
 
         # Raw partitions and the accounting check first: a violation fails in seconds.
@@ -828,7 +862,7 @@ def load_batch(
         check_accounting(
             con,
             batch_day,
-            _packets_of_file(new_files[0].path(folder)) if n_packets else _NO_PACKETS,
+            _packets_of_files([f.path(folder) for f in new_files if f.table_name == "stg_packets"]),
         )
         t = lap("raw_and_accounting", t)
 

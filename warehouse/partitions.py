@@ -40,7 +40,14 @@ import duckdb
 import polars as pl
 import pyarrow.parquet as pq
 
-from zwy.contracts import PACKETS, READINGS, UTC_DT, sink_parquet_chunks
+from zwy.contracts import (
+    PACKETS,
+    READINGS,
+    TZ_LOCAL,
+    UTC_DT,
+    conform_lazy,
+    sink_parquet_chunks,
+)
 from zwy.errors import WarehouseError
 
 #: stg_packets: accepted frames; ``data_time`` is the Beijing wall clock as sent (naive).
@@ -53,6 +60,30 @@ STG_PACKETS = pl.Schema(
         ("data_time_utc", UTC_DT),
     ]
 )
+
+
+def stg_packets(packets: pl.LazyFrame, batch_day: date, stream: pl.Expr) -> pl.LazyFrame:
+    """Return the accepted frames among PACKETS rows in the :data:`STG_PACKETS` contract.
+
+    Rows whose ``status`` is not ``ok`` are left out; ``stream`` gives each row's stream;
+    ``data_time`` (aware) becomes the Beijing wall clock as sent plus ``data_time_utc``.
+    The parse writes its accepted frames this way, and the loader shapes other PACKETS
+    input the same way.
+    """
+    if "status" in packets.collect_schema().names():
+        packets = packets.filter(pl.col("status") == "ok")
+    local = pl.col("data_time").dt.convert_time_zone(TZ_LOCAL)
+    return conform_lazy(
+        packets.with_columns(
+            batch_day=pl.lit(batch_day),
+            stream=stream,
+            data_time_utc=pl.col("data_time").dt.convert_time_zone("UTC"),
+            # DuckDB keeps no zone per value: store what the device sent, the Beijing wall clock.
+            data_time=local.dt.replace_time_zone(None),
+        ),
+        STG_PACKETS,
+    )
+
 
 #: The staging tables kept as Parquet partitions: view name → column contract.
 STAGING_TABLES: dict[str, pl.Schema] = {

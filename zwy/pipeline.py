@@ -11,8 +11,11 @@ packet logs, ``*.csv`` platform exports. Any other file is recorded as unreadabl
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import queue
 import shutil
+import threading
 import time
 import uuid
 from collections import deque
@@ -29,7 +32,6 @@ import polars as pl
 from zwy.contracts import (
     DUST_STREAM,
     INGEST_FILES,
-    PACKETS,
     PARQUET_ROW_GROUP,
     QUARANTINE,
     READINGS,
@@ -204,6 +206,80 @@ class _ParquetAppender:
         return self.rows
 
 
+class _ParquetStream:
+    """Write frames of one contract into one Parquet file as they come (bounded memory).
+
+    Polars' streaming sink runs in a thread and pulls the frames :meth:`write` queues (at
+    most two wait), so the file is written while the caller goes on, as the parts of
+    :class:`_ParquetAppender` are, but is one file: the loader copies a staged file that
+    already meets its partition's contract into the warehouse as it is, and a partition
+    of one file per stream keeps the staging views short (one part per parse group would
+    be some twenty files a day). The file appears under its name only when complete.
+    """
+
+    _DONE = None
+
+    def __init__(self, path: Path, schema: pl.Schema, **options: Any) -> None:
+        self.path = path
+        self.schema = schema
+        self.rows = 0
+        self._tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+        self._queue: queue.Queue[pl.DataFrame | None] = queue.Queue(maxsize=2)
+        self._error: BaseException | None = None
+        self._stopped = threading.Event()
+        self._thread = threading.Thread(
+            target=self._sink, args=(options,), name="zwy-parquet-stream", daemon=True
+        )
+        _remove(path)
+        self._thread.start()
+
+    def _frames(self) -> Iterator[pl.DataFrame]:
+        while (frame := self._queue.get()) is not self._DONE:
+            yield frame
+
+    def _sink(self, options: dict[str, Any]) -> None:
+        try:
+            sink_parquet_chunks(self._frames, self.schema, self._tmp, **options)
+        except BaseException as exc:  # handed to the caller by write() or close()
+            self._error = exc
+        finally:
+            self._stopped.set()
+
+    def _put(self, item: pl.DataFrame | None) -> None:
+        # The sink may have failed: never wait forever on a queue nobody reads.
+        while not self._stopped.is_set():
+            try:
+                self._queue.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+        if self._error is not None:
+            raise self._error
+
+    def write(self, df: pl.DataFrame) -> None:
+        """Queue ``df`` (of the contract) for the file."""
+        self._put(conform(df, self.schema))
+        self.rows += df.height
+
+    def close(self) -> int:
+        """Finish the file (an empty typed file when nothing was written); return rows."""
+        self._put(self._DONE)
+        self._thread.join()
+        if self._error is not None:
+            self._tmp.unlink(missing_ok=True)
+            raise self._error
+        self._tmp.replace(self.path)
+        return self.rows
+
+    def abort(self) -> None:
+        """Stop after a failure elsewhere: the sink ends and its partial file goes."""
+        if self._thread.is_alive():
+            with contextlib.suppress(BaseException):
+                self._put(self._DONE)
+            self._thread.join()
+        self._tmp.unlink(missing_ok=True)
+
+
 def parse_stream(day: date, stream: str, settings: Settings | None = None) -> dict[str, Any]:
     """Parse every input file of ``stream`` delivered for ``day``.
 
@@ -216,6 +292,13 @@ def parse_stream(day: date, stream: str, settings: Settings | None = None) -> di
         "frames_quarantined", "values", "nothing_arrived"}``.
 
     """
+    from warehouse.partitions import (
+        ROW_GROUP_ROWS,
+        SORT_KEY,
+        STG_PACKETS,
+        in_key_order,
+        stg_packets,
+    )
     from zwy.dust.read import STATION_HOURLY, read_station_file
     from zwy.exports import read_platform_export
     from zwy.hj212.parse import parse_lines
@@ -227,6 +310,7 @@ def parse_stream(day: date, stream: str, settings: Settings | None = None) -> di
     settings = settings or get_settings()
     registry = load_registry(settings.registry)
     inputs = discover_inputs(settings.inbox, day, stream)
+    stream_of_row = pl.lit(stream)
     out = stage_dir(settings, day, stream)
 
     file_rows: list[dict[str, Any]] = []
@@ -236,7 +320,15 @@ def parse_stream(day: date, stream: str, settings: Settings | None = None) -> di
     stations: list[pl.DataFrame] = []
     counts: dict[str, dict[str, int]] = {}
     values_out = _ParquetAppender(out / "values.parquet", VALUES)
-    packets_out = _ParquetAppender(out / "packets.parquet", PACKETS)
+    # The accepted frames, already as the warehouse stages them (one file, in partition
+    # order when the inbox is): the loader then copies the file instead of rewriting it.
+    packets_out = _ParquetStream(
+        out / "packets.parquet",
+        STG_PACKETS,
+        compression="zstd",
+        statistics=True,
+        row_group_size=ROW_GROUP_ROWS["stg_packets"],
+    )
     policies = registry.crc_policies()
 
     def parse_group(
@@ -256,7 +348,10 @@ def parse_stream(day: date, stream: str, settings: Settings | None = None) -> di
                 row.update(status="unreadable", error=errors[row["path"]].reason)
         if result is None:
             return
-        packets_out.write(result.packets)
+        accepted = stg_packets(result.packets.lazy(), day, stream_of_row).collect()
+        if not in_key_order(accepted, SORT_KEY):
+            accepted = accepted.sort(list(SORT_KEY), nulls_last=False, maintain_order=True)
+        packets_out.write(accepted)
         values_out.write(result.values)
         quarantine.append(result.quarantine)
         for r in result.per_file().iter_rows(named=True):
@@ -367,6 +462,10 @@ def parse_stream(day: date, stream: str, settings: Settings | None = None) -> di
                 row.update(status="unreadable", error=exc.reason)
         flush(group)
         drain()
+    except BaseException:
+        pool.shutdown(cancel_futures=True)
+        packets_out.abort()
+        raise
     finally:
         pool.shutdown(cancel_futures=True)
     n_values = values_out.close()
@@ -509,6 +608,7 @@ def load_day(
     """
     from warehouse.db import connect, migrate
     from warehouse.load import load_batch
+    from warehouse.partitions import STG_PACKETS
 
     settings = settings or get_settings()
     registry = load_registry(settings.registry)
@@ -530,12 +630,9 @@ def load_day(
         )
         for s in staged
     ]
-    packets = [
-        pl.scan_parquet(stage_dir(settings, day, s) / "packets.parquet")
-        .filter(pl.col("status") == "ok")
-        .with_columns(pl.lit(s).alias("stream"))
-        for s in staged
-    ]
+    # The parse stages its accepted frames in the stg_packets contract (one file a stream).
+    packets_files = [stage_dir(settings, day, s) / "packets.parquet" for s in staged]
+    packets = [pl.scan_parquet(path) for path in packets_files]
     readings_files = [stage_dir(settings, day, s) / "readings.parquet" for s in staged]
     readings = [pl.scan_parquet(path) for path in readings_files]
     merged: dict[str, pl.DataFrame | pl.LazyFrame] = {
@@ -543,9 +640,7 @@ def load_day(
         "quarantine": (
             pl.concat(quarantine, how="diagonal_relaxed") if quarantine else empty(QUARANTINE)
         ),
-        "packets": (
-            pl.concat(packets, how="diagonal_relaxed") if packets else empty(PACKETS).lazy()
-        ),
+        "packets": pl.concat(packets) if packets else empty(STG_PACKETS).lazy(),
         "readings": pl.concat(readings) if readings else empty(READINGS).lazy(),
     }
     # All streams of a day load in one transaction: the day's partition is replaced whole,
@@ -576,6 +671,7 @@ def load_day(
             rebuild=rebuild,
             waste=waste,
             readings_files=readings_files,
+            packets_files=packets_files,
         )
         if DUST_STREAM in staged:
             lr.rows["mart_dust_hourly"] = _load_dust_marts(con, day, settings)

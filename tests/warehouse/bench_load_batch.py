@@ -72,9 +72,7 @@ def frames(shift: int = 0, lazy: bool = False) -> dict[str, pl.DataFrame | pl.La
             if lazy
             else pl.read_parquet(d / "packets.parquet")
         )
-        parts["packets"].append(
-            packets.filter(pl.col("status") == "ok").with_columns(pl.lit(stream).alias("stream"))
-        )
+        parts["packets"].append(packets)  # staged as the warehouse keeps them (stg_packets)
         readings = (
             pl.scan_parquet(d / "readings.parquet")
             if lazy
@@ -91,7 +89,9 @@ def frames(shift: int = 0, lazy: bool = False) -> dict[str, pl.DataFrame | pl.La
     if shift:
         back = timedelta(days=shift)
         out["files"] = out["files"].with_columns(pl.col("batch_day") - back)
-        out["packets"] = out["packets"].with_columns(pl.col("data_time") - back)
+        out["packets"] = out["packets"].with_columns(
+            pl.col("batch_day") - back, pl.col("data_time") - back, pl.col("data_time_utc") - back
+        )
         out["readings"] = out["readings"].with_columns(
             pl.col("batch_day") - back, pl.col("local_day") - back, pl.col("data_time_utc") - back
         )

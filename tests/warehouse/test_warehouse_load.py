@@ -18,6 +18,7 @@ from warehouse.partitions import (
     plan_mn_ranges,
     refresh_views,
     remove_orphan_files,
+    stg_packets,
 )
 from zwy.contracts import READINGS
 from zwy.errors import AccountingError, WarehouseError
@@ -340,24 +341,30 @@ def test_chunked_frame_eager_and_lazy_agree():
     assert eager.chunk(0, odd)["x"].to_list() == lazy.chunk(0, odd)["x"].to_list() == [1, 5]
 
 
-def _staged_readings(tmp_path, wat_in_order):
-    """Two staged readings files of one batch (GAS sorted, WAT sorted or not) and the batch."""
+def _staged(tmp_path, wat_in_order):
+    """Staged readings and packets files of one batch, one of each per device (GAS in
+    partition order, WAT in order or not), and the batch that reads them."""
     d1 = gas_packets("d1/gas.log", at(D1, 10), 50) + gas_packets(
         "d1/w.log", at(D1, 10), 70, mn="WAT", pollutant="w01018"
     )
     batch = make_batch(D1, [row | {"value": (i * 7.3) / 3} for i, row in enumerate(d1)])
-    readings = batch.readings.with_columns(batch_day=pl.lit(D1))
     staged = tmp_path / ("sorted" if wat_in_order else "unsorted")
     staged.mkdir(parents=True)
-    paths = [staged / "gas.parquet", staged / "wat.parquet"]
-    readings.filter(pl.col("mn") == "GAS").sort("data_time_utc").write_parquet(paths[0])
-    wat = readings.filter(pl.col("mn") == "WAT").sort("data_time_utc", descending=not wat_in_order)
-    wat.write_parquet(paths[1])
-    batch.readings = pl.concat([pl.scan_parquet(p) for p in paths]).collect()
+    tables = {
+        "readings": batch.readings.with_columns(batch_day=pl.lit(D1)),
+        "packets": stg_packets(batch.packets.lazy(), D1, pl.lit("exhaust_gas")).collect(),
+    }
+    paths = {}
+    for name, frame in tables.items():
+        paths[name] = [staged / f"{name}-gas.parquet", staged / f"{name}-wat.parquet"]
+        frame.filter(pl.col("mn") == "GAS").sort("data_time_utc").write_parquet(paths[name][0])
+        wat = frame.filter(pl.col("mn") == "WAT")
+        wat.sort("data_time_utc", descending=not wat_in_order).write_parquet(paths[name][1])
+        setattr(batch, name, pl.concat([pl.scan_parquet(p) for p in paths[name]]).collect())
     return batch, paths
 
 
-def test_staged_readings_files_in_order_are_copied_in_as_they_are(tmp_path):
+def test_staged_files_in_order_are_copied_in_as_they_are(tmp_path):
     """A staged file in partition order becomes a partition file byte for byte; a file out
     of order is written sorted; the warehouse holds the same either way, reloads included."""
     results, listed = {}, {}
@@ -366,41 +373,42 @@ def test_staged_readings_files_in_order_are_copied_in_as_they_are(tmp_path):
         ("mixed", False, True),
         ("copied", True, True),
     ):
-        batch, paths = _staged_readings(tmp_path / name, in_order)
+        batch, paths = _staged(tmp_path / name, in_order)
+        given = {f"{t}_files": paths[t] if adopt else () for t in ("readings", "packets")}
         with connect(tmp_path / name / "w.duckdb") as c:
             migrate(c)
             for _ in range(2):  # the second load replaces the first's files
-                load_batch(c, run_id="r", readings_files=paths if adopt else (), **batch.args())
+                load_batch(c, run_id="r", **given, **batch.args())
             results[name] = snapshot(c)
             folder = parquet_dir_of(c)
-            parts = current_partitions(c, table="stg_readings")
-            listed[name] = {(p.file.rsplit("/", 1)[0], p.rows, p.local_days) for p in parts}
-            copied = {p.sha256 for p in parts} & {
-                hashlib.sha256(p.read_bytes()).hexdigest() for p in paths
-            }
-            assert len(copied) == {"written": 0, "mixed": 1, "copied": 2}[name]
-            on_disk = parquet_files(folder / "stg_readings")
-            assert sorted(on_disk) == sorted(p.path(folder) for p in parts)
-            for part in parts:
-                frame = pl.read_parquet(part.path(folder))
-                assert frame.equals(frame.sort("mn", "data_time_utc", maintain_order=True))
+            for table in ("readings", "packets"):
+                parts = current_partitions(c, table=f"stg_{table}")
+                listed[name, table] = {(p.file.rsplit("/", 1)[0], p.rows) for p in parts}
+                copied = {p.sha256 for p in parts} & {
+                    hashlib.sha256(p.read_bytes()).hexdigest() for p in paths[table]
+                }
+                assert len(copied) == {"written": 0, "mixed": 1, "copied": 2}[name]
+                on_disk = parquet_files(folder / f"stg_{table}")
+                assert sorted(on_disk) == sorted(p.path(folder) for p in parts)
+                for part in parts:
+                    frame = pl.read_parquet(part.path(folder))
+                    assert frame.equals(frame.sort("mn", "data_time_utc", maintain_order=True))
+                    if table == "readings":
+                        assert part.local_days == (D1,)
     assert results["mixed"] == results["written"] == results["copied"]
     assert results["copied"]["mart_hourly_values"]
-    days = (D1,)
-    assert listed["written"] == {("stg_readings/batch_day=2024-05-01", 120, days)}
-    assert listed["copied"] == {
-        ("stg_readings/batch_day=2024-05-01", 50, days),
-        ("stg_readings/batch_day=2024-05-01", 70, days),
-    }
-    assert listed["mixed"] == listed["copied"]
+    for table in ("readings", "packets"):
+        folder = f"stg_{table}/batch_day=2024-05-01"
+        assert listed["written", table] == {(folder, 120)}
+        assert listed["copied", table] == {(folder, 50), (folder, 70)}
+        assert listed["mixed", table] == listed["copied", table]
 
 
-def test_staged_readings_files_that_miss_rows_fail_and_leave_nothing(con):
-    batch, paths = _staged_readings(parquet_dir_of(con).parent, True)
-    with pytest.raises(
-        WarehouseError, match="staged readings files hold 50 rows, the readings 120"
-    ):
-        load_batch(con, run_id="r", readings_files=paths[:1], **batch.args())
+@pytest.mark.parametrize("table", ["readings", "packets"])
+def test_staged_files_that_miss_rows_fail_and_leave_nothing(con, table):
+    batch, paths = _staged(parquet_dir_of(con).parent, True)
+    with pytest.raises(WarehouseError, match=f"staged {table} files hold 50 rows, the {table} 120"):
+        load_batch(con, run_id="r", **{f"{table}_files": paths[table][:1]}, **batch.args())
     assert current_partitions(con) == []
     assert parquet_files(parquet_dir_of(con)) == []
 
