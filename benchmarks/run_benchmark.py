@@ -80,9 +80,13 @@ class PeakRSS:
 
 
 def cpu_seconds() -> float:
-    """User plus system CPU time of this process so far, all threads."""
+    """User plus system CPU time of this process so far: all threads, and waited-for children.
+
+    Children count because a stage may hand work to worker processes (the alerts' and
+    the report's charts); their CPU time is added once they are waited for.
+    """
     t = os.times()
-    return t.user + t.system
+    return t.user + t.system + t.children_user + t.children_system
 
 
 def timed(fn: Callable[[], Any]) -> tuple[float, int, Any, float]:
