@@ -700,11 +700,12 @@ def load_batch(
     new_days: list[date] = counts["days"][0].to_list()
     n_packets: int = packets_lf.select(pl.len()).collect().item()
     days = sorted(old_days | set(new_days))
+    # The other batches' readings files that hold some of those days (a year of history
+    # lists thousands of files: the filter runs in the query).
     other_parts = [
         p
-        for p in current_partitions(con, table="stg_readings")
+        for p in current_partitions(con, table="stg_readings", touching=days)
         if p.batch_day != batch_day
-        and (p.local_days is None or not set(p.local_days).isdisjoint(days))
     ]
     others = scan_partitions(folder, other_parts) if days else None
     previous_readings = scan_partitions(

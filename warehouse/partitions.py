@@ -212,8 +212,13 @@ def current_partitions(
     con: duckdb.DuckDBPyConnection,
     table: str | None = None,
     batch_day: date | None = None,
+    touching: Sequence[date] | None = None,
 ) -> list[PartitionFile]:
-    """Return the current files, from ``meta_partitions``, ordered by table and batch_day."""
+    """Return the current files, from ``meta_partitions``, ordered by table and batch_day.
+
+    ``touching``: only files whose local days (``local_days``) include one of these days,
+    or are unknown.
+    """
     sql = f"select {_META_COLUMNS} from meta_partitions where true"
     params: list[Any] = []
     if table is not None:
@@ -222,6 +227,9 @@ def current_partitions(
     if batch_day is not None:
         sql += " and batch_day = ?"
         params.append(batch_day)
+    if touching is not None:
+        sql += " and (local_days is null or list_has_any(local_days, ?::date[]))"
+        params.append(list(touching))
     rows = con.execute(sql + " order by table_name, batch_day, file", params).fetchall()
     return [
         PartitionFile(
@@ -271,7 +279,7 @@ def record_partitions(
 # --- views ----------------------------------------------------------------------------------
 
 
-def view_sql(table: str, paths: Sequence[Path], union_by_name: bool) -> str:
+def view_sql(table: str, paths: Sequence[Path | str], union_by_name: bool) -> str:
     """``SELECT`` of a staging view: the contract's columns, typed, over ``paths``."""
     schema = STAGING_TABLES[table]
     if not paths:
@@ -282,7 +290,7 @@ def view_sql(table: str, paths: Sequence[Path], union_by_name: bool) -> str:
     cols = ", ".join(
         f'cast("{name}" as {_duckdb_type(dtype)}) as "{name}"' for name, dtype in schema.items()
     )
-    listing = ", ".join(_quote(p.as_posix()) for p in paths)
+    listing = ", ".join(_quote(p if isinstance(p, str) else p.as_posix()) for p in paths)
     # batch_day also comes from the folder name (the loader writes only rows of the folder's
     # day): a filter on it then skips the other files unopened (1 s → 0.02 s at a year).
     return (
@@ -313,15 +321,18 @@ def create_views(
     counts: dict[str, int] = {}
     for table, schema in STAGING_TABLES.items():
         parts = current_partitions(con, table)
-        paths = [p.path(parquet_dir) for p in parts]
+        # Strings, not Paths: a year of history is thousands of files a night.
+        base = parquet_dir.as_posix()
+        paths = [f"{base}/{p.file}" for p in parts]
         if check_files:
-            missing = [str(p) for p in paths if not p.is_file()]
+            missing = [p for p in paths if not os.path.isfile(p)]
             if missing:
                 raise WarehouseError(
                     f"{table}: {len(missing)} partition file(s) listed in meta_partitions are "
                     f"missing under {parquet_dir}: {missing[:5]}"
                 )
-        mixed = any(p.schema_hash != schema_hash(schema) for p in parts)
+        contract = schema_hash(schema)
+        mixed = any(p.schema_hash != contract for p in parts)
         con.execute(f"create or replace view {table} as {view_sql(table, paths, mixed)}")
         con.execute(f"comment on view {table} is {_quote(VIEW_COMMENTS[table])}")
         for column, text in COLUMN_COMMENTS[table].items():
@@ -379,7 +390,8 @@ def remove_orphan_files(
 
     """
     folder = parquet_dir or parquet_dir_of(con)
-    current = {p.path(folder) for p in current_partitions(con)}
+    # Only the batch's own files when one is named: a year of history lists thousands.
+    current = {p.path(folder) for p in current_partitions(con, batch_day=batch_day)}
     removed: list[Path] = []
     for table in STAGING_TABLES:
         pattern = f"batch_day={batch_day.isoformat()}" if batch_day else "batch_day=*"

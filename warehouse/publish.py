@@ -86,7 +86,7 @@ class PublishResult:
     publish_id: str
     catalog: Path
     exported: dict[str, int] = field(default_factory=dict)  # table -> partitions written
-    linked: int = 0  # staging files hard-linked (or copied)
+    linked: int = 0  # staging files newly hard-linked (or copied)
     removed: int = 0  # superseded files deleted
     seconds: float = 0.0
     bytes_written: int = 0
@@ -218,15 +218,24 @@ def publish(
             )
             tables[table] = {"*": rel}
         # The staging partitions: hard links of the loader's current files (a partition
-        # may be several files, one per stream: keyed by day and file name).
-        source = parquet_dir_of(con)
+        # may be several files, one per stream: keyed by day and file name). A file the
+        # last snapshot lists is linked already (its name is unique, its bytes never
+        # change): only the new ones are linked, not a year's thousands every night
+        # (all of them on a full republish or after a crashed one).
+        source, target = parquet_dir_of(con).as_posix(), files_dir.as_posix()
+        linked = {
+            rel for t in STAGING_TABLES for rel in manifest.get("tables", {}).get(t, {}).values()
+        }
         staged: dict[str, dict[str, str]] = {}
         for part in current_partitions(con):
-            key = f"{part.batch_day.isoformat()}/{Path(part.file).name}"
+            key = f"{part.batch_day.isoformat()}/{part.file.rsplit('/', 1)[-1]}"
             rel = f"{part.table_name}/batch_day={key}"
-            result.bytes_written += _link(source / part.file, files_dir / rel)
+            if full_scan or rel not in linked:
+                result.bytes_written += _link(
+                    Path(f"{source}/{part.file}"), Path(f"{target}/{rel}")
+                )
+                result.linked += 1
             staged.setdefault(part.table_name, {})[key] = rel
-            result.linked += 1
         for t in STAGING_TABLES:
             tables[t] = staged.get(t, {})
         comments = _comments(con)
@@ -301,7 +310,8 @@ def _write_catalog(
         for table in sorted(set(tables) | set(columns)):
             rels = sorted(tables.get(table, {}).values())
             if table in STAGING_TABLES:
-                sql = view_sql(table, [files_dir / rel for rel in rels], union_by_name=False)
+                base = files_dir.as_posix()  # strings, not Paths (see below)
+                sql = view_sql(table, [f"{base}/{rel}" for rel in rels], union_by_name=False)
             else:
                 cols = columns.get(table, [])
                 if not cols:

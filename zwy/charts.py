@@ -23,7 +23,7 @@ import io
 import logging
 import multiprocessing
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from typing import Any
@@ -89,23 +89,66 @@ def draw(spec: ChartSpec) -> str:
     return base64.b64encode(buf.getvalue()).decode("ascii")
 
 
-def draw_all(specs: Sequence[ChartSpec], workers: int = 2) -> list[str]:
-    """Draw every spec (in order); in ``workers`` processes when there are enough of them.
+class Drawing:
+    """Charts being drawn while the caller goes on: :meth:`get` waits for one of them.
 
-    A pool that cannot start or breaks (no ``fork`` on this platform, a worker killed) is
-    logged and the charts are drawn here instead: a chart is never lost to the pool.
+    With ``workers`` > 1 and at least :data:`MIN_PARALLEL` specs, every spec is handed to
+    a pool of forked processes at once, in the given order (put the charts needed first
+    first); otherwise, or when the pool cannot start or breaks (no ``fork`` on this
+    platform, a worker killed: logged), a chart is drawn here when it is first asked for.
+    A chart is never lost to the pool. Use as a context manager: leaving it stops the
+    pool.
     """
-    if workers <= 1 or len(specs) < MIN_PARALLEL:
-        return [draw(s) for s in specs]
-    import matplotlib.backends.backend_agg  # noqa: F401  # imported once, before the fork
-    import matplotlib.figure  # noqa: F401
 
-    try:
-        ctx = multiprocessing.get_context("fork")
-        with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
-            return list(pool.map(draw, specs, chunksize=max(1, len(specs) // (4 * workers))))
-    except (BrokenProcessPool, OSError, ValueError) as exc:
+    def __init__(self, specs: Sequence[ChartSpec], workers: int = 2) -> None:
+        self._specs = list(specs)
+        self._done: dict[int, str] = {}
+        self._pool: ProcessPoolExecutor | None = None
+        self._futures: list[Future[str]] = []
+        if workers > 1 and len(self._specs) >= MIN_PARALLEL:
+            import matplotlib.backends.backend_agg  # noqa: F401  # imported once, before the fork
+            import matplotlib.figure  # noqa: F401
+
+            try:
+                ctx = multiprocessing.get_context("fork")
+                self._pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx)
+                self._futures = [self._pool.submit(draw, spec) for spec in self._specs]
+            except (BrokenProcessPool, OSError, ValueError) as exc:
+                self._fall_back(exc)
+
+    def _fall_back(self, exc: BaseException) -> None:
         log.warning(
-            "drawing %d charts in processes failed (%s); drawing them here", len(specs), exc
+            "drawing %d charts in processes failed (%s); drawing them here", len(self._specs), exc
         )
-        return [draw(s) for s in specs]
+        self.close()
+        self._futures = []
+
+    def get(self, i: int) -> str:
+        """Return chart ``i`` (the PNG as base64 text), waiting for it if need be."""
+        if i not in self._done:
+            png = None
+            if self._futures:
+                try:
+                    png = self._futures[i].result()
+                except (BrokenProcessPool, OSError) as exc:
+                    self._fall_back(exc)
+            self._done[i] = draw(self._specs[i]) if png is None else png
+        return self._done[i]
+
+    def close(self) -> None:
+        """Stop the pool (charts not yet drawn are dropped)."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+
+    def __enter__(self) -> Drawing:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def draw_all(specs: Sequence[ChartSpec], workers: int = 2) -> list[str]:
+    """Draw every spec (in order), in ``workers`` processes when there are enough (:class:`Drawing`)."""
+    with Drawing(specs, workers) as drawing:
+        return [drawing.get(i) for i in range(len(specs))]

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import base64
 import struct
+from concurrent.futures import Future
 from concurrent.futures.process import BrokenProcessPool
 
 import pytest
 
 import zwy.charts
-from zwy.charts import MIN_PARALLEL, ChartSpec, draw, draw_all
+from zwy.charts import MIN_PARALLEL, ChartSpec, Drawing, draw, draw_all
 
 
 def _specs(n: int) -> list[ChartSpec]:
@@ -49,18 +50,35 @@ def test_charts_drawn_in_processes_are_the_charts_drawn_here():
 
 def test_a_broken_pool_draws_the_charts_here(monkeypatch: pytest.MonkeyPatch):
     class Broken:
+        """A pool whose workers die: every chart's future fails."""
+
         def __init__(self, *args: object, **kwargs: object) -> None:
             pass
 
-        def __enter__(self) -> Broken:
-            return self
+        def submit(self, *args: object, **kwargs: object) -> Future[str]:
+            failed: Future[str] = Future()
+            failed.set_exception(BrokenProcessPool("a worker died"))
+            return failed
 
-        def __exit__(self, *exc: object) -> None:
-            return None
-
-        def map(self, *args: object, **kwargs: object) -> list[str]:
-            raise BrokenProcessPool("a worker died")
+        def shutdown(self, *args: object, **kwargs: object) -> None:
+            pass
 
     specs = _specs(MIN_PARALLEL)
     monkeypatch.setattr(zwy.charts, "ProcessPoolExecutor", Broken)
     assert draw_all(specs, workers=2) == [draw(s) for s in specs]
+
+
+def test_charts_drawn_here_are_drawn_when_first_asked_for(monkeypatch: pytest.MonkeyPatch):
+    specs = _specs(3)
+    drawn: list[str] = []
+    real = zwy.charts.draw
+
+    def counting(spec: ChartSpec) -> str:
+        drawn.append(spec.title)
+        return real(spec)
+
+    monkeypatch.setattr(zwy.charts, "draw", counting)
+    with Drawing(specs, workers=2) as drawing:  # too few for a pool
+        first = drawing.get(2)
+        assert drawing.get(2) == first  # drawn once
+    assert drawn == [specs[2].title]

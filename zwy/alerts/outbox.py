@@ -46,6 +46,7 @@ from zwy.alerts.collect import (
     pipeline_items,
     route,
 )
+from zwy.charts import Drawing
 from zwy.errors import ConfigError
 from zwy.report import ReportData, read_report_data
 from zwy.settings import Settings
@@ -104,8 +105,27 @@ def _names() -> dict[str, tuple[str, str]]:
     return names
 
 
-#: A rendered chart by the series it shows: (mn, pollutant, control_id).
-_Drawn = dict[tuple[str, str, str], bytes]
+class _Drawn:
+    """The day's charts by the series they show, (mn, pollutant, control_id), as drawn."""
+
+    def __init__(self, keys: list[tuple[str, str, str]], drawing: Drawing | None) -> None:
+        self._index = {k: i for i, k in enumerate(keys)}
+        self._drawing = drawing
+
+    def __enter__(self) -> _Drawn:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._drawing is not None:
+            self._drawing.close()
+
+    def png(self, key: tuple[str, str, str]) -> bytes | None:
+        """Return the chart of ``key`` (waiting for it to be drawn); None: it has none."""
+        i = self._index.get(key)
+        if i is None or self._drawing is None:
+            return None
+        return render.chart_png(self._drawing.get(i))
+
 
 _SERIES = ["mn", "pollutant", "control_id"]
 
@@ -114,25 +134,33 @@ def _key(row: dict[str, Any]) -> tuple[str, str, str]:
     return (row["mn"], row["pollutant"], row["control_id"])
 
 
-def _series(
-    settings: Settings, data: ReportData | None, items: pl.DataFrame
-) -> list[dict[str, Any]]:
-    """Pick the breached series among ``items``, worst first, at most ``max_charts``: a row each.
-
-    A series is a (device, pollutant, control); its row is its worst breach's.
-    """
-    breach_ids = items.filter(pl.col("kind") == "breach")["item_id"]
-    if data is None or breach_ids.is_empty() or settings.alerts.max_charts <= 0:
-        return []
+def _ranked(data: ReportData | None) -> pl.DataFrame | None:
+    """Return the day's device breaches worst first (the order charts are picked in)."""
+    if data is None:
+        return None
     # Series charts exist for device breaches only (solid-waste findings are tables).
-    series = (
+    return (
         data.breaches.filter(pl.col("mn").is_not_null())
-        .filter(pl.col("breach_id").is_in(breach_ids.implode()))
         .with_columns(
             _rank=pl.col("severity").replace_strict(SEVERITY_RANK, default=9, return_dtype=pl.Int64)
         )
         .sort("_rank", "facility_id", "mn", "pollutant", "control_id", nulls_last=True)
-        .unique(_SERIES, keep="first", maintain_order=True)
+    )
+
+
+def _series(
+    settings: Settings, ranked: pl.DataFrame | None, items: pl.DataFrame
+) -> list[dict[str, Any]]:
+    """Pick the breached series among ``items``, worst first, at most ``max_charts``: a row each.
+
+    A series is a (device, pollutant, control); its row is its worst breach's.
+    ``ranked`` is :func:`_ranked` of the day, sorted once for every email.
+    """
+    breach_ids = items.filter(pl.col("kind") == "breach")["item_id"]
+    if ranked is None or breach_ids.is_empty() or settings.alerts.max_charts <= 0:
+        return []
+    series = ranked.filter(pl.col("breach_id").is_in(breach_ids.implode())).unique(
+        _SERIES, keep="first", maintain_order=True
     )
     return list(series.head(settings.alerts.max_charts).iter_rows(named=True))
 
@@ -147,13 +175,14 @@ def _draw(
     shows the hours around it too. So a chart depends on its series only: the same
     breaches go to the facility, the bureau's digest and each officer, and drawing (about
     0.1 s a chart) dominated queueing a day with findings when each email drew its own
-    (40 charts drawn about 250 times: 37 of 40 s).
+    (40 charts drawn about 250 times: 37 of 40 s). The charts are drawn while the caller
+    goes on (:class:`zwy.charts.Drawing`, closed by the caller), in the order of
+    ``series``: the first email's first.
     """
-    from zwy.charts import draw_all
     from zwy.report import breach_chart_spec
 
     if data is None or not series:
-        return {}
+        return _Drawn([], None)
     device_breaches = data.breaches.filter(pl.col("mn").is_not_null())
     keys, specs = [], []
     for first in {_key(row): row for row in series}.values():
@@ -167,15 +196,14 @@ def _draw(
         ).sort("period_start_utc")
         keys.append(_key(first))
         specs.append(breach_chart_spec(hours, group, day))
-    pngs = draw_all(specs, settings.chart_workers)
-    return {k: render.chart_png(png) for k, png in zip(keys, pngs, strict=True)}
+    return _Drawn(keys, Drawing(specs, settings.chart_workers))
 
 
 def _charts(series: list[dict[str, Any]], drawn: _Drawn) -> list[render.Chart]:
     """Return the charts of ``series`` (from :func:`_series`) that were drawn, in that order."""
     charts: list[render.Chart] = []
     for first in series:
-        png = drawn.get(_key(first))
+        png = drawn.png(_key(first))
         if png is None:
             continue
         cid = f"chart{len(charts) + 1}-{hashlib.sha1(png).hexdigest()[:8]}"
@@ -272,50 +300,53 @@ def queue_alerts(
         rows: list[dict[str, Any]] = []
         item_rows: list[dict[str, Any]] = []
         emails = []
+        ranked = _ranked(data)
         for batch in _batches(fresh):
             mine = items.filter(pl.col("item_id").is_in(batch["item_id"].implode()))
-            emails.append((batch, mine, _series(settings, data, mine)))
-        # Every chart of the day first, each once (in processes when there are many).
+            emails.append((batch, mine, _series(settings, ranked, mine)))
+        # Every chart of the day once, drawn (in processes when there are many) while the
+        # emails are built, in the order the emails need them.
         drawn = _draw(day, settings, data, [row for _, _, series in emails for row in series])
-        for batch, mine, series in emails:
-            ids = batch["item_id"].to_list()
-            first = batch.row(0, named=True)
-            aid = alert_id(first["mode"], day, first["recipient"], ids)
-            subj = render.subject(day, first["mode"], mine, facility_names, names)
-            charts = _charts(series, drawn)
-            to = first["recipient_name"] or first["recipient"]
-            body = render.render_html(day, subj, to, mine, facility_names, names, charts, link)
-            text = render.render_text(day, subj, to, mine, facility_names, names, link)
-            msg = render.build_message(aid, first["recipient"], subj, text, body, charts)
-            worst = render.sort_items(mine).row(0, named=True)["severity"]
-            rows.append(
-                {
-                    "alert_id": aid,
-                    "day": day,
-                    "run_id": run_id,
-                    "mode": first["mode"],
-                    "recipient": first["recipient"],
-                    "recipient_name": first["recipient_name"],
-                    "audiences": sorted({a for s in batch["audience"] for a in s.split(",")}),
-                    "n_items": len(ids),
-                    "worst_severity": worst,
-                    "subject": subj,
-                    "message": msg.as_bytes(),
-                    "status": "pending",
-                    "attempts": 0,
-                    "created_at": datetime.now(tz=UTC),
-                }
-            )
-            item_rows += [
-                {
-                    "alert_id": aid,
-                    "item_id": r["item_id"],
-                    "kind": r["kind"],
-                    "severity": r["severity"],
-                    "facility_id": r["facility_id"],
-                }
-                for r in mine.iter_rows(named=True)
-            ]
+        with drawn:  # the charts are drawn while the emails are built
+            for batch, mine, series in emails:
+                ids = batch["item_id"].to_list()
+                first = batch.row(0, named=True)
+                aid = alert_id(first["mode"], day, first["recipient"], ids)
+                subj = render.subject(day, first["mode"], mine, facility_names, names)
+                charts = _charts(series, drawn)
+                to = first["recipient_name"] or first["recipient"]
+                body = render.render_html(day, subj, to, mine, facility_names, names, charts, link)
+                text = render.render_text(day, subj, to, mine, facility_names, names, link)
+                msg = render.build_message(aid, first["recipient"], subj, text, body, charts)
+                worst = render.sort_items(mine).row(0, named=True)["severity"]
+                rows.append(
+                    {
+                        "alert_id": aid,
+                        "day": day,
+                        "run_id": run_id,
+                        "mode": first["mode"],
+                        "recipient": first["recipient"],
+                        "recipient_name": first["recipient_name"],
+                        "audiences": sorted({a for s in batch["audience"] for a in s.split(",")}),
+                        "n_items": len(ids),
+                        "worst_severity": worst,
+                        "subject": subj,
+                        "message": msg.as_bytes(),
+                        "status": "pending",
+                        "attempts": 0,
+                        "created_at": datetime.now(tz=UTC),
+                    }
+                )
+                item_rows += [
+                    {
+                        "alert_id": aid,
+                        "item_id": r["item_id"],
+                        "kind": r["kind"],
+                        "severity": r["severity"],
+                        "facility_id": r["facility_id"],
+                    }
+                    for r in mine.iter_rows(named=True)
+                ]
         outbox = pl.DataFrame(rows)  # noqa: F841 - read by DuckDB below
         carried = pl.DataFrame(item_rows)  # noqa: F841
         con.execute("begin transaction")
