@@ -7,8 +7,9 @@ A batch is what one day's inbox delivered; everything it loads is partitioned by
   are DuckDB tables: ``DELETE`` + ``INSERT … SELECT`` from Arrow.
 * The big staging tables stg_packets and stg_readings are views over Parquet files per
   ``batch_day`` (:mod:`warehouse.partitions`): Polars writes the batch's new file under a
-  unique name (or, for readings staged as files that already meet the partition's
-  contract, the loader copies those files in, one per stream), and the transaction that
+  unique name (or, for readings and packets staged as files that already meet the
+  partition's contract, the loader copies those files in, one per stream), and the
+  transaction that
   replaces the raw partitions also points ``meta_partitions`` and the views at them.
   Superseded files are deleted after the commit; on any error the new files are deleted
   and the old files and views stay.
@@ -652,9 +653,9 @@ def load_batch(
         workers: device ranges rebuilt at once (threads); memory grows with
             ``workers x chunk_rows``.
         readings_files: the Parquet files ``readings`` scans, when it is a scan of whole
-            files (the pipeline's staged readings, one per stream). If every one is
-            already a partition file (contract, batch_day, sorted), they are copied in as
-            the partition's files instead of being written again.
+            files (the pipeline's staged readings, one per stream). Each one that already
+            is a partition file (contract, batch_day, sorted) is copied in as one of the
+            partition's files; the rows of the others are written to one more file.
         packets_files: the same for ``packets``: Parquet files of accepted frames in the
             stg_packets contract (the parse's staged files), copied in when they qualify.
 

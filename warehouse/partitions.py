@@ -204,6 +204,30 @@ class PartitionFile:
         """Absolute path of the file under ``parquet_dir``."""
         return parquet_dir / self.file
 
+    @classmethod
+    def written(
+        cls,
+        path: Path,
+        parquet_dir: Path,
+        table: str,
+        batch_day: date,
+        run_id: str,
+        rows: int,
+        local_days: tuple[date, ...] | None,
+    ) -> PartitionFile:
+        """Describe the file just written at ``path`` (its size and hash read from disk)."""
+        return cls(
+            table_name=table,
+            batch_day=batch_day,
+            file=path.relative_to(parquet_dir).as_posix(),
+            rows=rows,
+            bytes=os.path.getsize(path),
+            sha256=_sha256(path),
+            schema_hash=schema_hash(STAGING_TABLES[table]),
+            local_days=local_days,
+            run_id=run_id,
+        )
+
 
 _META_COLUMNS = "table_name, batch_day, file, rows, bytes, sha256, schema_hash, local_days, run_id"
 
@@ -621,17 +645,7 @@ def write_partition(
     if written != rows:
         path.unlink(missing_ok=True)
         raise WarehouseError(f"{path}: wrote {written} rows, expected {rows}")
-    return PartitionFile(
-        table_name=table,
-        batch_day=batch_day,
-        file=path.relative_to(parquet_dir).as_posix(),
-        rows=rows,
-        bytes=os.path.getsize(path),
-        sha256=_sha256(path),
-        schema_hash=schema_hash(schema),
-        local_days=local_days,
-        run_id=run_id,
-    )
+    return PartitionFile.written(path, parquet_dir, table, batch_day, run_id, rows, local_days)
 
 
 def adopt_files(
@@ -689,17 +703,7 @@ def adopt_files(
             # A copy, not a link: the staging folder is rewritten by the next run of the day.
             shutil.copyfile(src, dst)
             copies.append(
-                PartitionFile(
-                    table_name=table,
-                    batch_day=batch_day,
-                    file=dst.relative_to(parquet_dir).as_posix(),
-                    rows=n,
-                    bytes=os.path.getsize(dst),
-                    sha256=_sha256(dst),
-                    schema_hash=schema_hash(schema),
-                    local_days=local,
-                    run_id=run_id,
-                )
+                PartitionFile.written(dst, parquet_dir, table, batch_day, run_id, n, local)
             )
     except OSError as exc:
         delete_files([c.path(parquet_dir) for c in copies])
@@ -778,18 +782,9 @@ def adopt_legacy_staging(con: duckdb.DuckDBPyConnection, parquet_dir: Path | Non
                     else f"select count(*), null from {legacy} where batch_day = ?",
                     [day],
                 ).fetchone() or (0, None)
+                days_of = None if local_days is None else tuple(local_days)
                 parts.append(
-                    PartitionFile(
-                        table_name=table,
-                        batch_day=day,
-                        file=path.relative_to(folder).as_posix(),
-                        rows=n,
-                        bytes=os.path.getsize(path),
-                        sha256=_sha256(path),
-                        schema_hash=schema_hash(schema),
-                        local_days=None if local_days is None else tuple(local_days),
-                        run_id="migration-0002",
-                    )
+                    PartitionFile.written(path, folder, table, day, "migration-0002", n, days_of)
                 )
             for day in days:
                 record_partitions(con, day, [p for p in parts if p.batch_day == day], [table])

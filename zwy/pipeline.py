@@ -284,8 +284,11 @@ def parse_stream(day: date, stream: str, settings: Settings | None = None) -> di
     """Parse every input file of ``stream`` delivered for ``day``.
 
     Reads ``<inbox>/<day>/<stream>/*``; writes ``files``, ``packets``, ``values`` and
-    ``quarantine`` Parquet files into the stage folder. A file that cannot be read is recorded
-    with its error and the others go on.
+    ``quarantine`` Parquet files into the stage folder. ``packets.parquet`` holds the
+    accepted frames, one file in the ``stg_packets`` contract (the rejected ones are in
+    ``quarantine.parquet`` with their reasons); ``values.parquet`` is a folder of parts, one
+    per parse group. A file that cannot be read is recorded with its error and the others
+    go on.
 
     Returns:
         ``{"day", "stream", "dir", "files", "unreadable", "frames_found", "frames_loaded",
@@ -463,8 +466,7 @@ def parse_stream(day: date, stream: str, settings: Settings | None = None) -> di
         flush(group)
         drain()
     except BaseException:
-        pool.shutdown(cancel_futures=True)
-        packets_out.abort()
+        packets_out.abort()  # its partial file goes; the workers stop in ``finally``
         raise
     finally:
         pool.shutdown(cancel_futures=True)
@@ -533,8 +535,8 @@ def transform_stream(day: date, stream: str, settings: Settings | None = None) -
     # Unknown devices take their stream from the frame's ST (a VALUES column), else from the
     # inbox folder. One plan per part of the values, collected in turn and streamed into
     # one file: memory stays that of one parse group (one plan over a district day of
-    # exhaust gas peaked at 2.8 GB RSS, part by part at 0.9 GB), and the loader, which
-    # reads the file once per device range, opens one file rather than one per part.
+    # exhaust gas peaked at 2.8 GB RSS, part by part at 0.9 GB), and one file a stream is
+    # what the loader can copy into the warehouse as it is.
     # Each part is put in (mn, data_time_utc) order, which it usually is already (the
     # check costs milliseconds); since the inbox lists devices in order, the whole file is
     # then sorted and the loader copies it in instead of writing its rows again.

@@ -6,6 +6,7 @@ from datetime import date
 from pathlib import Path
 
 import polars as pl
+import pytest
 from polars.testing import assert_frame_equal
 
 from zwy.pipeline import parse_stream
@@ -42,3 +43,46 @@ def test_two_workers_write_what_one_writes(tmp_path: Path) -> None:
             assert len(list(parts)) > 2, "the logs should make several groups"
         for name in a:
             assert_frame_equal(a[name], b[name])
+
+
+def test_packets_stream_writes_one_file_of_every_frame_in_order(tmp_path: Path) -> None:
+    from zwy.pipeline import _ParquetStream
+
+    schema = pl.Schema({"mn": pl.String, "n": pl.Int64})
+    frames = [pl.DataFrame({"mn": [f"M{i}"] * 3, "n": [i, i + 1, i + 2]}) for i in range(5)]
+    out = _ParquetStream(tmp_path / "packets.parquet", schema, compression="zstd")
+    for frame in frames:
+        out.write(frame)
+    assert out.close() == 15
+    assert_frame_equal(pl.read_parquet(tmp_path / "packets.parquet"), pl.concat(frames))
+    assert [p.name for p in tmp_path.iterdir()] == ["packets.parquet"]  # no temporary left
+
+    empty = _ParquetStream(tmp_path / "none.parquet", schema)
+    assert empty.close() == 0
+    assert pl.read_parquet(tmp_path / "none.parquet").schema == schema
+
+
+def test_an_aborted_or_failing_packets_stream_leaves_no_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import zwy.pipeline
+    from zwy.pipeline import _ParquetStream
+
+    schema = pl.Schema({"mn": pl.String})
+    aborted = _ParquetStream(tmp_path / "a.parquet", schema)
+    aborted.write(pl.DataFrame({"mn": ["M1"]}))
+    aborted.abort()
+    assert list(tmp_path.iterdir()) == []
+
+    def broken_sink(chunks, schema, path, **options):  # type: ignore[no-untyped-def]
+        next(iter(chunks()))  # takes one frame, then the disk is full
+        raise OSError(28, "No space left on device")
+
+    # The sink fails: its error reaches the caller, and nothing waits forever on the queue.
+    monkeypatch.setattr(zwy.pipeline, "sink_parquet_chunks", broken_sink)
+    failing = _ParquetStream(tmp_path / "b.parquet", schema)
+    with pytest.raises(OSError, match="No space left"):
+        for _ in range(10):
+            failing.write(pl.DataFrame({"mn": ["M1"]}))
+        failing.close()
+    assert list(tmp_path.iterdir()) == []
