@@ -516,6 +516,63 @@ def parse_stream(day: date, stream: str, settings: Settings | None = None) -> di
     }
 
 
+#: The most values the transform holds in memory to merge parts that overlap the others
+#: (a platform export's devices among the logs') into partition order.
+MAX_STRAY_VALUES = 2_000_000
+
+
+def _mn_bounds(part: Path) -> tuple[str, str] | None:
+    """Return the smallest and largest ``mn`` of a Parquet part, from its statistics."""
+    import pyarrow.parquet as pq
+
+    meta = pq.read_metadata(part)
+    names = meta.schema.to_arrow_schema().names
+    if "mn" not in names or meta.num_rows == 0:
+        return None
+    i = names.index("mn")
+    lows, highs = [], []
+    for g in range(meta.num_row_groups):
+        col = meta.row_group(g).column(i)
+        st = col.statistics
+        if st is None or not st.has_min_max or st.null_count:
+            return None  # unknown bounds, or devices without an MN: no reordering
+        lows.append(st.min)
+        highs.append(st.max)
+    return min(lows), max(highs)
+
+
+def plan_part_order(parts: list[Path]) -> tuple[list[Path], list[Path]]:
+    """Order the values parts so that their readings come out in device order.
+
+    The parse writes one part per group of logs, in inbox order (devices ascending), and
+    one per platform export, whose devices fall among the logs'. Returns the parts that do
+    not overlap one another, by their first device (the chain), and the ones that do (the
+    strays), to be merged into the chain by device. With too many stray values, or bounds
+    unknown, it returns the parts as they are and no strays: the file is then written in
+    that order and the loader writes it again sorted, as before.
+    """
+    bounds = {p: _mn_bounds(p) for p in parts}
+    if any(b is None for p, b in bounds.items() if _rows(p)):
+        return parts, []
+    sized = sorted((p for p in parts if _rows(p)), key=lambda p: (-_rows(p), p.name))
+    chain: list[Path] = []
+    for p in sized:  # biggest first: the logs' groups form the chain, exports are strays
+        lo, hi = bounds[p]  # type: ignore[misc]
+        if all(hi < bounds[c][0] or lo > bounds[c][1] for c in chain):  # type: ignore[index]
+            chain.append(p)
+    strays = [p for p in sized if p not in chain]
+    if sum(_rows(p) for p in strays) > MAX_STRAY_VALUES:
+        return parts, []
+    chain.sort(key=lambda p: bounds[p][0])  # type: ignore[index]
+    return chain, strays
+
+
+def _rows(part: Path) -> int:
+    import pyarrow.parquet as pq
+
+    return int(pq.read_metadata(part).num_rows)
+
+
 def transform_stream(day: date, stream: str, settings: Settings | None = None) -> dict[str, Any]:
     """Turn the parsed values of ``day``/``stream`` into staging readings.
 
@@ -538,9 +595,14 @@ def transform_stream(day: date, stream: str, settings: Settings | None = None) -
     # exhaust gas peaked at 2.8 GB RSS, part by part at 0.9 GB), and one file a stream is
     # what the loader can copy into the warehouse as it is.
     # Each part is put in (mn, data_time_utc) order, which it usually is already (the
-    # check costs milliseconds); since the inbox lists devices in order, the whole file is
-    # then sorted and the loader copies it in instead of writing its rows again.
+    # check costs milliseconds), and the parts are taken by device (plan_part_order), so
+    # the whole file is sorted and the loader copies it in instead of writing it again.
     parts = sorted((out / "values.parquet").glob("part-*.parquet"))
+
+    def _first_mn(part: Path) -> str:
+        bounds = _mn_bounds(part)
+        assert bounds is not None  # a chain part has known bounds
+        return bounds[0]
 
     def part_readings(part: Path) -> pl.DataFrame:
         values = pl.scan_parquet(part).with_columns(pl.lit(stream).alias("stream"))
@@ -559,15 +621,39 @@ def transform_stream(day: date, stream: str, settings: Settings | None = None) -
             rows = rows.sort(list(SORT_KEY), nulls_last=False, maintain_order=True)
         return rows
 
+    chain, strays = plan_part_order(parts)
+
     def readings_parts() -> Iterator[pl.DataFrame]:
+        # The strays' readings (a platform export's) are merged into the chain part whose
+        # devices they fall among, so the whole file comes out in device order.
+        merge = (
+            pl.concat([part_readings(p) for p in strays]).sort(
+                list(SORT_KEY), nulls_last=False, maintain_order=True
+            )
+            if strays
+            else None
+        )
         # The next part is computed while the sink encodes this one (Polars releases the
-        # GIL): two parts in memory at most.
+        # GIL): two parts in memory at most, plus the strays.
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="zwy-transform") as ahead:
-            pending = [ahead.submit(part_readings, part) for part in parts[:1]]
-            for i in range(len(parts)):
+            pending = [ahead.submit(part_readings, part) for part in chain[:1]]
+            for i in range(len(chain)):
                 rows = pending.pop().result()
-                if i + 1 < len(parts):
-                    pending.append(ahead.submit(part_readings, parts[i + 1]))
+                if i + 1 < len(chain):
+                    pending.append(ahead.submit(part_readings, chain[i + 1]))
+                if merge is not None and merge.height:
+                    # Strays below the next chain part's first device go in here (the
+                    # first part also takes those below its own).
+                    upto = (
+                        merge.height
+                        if i + 1 == len(chain)
+                        else merge["mn"].search_sorted(_first_mn(chain[i + 1]), side="left")
+                    )
+                    mine, merge = merge.head(upto), merge.slice(upto)
+                    if mine.height:
+                        rows = pl.concat([rows, mine]).sort(
+                            list(SORT_KEY), nulls_last=False, maintain_order=True
+                        )
                 yield rows
 
     target = out / "readings.parquet"

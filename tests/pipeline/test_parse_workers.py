@@ -86,3 +86,29 @@ def test_an_aborted_or_failing_packets_stream_leaves_no_file(
             failing.write(pl.DataFrame({"mn": ["M1"]}))
         failing.close()
     assert list(tmp_path.iterdir()) == []
+
+
+def test_parts_are_ordered_by_device_and_overlapping_ones_merged(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import zwy.pipeline
+    from zwy.pipeline import plan_part_order
+
+    def part(name: str, mns: list[str | None]) -> Path:
+        path = tmp_path / f"{name}.parquet"
+        pl.DataFrame({"mn": mns}, schema={"mn": pl.String}).write_parquet(path)
+        return path
+
+    logs_high = part("part-00000", ["E", "F", "G"] * 4)  # inbox order need not be device order
+    logs_low = part("part-00001", ["A", "B", "C"] * 4)
+    export = part("part-00002", ["B2", "F2"])  # its devices fall among the logs'
+    empty = part("part-00003", [])
+    chain, strays = plan_part_order([logs_high, logs_low, export, empty])
+    assert chain == [logs_low, logs_high] and strays == [export]
+
+    # Too many values to hold, or a device without MN: the parts stay as they are.
+    monkeypatch.setattr(zwy.pipeline, "MAX_STRAY_VALUES", 1)
+    assert plan_part_order([logs_high, logs_low, export]) == ([logs_high, logs_low, export], [])
+    monkeypatch.undo()
+    unknown = part("part-00004", ["D", None])
+    assert plan_part_order([logs_low, unknown]) == ([logs_low, unknown], [])

@@ -266,3 +266,29 @@ def test_parsing_in_small_groups_gives_the_same_counts(district, tmp_path):
         grouped = parse_stream(DAYS[0], stream, small)
         for key in ("files", "frames_found", "frames_loaded", "frames_quarantined", "values"):
             assert whole[key] == grouped[key], (stream, key)
+
+
+def test_staged_files_are_copied_into_the_warehouse_one_per_stream(district):
+    """Every telemetry stream's staged readings and packets come out in partition order
+    (the wastewater platform export's devices merged in among the logs'), so the loader
+    copies each file in as it is instead of writing its rows again."""
+    import hashlib
+
+    from warehouse.partitions import in_key_order
+    from zwy.pipeline import stage_dir
+
+    _, settings, _ = district
+    day = DAYS[-1]
+    exports = list((settings.inbox / day.isoformat() / "wastewater").glob("*.csv"))
+    assert exports, "the sample's wastewater stream has a platform export"
+    listed = q(
+        settings,
+        f"select table_name, sha256 from meta_partitions where batch_day = DATE '{day}'",
+    )
+    for table in ("readings", "packets"):
+        shas = set(listed.filter(pl.col("table_name") == f"stg_{table}")["sha256"])
+        for stream in ("wastewater", "exhaust_gas", "dust"):
+            staged = stage_dir(settings, day, stream) / f"{table}.parquet"
+            assert in_key_order(pl.read_parquet(staged), ("mn", "data_time_utc")), staged
+            assert hashlib.sha256(staged.read_bytes()).hexdigest() in shas, staged
+        assert len(shas) == 3, table
