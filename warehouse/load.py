@@ -42,6 +42,7 @@ import duckdb
 import polars as pl
 
 from warehouse.partitions import (
+    STAGING_TABLES,
     STG_PACKETS,
     ChunkedFrame,
     MnRange,
@@ -263,7 +264,7 @@ def prepare_frames(
     p = packets.lazy()
     p_cols = p.collect_schema().names()
     if "data_time_utc" in p_cols:  # already staged (the parse's accepted frames)
-        p = _conform_staged_packets(p, batch_day)
+        p = _conformed(p, STG_PACKETS, batch_day)
         _refuse_other_days(p, "packet", batch_day)
     else:
         if "status" in p_cols and (
@@ -278,7 +279,7 @@ def prepare_frames(
             batch_day,
             pl.coalesce("stream", file_stream) if "stream" in p_cols else file_stream,
         )
-    r = _conform_readings(readings, batch_day)
+    r = _conformed(readings, READINGS, batch_day)
     _refuse_other_days(r, "reading", batch_day)
     return {
         "raw_ingest_files": manifest,
@@ -288,16 +289,42 @@ def prepare_frames(
     }
 
 
-def _conform_staged_packets(packets: Frame, batch_day: date) -> pl.LazyFrame:
-    return conform_lazy(packets.lazy(), STG_PACKETS).with_columns(
-        pl.col("batch_day").fill_null(batch_day)
-    )
+def _conformed(frame: Frame, schema: pl.Schema, batch_day: date) -> pl.LazyFrame:
+    """``frame`` in a staging contract, rows without a ``batch_day`` given ``batch_day``."""
+    return conform_lazy(frame.lazy(), schema).with_columns(pl.col("batch_day").fill_null(batch_day))
 
 
-def _conform_readings(readings: Frame, batch_day: date) -> pl.LazyFrame:
-    return conform_lazy(readings.lazy(), READINGS).with_columns(
-        pl.col("batch_day").fill_null(batch_day)
+def _adopt_staged(
+    files: Sequence[Path],
+    table: str,
+    batch_day: date,
+    run_id: str,
+    folder: Path,
+    expected: int,
+) -> tuple[list[PartitionFile], pl.LazyFrame, int]:
+    """Copy the qualifying staged ``files`` in (:func:`adopt_files`); return what is left.
+
+    Returns the copies, the other files' rows (in the table's contract) and their count.
+
+    Raises:
+        WarehouseError: the files hold another number of rows than ``expected``, the rows
+            given for the table (the copies are removed).
+
+    """
+    schema = STAGING_TABLES[table]
+    copies, rest = adopt_files(files, table, batch_day, run_id, folder)
+    rest_lf = _conformed(
+        pl.concat([pl.scan_parquet(p) for p in rest]) if rest else empty(schema), schema, batch_day
     )
+    n_rest: int = rest_lf.select(pl.len()).collect().item()
+    held = n_rest + sum(c.rows for c in copies)
+    if held != expected:
+        delete_files([c.path(folder) for c in copies])
+        what = table.removeprefix("stg_")
+        raise WarehouseError(
+            f"batch {batch_day}: the staged {what} files hold {held} rows, the {what} {expected}"
+        )
+    return copies, rest_lf, n_rest
 
 
 def _replace_registry(
@@ -747,33 +774,26 @@ def load_batch(
                     on_chunk=hand_over,
                 )
             ]
-        copies, rest = adopt_files(readings_files, "stg_readings", batch_day, run_id, folder)
+        copies, rest_lf, rest_rows = _adopt_staged(
+            readings_files, "stg_readings", batch_day, run_id, folder, n_readings
+        )
         try:
-            return copies + write_rest(copies, rest)
+            return copies + write_rest(copies, rest_lf, rest_rows)
         except BaseException:
             delete_files([c.path(folder) for c in copies])
             raise
 
-    def write_rest(copies: list[PartitionFile], rest: list[Path]) -> list[PartitionFile]:
+    def write_rest(
+        copies: list[PartitionFile], rest_lf: pl.LazyFrame, rest_rows: int
+    ) -> list[PartitionFile]:
         # The rebuild needs every reading of each device range: those of the files copied
         # in (read here, range by range) and those of the rest, as they are written.
-        rest_lf = _conform_readings(
-            pl.concat([pl.scan_parquet(p) for p in rest]) if rest else empty(READINGS),
-            batch_day,
-        )
-        counts = rest_lf.select(
-            n=pl.len(), days=pl.col("local_day").drop_nulls().unique().sort().implode()
-        ).collect()
-        rest_rows: int = counts["n"][0]
-        if rest_rows + sum(c.rows for c in copies) != n_readings:
-            raise WarehouseError(
-                f"batch {batch_day}: the staged readings files hold "
-                f"{rest_rows + sum(c.rows for c in copies)} rows, the readings {n_readings}"
-            )
         copied = (
             ChunkedFrame(
-                _conform_readings(
-                    pl.concat([pl.scan_parquet(f.path(folder)) for f in copies]), batch_day
+                _conformed(
+                    pl.concat([pl.scan_parquet(f.path(folder)) for f in copies]),
+                    READINGS,
+                    batch_day,
                 ),
                 ours.ranges,
             )
@@ -789,6 +809,7 @@ def load_batch(
         def with_copied(i: int, chunk: pl.DataFrame) -> None:
             hand_over(i, chunk if copied is None else pl.concat([copied.chunk(i), chunk]))
 
+        days_of_rest = rest_lf.select(pl.col("local_day").drop_nulls().unique().sort())
         written = write_partition(
             ChunkedFrame(rest_lf, ours.ranges),
             "stg_readings",
@@ -796,7 +817,7 @@ def load_batch(
             run_id,
             folder,
             rest_rows,
-            local_days=tuple(counts["days"][0].to_list()),
+            local_days=tuple(days_of_rest.collect().to_series().to_list()),
             on_chunk=with_copied,
         )
         return [written]
@@ -811,20 +832,10 @@ def load_batch(
             source: Frame = packets_in
             n_source = n_packets
             if packets_files:
-                copies, rest = adopt_files(packets_files, "stg_packets", batch_day, run_id, folder)
-                new_files.extend(copies)
-                source = _conform_staged_packets(
-                    pl.concat([pl.scan_parquet(p) for p in rest])
-                    if rest
-                    else empty(STG_PACKETS).lazy(),
-                    batch_day,
+                copies, source, n_source = _adopt_staged(
+                    packets_files, "stg_packets", batch_day, run_id, folder, n_packets
                 )
-                n_source = source.select(pl.len()).collect().item()
-                if n_source + sum(c.rows for c in copies) != n_packets:
-                    raise WarehouseError(
-                        f"batch {batch_day}: the staged packets files hold "
-                        f"{n_source + sum(c.rows for c in copies)} rows, the packets {n_packets}"
-                    )
+                new_files.extend(copies)
             if n_source:
                 packet_rows = (
                     None if chunk_rows is None else max(1, chunk_rows // _PACKET_ROW_WEIGHT)

@@ -95,7 +95,7 @@ STAGING_TABLES: dict[str, pl.Schema] = {
 SORT_KEY: tuple[str, ...] = ("mn", "data_time_utc")
 
 #: The column whose days a partition file records in ``meta_partitions.local_days``.
-_DAYS_COLUMN: dict[str, tuple[str]] = {"stg_readings": ("local_day",)}
+_DAYS_COLUMN: dict[str, str] = {"stg_readings": "local_day"}
 
 #: Rows per Parquet row group. Readings rows are small (~3 bytes compressed): 256 Ki rows
 #: make ~0.8 MB row groups, 68 per full district day. Packets carry the raw frame text
@@ -303,8 +303,8 @@ def record_partitions(
 # --- views ----------------------------------------------------------------------------------
 
 
-def view_sql(table: str, paths: Sequence[Path | str], union_by_name: bool) -> str:
-    """``SELECT`` of a staging view: the contract's columns, typed, over ``paths``."""
+def view_sql(table: str, paths: Sequence[str], union_by_name: bool) -> str:
+    """``SELECT`` of a staging view: the contract's columns, typed, over ``paths`` (POSIX)."""
     schema = STAGING_TABLES[table]
     if not paths:
         cols = ", ".join(
@@ -314,7 +314,7 @@ def view_sql(table: str, paths: Sequence[Path | str], union_by_name: bool) -> st
     cols = ", ".join(
         f'cast("{name}" as {_duckdb_type(dtype)}) as "{name}"' for name, dtype in schema.items()
     )
-    listing = ", ".join(_quote(p if isinstance(p, str) else p.as_posix()) for p in paths)
+    listing = ", ".join(_quote(p) for p in paths)
     # batch_day also comes from the folder name (the loader writes only rows of the folder's
     # day): a filter on it then skips the other files unopened (1 s → 0.02 s at a year).
     return (
@@ -679,7 +679,9 @@ def adopt_files(
         try:
             same = list(pl.read_parquet_schema(src).items()) == list(schema.items())
             key = (
-                pl.read_parquet(src, columns=[*SORT_KEY, "batch_day", *(days_column or ())])
+                pl.read_parquet(
+                    src, columns=[*SORT_KEY, "batch_day", *([days_column] if days_column else [])]
+                )
                 if same
                 else None
             )
@@ -692,7 +694,7 @@ def adopt_files(
         elif key.height:
             local = None
             if days_column is not None:
-                found = key[days_column[0]].drop_nulls().unique().sort()
+                found = key[days_column].drop_nulls().unique().sort()
                 local = tuple(found.to_list())
             qualified.append((src, key.height, local))
     copies: list[PartitionFile] = []

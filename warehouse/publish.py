@@ -222,7 +222,7 @@ def publish(
         # last snapshot lists is linked already (its name is unique, its bytes never
         # change): only the new ones are linked, not a year's thousands every night
         # (all of them on a full republish or after a crashed one).
-        source, target = parquet_dir_of(con).as_posix(), files_dir.as_posix()
+        source = parquet_dir_of(con)
         linked = {
             rel for t in STAGING_TABLES for rel in manifest.get("tables", {}).get(t, {}).values()
         }
@@ -231,9 +231,7 @@ def publish(
             key = f"{part.batch_day.isoformat()}/{part.file.rsplit('/', 1)[-1]}"
             rel = f"{part.table_name}/batch_day={key}"
             if full_scan or rel not in linked:
-                result.bytes_written += _link(
-                    Path(f"{source}/{part.file}"), Path(f"{target}/{rel}")
-                )
+                result.bytes_written += _link(source / part.file, files_dir / rel)
                 result.linked += 1
             staged.setdefault(part.table_name, {})[key] = rel
         for t in STAGING_TABLES:

@@ -521,24 +521,27 @@ def parse_stream(day: date, stream: str, settings: Settings | None = None) -> di
 MAX_STRAY_VALUES = 2_000_000
 
 
-def _mn_bounds(part: Path) -> tuple[str, str] | None:
-    """Return the smallest and largest ``mn`` of a Parquet part, from its statistics."""
+def _part_stats(part: Path) -> tuple[int, tuple[str, str] | None]:
+    """Return a Parquet part's rows and its smallest and largest ``mn`` (from its footer).
+
+    The bounds are None when the part is empty, has no ``mn`` statistics, or holds a row
+    without an MN.
+    """
     import pyarrow.parquet as pq
 
     meta = pq.read_metadata(part)
     names = meta.schema.to_arrow_schema().names
     if "mn" not in names or meta.num_rows == 0:
-        return None
+        return meta.num_rows, None
     i = names.index("mn")
     lows, highs = [], []
     for g in range(meta.num_row_groups):
-        col = meta.row_group(g).column(i)
-        st = col.statistics
+        st = meta.row_group(g).column(i).statistics
         if st is None or not st.has_min_max or st.null_count:
-            return None  # unknown bounds, or devices without an MN: no reordering
+            return meta.num_rows, None  # unknown bounds, or devices without an MN
         lows.append(st.min)
         highs.append(st.max)
-    return min(lows), max(highs)
+    return meta.num_rows, (min(lows), max(highs))
 
 
 def plan_part_order(parts: list[Path]) -> tuple[list[Path], list[Path]]:
@@ -551,26 +554,24 @@ def plan_part_order(parts: list[Path]) -> tuple[list[Path], list[Path]]:
     unknown, it returns the parts as they are and no strays: the file is then written in
     that order and the loader writes it again sorted, as before.
     """
-    bounds = {p: _mn_bounds(p) for p in parts}
-    if any(b is None for p, b in bounds.items() if _rows(p)):
-        return parts, []
-    sized = sorted((p for p in parts if _rows(p)), key=lambda p: (-_rows(p), p.name))
+    stats = {p: _part_stats(p) for p in parts}  # one footer read per part
+    bounds: dict[Path, tuple[str, str]] = {}
+    for p, (rows, b) in stats.items():
+        if rows and b is None:
+            return parts, []
+        if rows and b is not None:
+            bounds[p] = b
+    sized = sorted(bounds, key=lambda p: (-stats[p][0], p.name))
     chain: list[Path] = []
     for p in sized:  # biggest first: the logs' groups form the chain, exports are strays
-        lo, hi = bounds[p]  # type: ignore[misc]
-        if all(hi < bounds[c][0] or lo > bounds[c][1] for c in chain):  # type: ignore[index]
+        lo, hi = bounds[p]
+        if all(hi < bounds[c][0] or lo > bounds[c][1] for c in chain):
             chain.append(p)
     strays = [p for p in sized if p not in chain]
-    if sum(_rows(p) for p in strays) > MAX_STRAY_VALUES:
+    if sum(stats[p][0] for p in strays) > MAX_STRAY_VALUES:
         return parts, []
-    chain.sort(key=lambda p: bounds[p][0])  # type: ignore[index]
+    chain.sort(key=lambda p: bounds[p][0])
     return chain, strays
-
-
-def _rows(part: Path) -> int:
-    import pyarrow.parquet as pq
-
-    return int(pq.read_metadata(part).num_rows)
 
 
 def transform_stream(day: date, stream: str, settings: Settings | None = None) -> dict[str, Any]:
@@ -598,11 +599,6 @@ def transform_stream(day: date, stream: str, settings: Settings | None = None) -
     # check costs milliseconds), and the parts are taken by device (plan_part_order), so
     # the whole file is sorted and the loader copies it in instead of writing it again.
     parts = sorted((out / "values.parquet").glob("part-*.parquet"))
-
-    def _first_mn(part: Path) -> str:
-        bounds = _mn_bounds(part)
-        assert bounds is not None  # a chain part has known bounds
-        return bounds[0]
 
     def part_readings(part: Path) -> pl.DataFrame:
         values = pl.scan_parquet(part).with_columns(pl.lit(stream).alias("stream"))
@@ -633,6 +629,8 @@ def transform_stream(day: date, stream: str, settings: Settings | None = None) -
             if strays
             else None
         )
+        # Each chain part's first device (known: the chain is only formed from known bounds).
+        firsts = [b[0] for _, b in map(_part_stats, chain) if b is not None] if strays else []
         # The next part is computed while the sink encodes this one (Polars releases the
         # GIL): two parts in memory at most, plus the strays.
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="zwy-transform") as ahead:
@@ -647,7 +645,7 @@ def transform_stream(day: date, stream: str, settings: Settings | None = None) -
                     upto = (
                         merge.height
                         if i + 1 == len(chain)
-                        else merge["mn"].search_sorted(_first_mn(chain[i + 1]), side="left")
+                        else merge["mn"].search_sorted(firsts[i + 1], side="left")
                     )
                     mine, merge = merge.head(upto), merge.slice(upto)
                     if mine.height:
