@@ -21,6 +21,14 @@ from zwy.settings import Settings
 REPO_DAGS = Path(__file__).resolve().parents[1] / "dags"
 POOL = "zwy_duckdb_writer"
 
+#: Connection arguments of Airflow's SQLite metadata database, named by import path in
+#: ``[database] sql_alchemy_connect_args``. SQLite lets one writer in at a time and Python's
+#: driver gives up after 5 s by default; on two busy cores the scheduler can hold the write lock
+#: longer than that, and a CLI command arriving then (``airflow backfill create``) failed with
+#: "database is locked". Waiting up to a minute turns that collision into a short delay.
+SQLITE_CONNECT_ARGS: dict[str, object] = {"timeout": 60}
+SQLITE_CONNECT_ARGS_PATH = f"{__name__}.SQLITE_CONNECT_ARGS"
+
 
 class AirflowRunError(ZwyError, RuntimeError):
     """An Airflow command failed; the message names the command and its log file."""
@@ -47,6 +55,7 @@ def airflow_env(settings: Settings) -> dict[str, str]:
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
             "AIRFLOW__CORE__PARALLELISM": "4",
             "AIRFLOW__WORKERS__EXECUTION_API_TIMEOUT": "30",
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS": SQLITE_CONNECT_ARGS_PATH,
             "ZWY_DATA_DIR": str(settings.data_dir.resolve()),
             "ZWY_INBOX_DIR": str(settings.inbox.resolve()),
             "ZWY_REGISTRY_DIR": str(settings.registry.resolve()),

@@ -33,6 +33,8 @@ from typing import Any
 import psutil
 import pytest
 
+from zwy.airflow_local import SQLITE_CONNECT_ARGS, SQLITE_CONNECT_ARGS_PATH
+
 REPO = Path(__file__).resolve().parents[2]
 # ZWYTEST_DAGS_FOLDER: run these tests against a modified copy of dags/ (e.g. a proposed diff).
 DAGS_FOLDER = Path(os.environ.get("ZWYTEST_DAGS_FOLDER") or REPO / "dags")
@@ -144,6 +146,9 @@ def build_env(
             **zwy,
         }
     )
+    if sql_alchemy_conn.startswith("sqlite"):
+        # Wait for SQLite's write lock instead of failing after 5 s (see SQLITE_CONNECT_ARGS).
+        env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS"] = SQLITE_CONNECT_ARGS_PATH
     env.update(extra or {})
     return env
 
@@ -242,7 +247,9 @@ class AirflowStack:
 
         if self._engine is None:
             url = self.env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]
-            self._engine = sa.create_engine(url, poolclass=NullPool)
+            # Reading SQLite while the scheduler writes waits for its lock, as Airflow does.
+            args = dict(SQLITE_CONNECT_ARGS) if url.startswith("sqlite") else {}
+            self._engine = sa.create_engine(url, poolclass=NullPool, connect_args=args)
         with self._engine.connect() as con:
             return [dict(r._mapping) for r in con.execute(sa.text(sql), params)]
 

@@ -7,6 +7,9 @@ only writes the runs into the metadata database; the running scheduler executes 
 
 from __future__ import annotations
 
+import sqlite3
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from datetime import date
@@ -106,6 +109,65 @@ def _alert_ids(warehouse: Path) -> list[str]:
         return [
             r[0] for r in con.execute("SELECT alert_id FROM alert_outbox ORDER BY 1").fetchall()
         ]
+
+
+_WAITER = """
+import sys, time
+import sqlalchemy as sa
+from airflow import settings
+if settings.engine is None:
+    settings.configure_orm()
+print("ready", flush=True)
+sys.stdin.readline()
+t0 = time.perf_counter()
+with settings.engine.connect() as con:
+    # A write (WAL lets readers past a writer): it needs the lock the test holds.
+    pools = con.execute(sa.text("UPDATE slot_pool SET slots = slots")).rowcount
+    con.rollback()
+print(f"{time.perf_counter() - t0:.2f} {pools}", flush=True)
+"""
+
+
+def test_airflow_waits_for_the_sqlite_lock_longer_than_the_driver_default(
+    local_stack: AirflowStack,
+) -> None:
+    """An Airflow process meeting a locked SQLite database waits instead of failing after 5 s.
+
+    The lock is held 8 s, longer than Python's sqlite3 default of 5 s, so without
+    ``sql_alchemy_connect_args`` (``zwy.airflow_local.SQLITE_CONNECT_ARGS``) the query fails
+    with "database is locked": the race that made ``airflow backfill create`` fail while the
+    scheduler wrote.
+    """
+    stack = local_stack
+    db = stack.env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].removeprefix("sqlite:///")
+    child = subprocess.Popen(
+        [sys.executable, "-c", _WAITER],
+        env=stack.env,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert child.stdin is not None and child.stdout is not None
+    try:
+        assert child.stdout.readline().strip() == "ready"
+        holder = sqlite3.connect(db, timeout=60, isolation_level=None)
+        try:
+            holder.execute("BEGIN EXCLUSIVE")
+            child.stdin.write("go\n")
+            child.stdin.flush()
+            time.sleep(8)
+            holder.execute("COMMIT")
+        finally:
+            holder.close()
+        out, err = child.communicate(timeout=120)
+    finally:
+        if child.poll() is None:
+            child.kill()
+    assert child.returncode == 0, err[-3000:]
+    waited, pools = out.split()
+    assert float(waited) >= 7.0, f"the query did not wait for the lock ({waited} s)"
+    assert int(pools) >= 1  # default_pool at least: it wrote once the lock was released
 
 
 def test_backfill_three_days_then_reprocess_one_is_idempotent(local_stack: AirflowStack) -> None:
