@@ -250,3 +250,46 @@ def test_stage_records_become_pipeline_events():
         ("ZWY-OPS-STAGE-FAILED", "validate_day", None),
     ]
     assert events[0].message == "no input file arrived for exhaust_gas"
+
+
+def test_renderers_sort_the_items_themselves_unless_told_they_are_ordered():
+    """``ordered=True`` (the outbox sorts once) renders what sorting inside would."""
+    from datetime import date
+
+    from zwy.alerts import render
+    from zwy.alerts.collect import ITEMS
+
+    rows = [
+        ("i3", "dq", "ZWY-DQ-FLATLINE", "warning", "F0002", "exhaust_gas", "MN2", "a21026"),
+        ("i1", "breach", "ZWY-LIMIT", "critical", "F0001", "wastewater", "MN1", "w01018"),
+        ("i2", "pipeline", "ZWY-OPS-STAGE-FAILED", "critical", None, "dust", None, None),
+        ("i4", "breach", "ZWY-LIMIT", "high", "F0001", "wastewater", "MN1", "w21003"),
+    ]
+    items = pl.DataFrame(
+        [
+            {
+                **dict(zip(list(ITEMS)[:8], r, strict=True)),
+                "subject": None,
+                "period_local": "2024-05-01 10:00",
+                "observed": 12.5,
+                "limit_value": 10.0,
+                "unit": "mg/L",
+                "verified_status": "verified",
+                "message": f"row {r[0]}",
+            }
+            for r in rows
+        ],
+        schema=ITEMS,
+    )
+    day, fac, names = date(2024, 5, 1), {"F0001": "甲厂", "F0002": "乙厂"}, {}
+    ordered = render.sort_items(items)
+    assert ordered["item_id"].to_list() == ["i2", "i1", "i4", "i3"]  # critical pipeline first
+    for mode in ("digest", "immediate"):
+        subj = render.subject(day, mode, items, fac, names)
+        assert subj == render.subject(day, mode, ordered, fac, names, ordered=True)
+    assert render.render_text(day, subj, "x", items, fac, names, "L") == render.render_text(
+        day, subj, "x", ordered, fac, names, "L", ordered=True
+    )
+    html = render.render_html(day, subj, "x", items, fac, names, [], "L")
+    assert html == render.render_html(day, subj, "x", ordered, fac, names, [], "L", ordered=True)
+    assert html.index("row i2") < html.index("row i1") < html.index("row i4") < html.index("row i3")

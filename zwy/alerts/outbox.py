@@ -312,13 +312,18 @@ def queue_alerts(
                 ids = batch["item_id"].to_list()
                 first = batch.row(0, named=True)
                 aid = alert_id(first["mode"], day, first["recipient"], ids)
-                subj = render.subject(day, first["mode"], mine, facility_names, names)
+                mine = render.sort_items(mine)  # once: subject, both parts and the worst
+                subj = render.subject(day, first["mode"], mine, facility_names, names, ordered=True)
                 charts = _charts(series, drawn)
                 to = first["recipient_name"] or first["recipient"]
-                body = render.render_html(day, subj, to, mine, facility_names, names, charts, link)
-                text = render.render_text(day, subj, to, mine, facility_names, names, link)
+                body = render.render_html(
+                    day, subj, to, mine, facility_names, names, charts, link, ordered=True
+                )
+                text = render.render_text(
+                    day, subj, to, mine, facility_names, names, link, ordered=True
+                )
                 msg = render.build_message(aid, first["recipient"], subj, text, body, charts)
-                worst = render.sort_items(mine).row(0, named=True)["severity"]
+                worst = mine.row(0, named=True)["severity"]
                 rows.append(
                     {
                         "alert_id": aid,

@@ -103,9 +103,14 @@ def subject(
     items: pl.DataFrame,
     facility_names: dict[str, str],
     names: dict[str, tuple[str, str]],
+    *,
+    ordered: bool = False,
 ) -> str:
-    """Subject line: product, day, counts per kind and the worst item."""
-    items = sort_items(items)
+    """Subject line: product, day, counts per kind and the worst item.
+
+    ``ordered``: the items are already in :func:`sort_items` order (not sorted again).
+    """
+    items = items if ordered else sort_items(items)
     worst = items.row(0, named=True)
     facility = facility_names.get(worst["facility_id"] or "", "")
     sev = str(worst["severity"] or "").upper()
@@ -165,9 +170,14 @@ def render_html(
     names: dict[str, tuple[str, str]],
     charts: list[Chart],
     report_link: str,
+    *,
+    ordered: bool = False,
 ) -> str:
-    """Return the HTML part: summary, the table of items, the charts, the report link."""
-    items = sort_items(items)
+    """Return the HTML part: summary, the table of items, the charts, the report link.
+
+    ``ordered``: the items are already in :func:`sort_items` order (not sorted again).
+    """
+    items = items if ordered else sort_items(items)
     shown = items.head(MAX_ROWS)
     rows = "".join(
         _row_html(r, facility_names.get(r["facility_id"] or "", ""), names)
@@ -212,9 +222,14 @@ def render_text(
     facility_names: dict[str, str],
     names: dict[str, tuple[str, str]],
     report_link: str,
+    *,
+    ordered: bool = False,
 ) -> str:
-    """Return the plain-text part: the same items, one block each."""
-    items = sort_items(items)
+    """Return the plain-text part: the same items, one block each.
+
+    ``ordered``: the items are already in :func:`sort_items` order (not sorted again).
+    """
+    items = items if ordered else sort_items(items)
     lines = [
         "无废亦庄 · 监测告警 / Zero-waste Yizhuang monitoring alerts",
         f"{day.isoformat()} · {clean(recipient_name)}",
