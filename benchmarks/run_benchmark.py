@@ -225,11 +225,71 @@ def planted_recall(district: Path, warehouse: Path) -> dict[str, list[int]]:
     }
 
 
+def _dag_summary(dags: list[dict[str, Any]], stage_rows: dict[str, int]) -> dict[str, Any]:
+    """Medians over the repeats of the DAG-scheduled night, per task and in all.
+
+    Raises:
+        RuntimeError: the DAG-scheduled night found other frames or readings than the
+            sequential one, or missed planted faults (it did not do the same work).
+
+    """
+    for d in dags:
+        for name, task in d["tasks"].items():
+            if name in stage_rows and task["rows"] is not None and task["rows"] != stage_rows[name]:
+                raise RuntimeError(
+                    f"{name}: {task['rows']} rows under the DAG's schedule, "
+                    f"{stage_rows[name]} in sequence"
+                )
+        missed = {k: v for k, v in d["recall"].items() if v[0] != v[1]}
+        if missed:
+            raise RuntimeError(f"the DAG-scheduled night missed planted faults: {missed}")
+    med = statistics.median
+    tasks = {
+        name: {
+            k: med(d["tasks"][name][k] for d in dags)
+            for k in ("start_s", "wall_s", "import_s", "cpu_s")
+        }
+        | {"peak_rss_mb": max(d["tasks"][name]["peak_rss_mb"] for d in dags)}
+        for name in dags[0]["tasks"]
+    }
+    return {
+        "parallelism": dags[0]["parallelism"],
+        "median_wall_s": round(med(d["wall_s"] for d in dags), 2),
+        "median_cpu_s": round(med(d["cpu_s"] for d in dags), 2),
+        "peak_rss_mb": max(d["peak_rss_mb"] for d in dags),
+        "tasks": tasks,
+    }
+
+
+def _print_dag(summary: dict[str, Any], repeats: int) -> None:
+    print(
+        f"\nthe same night as yizhuang_nightly schedules it (each task its own process, "
+        f"{summary['parallelism']} at once; medians of {repeats}):\n\n"
+        "| task | starts at s | wall s | of which imports s | CPU s | peak RSS MB |\n"
+        "|---|---:|---:|---:|---:|---:|"
+    )
+    for name, t in summary["tasks"].items():
+        print(
+            f"| {name} | {t['start_s']:.2f} | {t['wall_s']:.2f} | {t['import_s']:.2f} "
+            f"| {t['cpu_s']:.2f} | {t['peak_rss_mb']} |"
+        )
+    print(
+        f"| night | 0 | {summary['median_wall_s']:.2f} | | {summary['median_cpu_s']:.2f} "
+        f"| {summary['peak_rss_mb']} (processes at once) |"
+    )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--out", type=Path, default=Path("benchmarks/out"))
     ap.add_argument("--scale", default="benchmark")
+    ap.add_argument(
+        "--schedule",
+        choices=["both", "sequential"],
+        default="both",
+        help="also run each night as the DAG schedules it (benchmarks.dag_night)",
+    )
     ap.add_argument("--single", type=int, default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
 
@@ -249,10 +309,19 @@ def main() -> None:
     if args.single is not None:
         # One repeat in this (fresh) process: the parent reads the JSON.
         night = one_night(out, district, args.single, csv_path)
+        if args.schedule == "both":
+            from benchmarks.dag_night import dag_night
+
+            data = out / f"dag{args.single}"
+            shutil.rmtree(data, ignore_errors=True)
+            night["dag"] = dag_night(data, district, DAY, STREAMS)
+            night["dag"]["recall"] = planted_recall(district, data / "warehouse" / "zwy.duckdb")
+            shutil.rmtree(data, ignore_errors=True)
         (out / f"run{args.single}.json").write_text(json.dumps(night))
         return
     csv_rows = make_plain_csv(csv_path, input_bytes)
     runs: list[dict[str, Any]] = []
+    dags: list[dict[str, Any]] = []
     for r in range(args.repeats):
         # Each repeat in a fresh process, as a nightly job runs: peak RSS is that night's
         # alone (memory the allocator keeps from an earlier repeat would count), and the
@@ -266,6 +335,8 @@ def main() -> None:
                 str(out),
                 "--scale",
                 args.scale,
+                "--schedule",
+                args.schedule,
                 "--single",
                 str(r),
             ],
@@ -273,6 +344,8 @@ def main() -> None:
         )
         night = json.loads((out / f"run{r}.json").read_text())
         runs.append({k: tuple(v) for k, v in night["rec"].items()})
+        if "dag" in night:
+            dags.append(night["dag"])
     stage_rows: dict[str, int] = night["stage_rows"]
     frames, values, readings = night["frames"], night["values"], night["readings"]
     findings, n_queued = night["findings"], night["alerts_queued"]
@@ -320,6 +393,8 @@ def main() -> None:
             2,
         ),
     }
+    if dags:
+        result["dag_schedule"] = _dag_summary(dags, stage_rows)
     (out / "results.json").write_text(json.dumps(result, indent=2))
     print(f"\ninput {mb:.0f} MB, {frames:,} frames, {values:,} values; medians of {args.repeats}\n")
     print(
@@ -349,6 +424,8 @@ def main() -> None:
         f"wall, peak RSS {peak['total'] / 1e9:.2f} GB; {findings} findings, "
         f"{n_queued} alerts queued"
     )
+    if dags:
+        _print_dag(result["dag_schedule"], len(dags))
     missed = {k: v for k, v in recall.items() if v[1] != v[0]}
     print(
         "planted faults found: "
