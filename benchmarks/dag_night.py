@@ -3,7 +3,8 @@
 The whole-night benchmark's main line runs the stages one after the other in one process.
 Airflow does not: each task is a process of its own (paying its own imports), and the four
 streams' ``parse_stream`` → ``transform_stream`` chains run side by side, up to the
-executor's parallelism (4 in the embedded default and the production examples); then
+executor's parallelism (4 in the embedded default and the production examples), the parses
+taking turns in the one-slot pool ``zwy_parse`` while a transform may run beside them; then
 ``load_day``, ``validate_day``, ``publish`` and the alerts one at a time (the one-slot
 writer pool and the graph's edges). This module replays that schedule without Airflow's own
 start-up (no scheduler, no metadata database), so the number is the night's work as the DAG
@@ -28,8 +29,12 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+from zwy.airflow_local import PARSE_POOL, POOLS
+
 #: The executor's parallelism: task processes at once (AIRFLOW__CORE__PARALLELISM).
 PARALLELISM = 4
+#: Parse tasks at once: the slots of the DAG's ``zwy_parse`` pool as ``zwy demo`` creates it.
+PARSE_SLOTS = {name: slots for name, slots, _ in POOLS}[PARSE_POOL]
 
 
 @dataclass
@@ -66,8 +71,17 @@ def _rss(pid: int) -> int:
     return total
 
 
-def dag_night(data: Path, district: Path, day: date, streams: tuple[str, ...]) -> dict[str, Any]:
+def dag_night(
+    data: Path,
+    district: Path,
+    day: date,
+    streams: tuple[str, ...],
+    parse_slots: int | None = PARSE_SLOTS,
+) -> dict[str, Any]:
     """Run one night under the DAG's schedule; return per-task and whole-night measures.
+
+    ``parse_slots``: parse tasks at once (the ``zwy_parse`` pool); None: no pool, as many as
+    the parallelism allows.
 
     Returns:
         ``{"tasks": {name: {"wall_s", "cpu_s", "peak_rss_mb", "import_s", "start_s",
@@ -109,6 +123,9 @@ def dag_night(data: Path, district: Path, day: date, streams: tuple[str, ...]) -
                     continue
                 if len(running) >= PARALLELISM:
                     break
+                parsing = sum(n.startswith("parse.") for n in running)
+                if parse_slots and t.args[0] == "parse" and parsing >= parse_slots:
+                    continue
                 cmd = [sys.executable, "-m", "benchmarks.dag_night", t.args[0], day.isoformat()]
                 cmd += [str(data), str(district), *t.args[1:]]
                 with lock:
@@ -145,6 +162,7 @@ def dag_night(data: Path, district: Path, day: date, streams: tuple[str, ...]) -
         "cpu_s": round(cpu, 2),
         "peak_rss_mb": round(peak / 1e6),
         "parallelism": PARALLELISM,
+        "parse_slots": parse_slots,
     }
 
 

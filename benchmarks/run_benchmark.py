@@ -254,6 +254,7 @@ def _dag_summary(dags: list[dict[str, Any]], stage_rows: dict[str, int]) -> dict
     }
     return {
         "parallelism": dags[0]["parallelism"],
+        "parse_slots": dags[0]["parse_slots"],
         "median_wall_s": round(med(d["wall_s"] for d in dags), 2),
         "median_cpu_s": round(med(d["cpu_s"] for d in dags), 2),
         "peak_rss_mb": max(d["peak_rss_mb"] for d in dags),
@@ -264,7 +265,8 @@ def _dag_summary(dags: list[dict[str, Any]], stage_rows: dict[str, int]) -> dict
 def _print_dag(summary: dict[str, Any], repeats: int) -> None:
     print(
         f"\nthe same night as yizhuang_nightly schedules it (each task its own process, "
-        f"{summary['parallelism']} at once; medians of {repeats}):\n\n"
+        f"{summary['parallelism']} at once, {summary['parse_slots'] or 'any number of'} "
+        f"parse(s) at once; medians of {repeats}):\n\n"
         "| task | starts at s | wall s | of which imports s | CPU s | peak RSS MB |\n"
         "|---|---:|---:|---:|---:|---:|"
     )

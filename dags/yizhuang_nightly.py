@@ -6,7 +6,7 @@ Runs daily at **02:00 Asia/Shanghai** for the previous local day: the run's data
 
 | stage | task | reads | writes |
 |---|---|---|---|
-| parse | `<stream>.parse_stream` | `inbox/<day>/<stream>/*` | `staging/<day>/<stream>/{files,packets,values,quarantine}.parquet` (solid_waste: also `waste_ledger`, `waste_manifests`) |
+| parse | `<stream>.parse_stream` (pool `zwy_parse`, 1 slot per worker machine) | `inbox/<day>/<stream>/*` | `staging/<day>/<stream>/{files,packets,values,quarantine}.parquet` (solid_waste: also `waste_ledger`, `waste_manifests`) |
 | transform | `<stream>.transform_stream` | `values.parquet/` (a folder of parts), registry | `readings.parquet` |
 | load | `load_day` (pool `zwy_duckdb_writer`, 1 slot) | all streams' staging | the DuckDB warehouse, `ops_runs` |
 | validate | `validate_day` (same pool) | the day's marts | `breaches`, `dq_issues`, GX results |
@@ -31,6 +31,10 @@ from airflow.timetables.interval import CronDataIntervalTimetable
 TZ = pendulum.timezone("Asia/Shanghai")
 STREAMS = ("wastewater", "exhaust_gas", "solid_waste", "dust")
 POOL = "zwy_duckdb_writer"
+# The parses take turns (1 slot on one machine): each keeps every core busy on its own
+# (ZWY_PARSE_WORKERS threads), and four at once on 2 cores measured no faster but peaked at
+# 4.3 GB instead of 2.5 GB (docs/performance.md). Give it one slot per worker machine.
+PARSE_POOL = "zwy_parse"
 # Celery queue served by exactly one worker, on the machine that holds the warehouse file
 # (docs/deploy.md). The LocalExecutor and `airflow dags test` ignore it.
 WRITER_QUEUE = "duckdb_writer"
@@ -87,7 +91,7 @@ def yizhuang_nightly() -> None:
 
         @task_group(group_id=stream)
         def stream_group(day: str, stream: str = stream) -> Any:
-            @task(task_id="parse_stream", multiple_outputs=False, **IO_RETRIES)
+            @task(task_id="parse_stream", pool=PARSE_POOL, multiple_outputs=False, **IO_RETRIES)
             def parse_stream(day: str) -> dict[str, Any]:
                 """Parse inbox/<day>/<stream>/*; write staging/<day>/<stream>/*.parquet."""
                 from datetime import date

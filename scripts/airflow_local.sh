@@ -119,6 +119,7 @@ case $cmd in
     mkdir -p "$RUN" "$LOGS"
     "$AIRFLOW" db migrate >"$LOGS/db-migrate.log" 2>&1 || { tail -20 "$LOGS/db-migrate.log"; exit 1; }
     "$AIRFLOW" pools set zwy_duckdb_writer 1 "the single DuckDB writer" >/dev/null
+    "$AIRFLOW" pools set zwy_parse 1 "parses take turns: each uses every core" >/dev/null
     start api-server api-server --host 127.0.0.1 --port "$PORT" --workers 1
     start dag-processor dag-processor
     start scheduler scheduler

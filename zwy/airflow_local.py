@@ -20,6 +20,12 @@ from zwy.settings import Settings
 
 REPO_DAGS = Path(__file__).resolve().parents[1] / "dags"
 POOL = "zwy_duckdb_writer"
+PARSE_POOL = "zwy_parse"
+#: The pools ``yizhuang_nightly`` needs: (name, slots, description).
+POOLS = (
+    (POOL, 1, "the single DuckDB writer"),
+    (PARSE_POOL, 1, "parses take turns: each uses every core"),
+)
 
 #: Connection arguments of Airflow's SQLite metadata database, named by import path in
 #: ``[database] sql_alchemy_connect_args``. SQLite lets one writer in at a time and Python's
@@ -73,7 +79,7 @@ def _run(args: list[str], env: dict[str, str], log: Path, timeout: int) -> int:
 
 
 def ensure_metadata(settings: Settings) -> None:
-    """Create or upgrade the SQLite metadata database and the one-slot writer pool.
+    """Create or upgrade the SQLite metadata database and the DAG's pools (writer, parse).
 
     Raises:
         AirflowRunError: ``airflow db migrate`` or ``airflow pools set`` failed.
@@ -81,10 +87,12 @@ def ensure_metadata(settings: Settings) -> None:
     """
     env = airflow_env(settings)
     logs = Path(env["AIRFLOW_HOME"]) / "logs"
-    for args, name in (
-        ([airflow_bin(), "db", "migrate"], "db-migrate"),
-        ([airflow_bin(), "pools", "set", POOL, "1", "the single DuckDB writer"], "pools-set"),
-    ):
+    steps = [([airflow_bin(), "db", "migrate"], "db-migrate")]
+    steps += [
+        ([airflow_bin(), "pools", "set", pool, str(slots), about], f"pools-set-{pool}")
+        for pool, slots, about in POOLS
+    ]
+    for args, name in steps:
         log = logs / f"{name}.log"
         if _run(args, env, log, timeout=600) != 0:
             raise AirflowRunError(f"`{' '.join(args[1:])}` failed: see {log}")

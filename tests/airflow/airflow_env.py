@@ -33,7 +33,7 @@ from typing import Any
 import psutil
 import pytest
 
-from zwy.airflow_local import SQLITE_CONNECT_ARGS, SQLITE_CONNECT_ARGS_PATH
+from zwy.airflow_local import POOLS, SQLITE_CONNECT_ARGS, SQLITE_CONNECT_ARGS_PATH
 
 REPO = Path(__file__).resolve().parents[2]
 # ZWYTEST_DAGS_FOLDER: run these tests against a modified copy of dags/ (e.g. a proposed diff).
@@ -188,9 +188,10 @@ class AirflowStack:
         return res
 
     def migrate(self) -> None:
-        """``airflow db migrate`` (creates the schema) and the one-slot DuckDB writer pool."""
+        """``airflow db migrate`` (creates the schema) and the DAG's pools (writer, parse)."""
         self.cli("db", "migrate", timeout=600)
-        self.cli("pools", "set", POOL, "1", "the single DuckDB writer")
+        for pool, slots, about in POOLS:
+            self.cli("pools", "set", pool, str(slots), about)
 
     def start(self, name: str, *args: str) -> int:
         """Start ``airflow <args>`` in a new session, output to ``components/<name>.log``."""

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from zwy.contracts import STREAMS
+
 REPO = Path(__file__).resolve().parents[2]
 DAGS = sorted((REPO / "dags").glob("*.py"))
 
@@ -121,6 +123,8 @@ def test_nightly_schedule_timezone_pool_and_retries(nightly) -> None:
     assert nightly.catchup is False
     tasks = nightly.task_dict
     assert tasks["load_day"].pool == "zwy_duckdb_writer"
+    parses = sorted(t.task_id for t in tasks.values() if t.pool == "zwy_parse")
+    assert parses == sorted(f"{s}.parse_stream" for s in STREAMS)
     assert tasks["load_day"].queue == "duckdb_writer"
     writers = [t for t in tasks.values() if t.pool == "zwy_duckdb_writer"]
     assert sorted(t.task_id for t in writers) == [

@@ -13,6 +13,7 @@ import duckdb
 import pytest
 
 from tests.alerts.smtp_server import LoopbackSmtp
+from zwy.airflow_local import POOLS
 from zwy.sample.generate import generate_district
 
 REPO = Path(__file__).resolve().parents[2]
@@ -46,13 +47,14 @@ def airflow_env(tmp_path_factory: pytest.TempPathFactory, smtp: LoopbackSmtp) ->
     subprocess.run(
         [AIRFLOW, "db", "migrate"], env=env, check=True, capture_output=True, timeout=300
     )
-    subprocess.run(
-        [AIRFLOW, "pools", "set", "zwy_duckdb_writer", "1", "the single DuckDB writer"],
-        env=env,
-        check=True,
-        capture_output=True,
-        timeout=120,
-    )
+    for pool, slots, about in POOLS:
+        subprocess.run(
+            [AIRFLOW, "pools", "set", pool, str(slots), about],
+            env=env,
+            check=True,
+            capture_output=True,
+            timeout=120,
+        )
     return env
 
 

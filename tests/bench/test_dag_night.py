@@ -55,7 +55,7 @@ def test_dag_night_runs_every_task_in_order_and_loads_what_a_sequential_night_do
     from zwy.pipeline import load_day, parse_stream, publish_day, transform_stream
     from zwy.validate import validate_day
 
-    night = dag_night(tmp_path / "dag", district, DAY, STREAMS)
+    night = dag_night(tmp_path / "dag", district, DAY, STREAMS, parse_slots=None)
     tasks = night["tasks"]
     assert set(tasks) == {t.name for t in _graph(STREAMS)}
     for t in _graph(STREAMS):
@@ -80,3 +80,15 @@ def test_dag_night_runs_every_task_in_order_and_loads_what_a_sequential_night_do
     dag_counts = _counts(tmp_path / "dag" / "warehouse" / "zwy.duckdb")
     assert dag_counts == _counts(settings.warehouse)
     assert dag_counts["breaches"] > 0 and dag_counts["alert_outbox"] > 0
+
+
+def test_parses_take_turns_in_their_pool(district: Path, tmp_path: Path) -> None:
+    night = dag_night(tmp_path / "dag", district, DAY, STREAMS)  # the pool's 1 slot
+    parses = sorted(
+        (v["start_s"], v["start_s"] + v["wall_s"])
+        for name, v in night["tasks"].items()
+        if name.startswith("parse.")
+    )
+    assert len(parses) == len(STREAMS)
+    for (_, end), (start, _) in zip(parses, parses[1:], strict=False):
+        assert start >= end  # one parse at a time
