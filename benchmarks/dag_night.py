@@ -202,10 +202,10 @@ def _run_task(kind: str, day: date, data: Path, district: Path, stream: str | No
         passed = {"affected_days": out.get("affected_days"), "run_id": out["run_id"]}
         state.write_text(json.dumps(passed))
     elif kind == "validate":
-        from zwy.validate import validate_day
+        from zwy.validate import validate_loaded
 
         imported = time.perf_counter() - t0
-        out = validate_day(day, settings)
+        out = validate_loaded(day, json.loads(state.read_text())["affected_days"], settings)
     elif kind == "publish":
         from zwy.pipeline import publish_day
 

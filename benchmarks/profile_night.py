@@ -62,7 +62,7 @@ def main() -> None:
     from zwy.pipeline import load_day, parse_stream, publish_day, transform_stream
     from zwy.sample.generate import generate_district
     from zwy.settings import Settings
-    from zwy.validate import validate_day
+    from zwy.validate import validate_loaded
 
     district = district_dir(args.out, args.scale)
     if not (district / "inbox" / DAY.isoformat() / "dust").is_dir():
@@ -95,8 +95,8 @@ def main() -> None:
         stage(f"parse.{stream}", partial(parse_stream, DAY, stream, settings))
         stage(f"transform.{stream}", partial(transform_stream, DAY, stream, settings))
     state["loaded"] = stage("load", partial(load_day, DAY, settings=settings))
-    stage("validate", partial(validate_day, DAY, settings))
     loaded = state["loaded"]
+    stage("validate", partial(validate_loaded, DAY, loaded.get("affected_days"), settings))
     stage(
         "publish",
         partial(publish_day, DAY, settings, loaded.get("affected_days"), loaded["run_id"]),

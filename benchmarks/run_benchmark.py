@@ -141,7 +141,7 @@ def one_night(out: Path, district: Path, r: int, csv_path: Path) -> dict[str, An
     from zwy.contracts import STREAMS
     from zwy.pipeline import load_day, parse_stream, publish_day, transform_stream
     from zwy.settings import Settings
-    from zwy.validate import validate_day
+    from zwy.validate import validate_loaded
 
     stage_rows: dict[str, int] = {}  # rows each stage handled (frames or records, readings)
     data = out / f"run{r}"
@@ -165,7 +165,9 @@ def one_night(out: Path, district: Path, r: int, csv_path: Path) -> dict[str, An
         stage_rows[f"transform.{stream}"] = res["readings"]
         readings += res["readings"]
     loaded = stage("load", partial(load_day, DAY, settings=settings))
-    checked = stage("validate", partial(validate_day, DAY, settings))
+    checked = stage(
+        "validate", partial(validate_loaded, DAY, loaded.get("affected_days"), settings)
+    )
     findings = checked["breaches"] + checked["dq_issues"]
     stage(
         "publish",

@@ -9,7 +9,7 @@ Runs daily at **02:00 Asia/Shanghai** for the previous local day: the run's data
 | parse | `<stream>.parse_stream` (pool `zwy_parse`, 1 slot per worker machine) | `inbox/<day>/<stream>/*` | `staging/<day>/<stream>/{files,packets,values,quarantine}.parquet` (solid_waste: also `waste_ledger`, `waste_manifests`) |
 | transform | `<stream>.transform_stream` | `values.parquet/` (a folder of parts), registry | `readings.parquet` |
 | load | `load_day` (pool `zwy_duckdb_writer`, 1 slot) | all streams' staging | the DuckDB warehouse, `ops_runs` |
-| validate | `validate_day` (same pool) | the day's marts | `breaches`, `dq_issues`, GX results |
+| validate | `validate_day` (same pool) | the day's marts (and those of days judged before that late packets changed) | `breaches`, `dq_issues`, GX results |
 | report | `build_report` (same pool: a reader's lock blocks writers) | the warehouse, read-only | `reports/<day>/compliance_<day>.html` |
 | check | `check_arrivals` | the parse results | fails the run when a stream got no input |
 | publish | `publish` (same pool) | the warehouse | `published/zwy.duckdb` + Parquet: the analysts' read-only snapshot |
@@ -132,7 +132,8 @@ def yizhuang_nightly() -> None:
         loaded = load(d, run_id=run_id)
         stages = [r for pair in upstream for r in pair] + [loaded]
         record_stages(d, run_id, "airflow", context["dag_run"].start_date, stages)
-        return {"day": day, "run_id": run_id, "stages": stages}
+        affected = loaded.get("affected_days") or []
+        return {"day": day, "run_id": run_id, "stages": stages, "affected_days": affected}
 
     @task(pool=POOL, queue=WRITER_QUEUE, outlets=CONTROL_ASSETS, multiple_outputs=False)
     def validate_day(loaded: dict[str, Any], **context: Any) -> dict[str, Any]:
@@ -140,10 +141,11 @@ def yizhuang_nightly() -> None:
         from datetime import date
 
         from zwy.pipeline import record_stages
-        from zwy.validate import validate_day as validate
+        from zwy.validate import validate_loaded
 
         d = date.fromisoformat(loaded["day"])
-        res = validate(d)
+        # Also the days judged before whose marts this load changed (late packets).
+        res = validate_loaded(d, loaded.get("affected_days"))
         counts = {k: len(v) if isinstance(v, list) else v for k, v in res.items()}
         stage = {
             "stage": "validate_day",
@@ -161,17 +163,23 @@ def yizhuang_nightly() -> None:
             "day": loaded["day"],
             "breaches": counts.get("breaches", 0),
             "dq_issues": counts.get("dq_issues", 0),
+            "rejudged_days": res["rejudged_days"],
         }
 
     # A reader holds a DuckDB file lock that blocks writers (runs of a backfill overlap):
     # the report takes the writer slot too, on the machine that holds the file.
     @task(pool=POOL, queue=WRITER_QUEUE, multiple_outputs=False, **IO_RETRIES)
     def build_report(validated: dict[str, Any]) -> str:
-        """Read the warehouse read-only; write reports/<day>/compliance_<day>.html."""
+        """Read the warehouse read-only; write reports/<day>/compliance_<day>.html.
+
+        Also rewrites the reports of the days validate_day judged again.
+        """
         from datetime import date
 
         from zwy.report import build_report as build
 
+        for again in validated.get("rejudged_days", []):
+            build(date.fromisoformat(again))
         return str(build(date.fromisoformat(validated["day"])))
 
     @task

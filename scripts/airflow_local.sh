@@ -148,8 +148,16 @@ case $cmd in
     first=${1:?usage: $0 backfill FIRST_DAY LAST_DAY [extra flags]}; last=${2:?}; shift 2
     ensure_up
     # Logical date = data interval start = 02:00 Shanghai of the day processed.
-    "$AIRFLOW" backfill create --dag-id "$DAG" \
-      --from-date "${first}T02:00:00+08:00" --to-date "${last}T02:00:00+08:00" "$@"
+    # SQLite: a command that read before the scheduler wrote gets "database is locked" at once;
+    # Airflow then removes the partial backfill so that it can be retried.
+    for attempt in 1 2 3 4; do
+      if out=$("$AIRFLOW" backfill create --dag-id "$DAG" \
+          --from-date "${first}T02:00:00+08:00" --to-date "${last}T02:00:00+08:00" "$@" 2>&1); then
+        echo "$out"; break
+      fi
+      if [[ $out != *"database is locked"* || $attempt == 4 ]]; then echo "$out" >&2; exit 1; fi
+      echo "the metadata database is busy (SQLite): retrying in 5 s" >&2; sleep 5
+    done
     ;;
   status)
     for c in "${COMPONENTS[@]}"; do

@@ -948,10 +948,23 @@ def run_day(
         stage("load_day", None, load)
         if validate:
             from zwy.report import build_report
-            from zwy.validate import validate_day
+            from zwy.validate import validate_loaded
 
-            stage("validate_day", None, lambda: _ints(validate_day(day, settings)))
-            stage("build_report", None, lambda: {"path": str(build_report(day, settings))})
+            validated: dict[str, Any] = {}
+
+            def judge() -> dict[str, Any]:
+                # The day, and the days before it whose marts its late packets changed.
+                validated.update(validate_loaded(day, loaded.get("affected_days"), settings))
+                return _ints(validated)
+
+            def report() -> dict[str, Any]:
+                again = [date.fromisoformat(d) for d in validated.get("rejudged_days", [])]
+                for d in again:  # their findings changed: so do their reports
+                    build_report(d, settings)
+                return {"path": str(build_report(day, settings)), "rejudged_reports": len(again)}
+
+            stage("validate_day", None, judge)
+            stage("build_report", None, report)
         stage(
             "publish",
             None,

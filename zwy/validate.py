@@ -22,6 +22,7 @@ import json
 import threading
 import time
 import uuid
+from collections.abc import Iterable
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -290,6 +291,51 @@ def validate_day(
         )
     if data_docs:
         summary["data_docs"] = str(build_data_docs(day, settings, run_dir))
+    return summary
+
+
+def judged_before(days: Iterable[date], settings: Settings | None = None) -> list[date]:
+    """Return those of ``days`` that have been validated before (a row in ``ops_validations``)."""
+    from warehouse.db import connect
+
+    settings = settings or get_settings()
+    wanted = sorted(set(days))
+    if not wanted or not settings.warehouse.exists():
+        return []
+    with connect(settings.warehouse, read_only=True) as con:
+        rows = con.execute(
+            "select distinct day from ops_validations where day in (select unnest(?)) order by 1",
+            [wanted],
+        ).fetchall()
+    return [r[0] for r in rows]
+
+
+def validate_loaded(
+    day: date,
+    affected_days: Iterable[date | str] | None,
+    settings: Settings | None = None,
+    *,
+    engine: Engine = DEFAULT_ENGINE,
+) -> dict[str, Any]:
+    """Judge ``day``, then judge again the other days the load changed that were judged before.
+
+    A late packet of day D-1 that arrives in D's batch rebuilds D-1's marts (the loader's
+    ``affected_days``). D-1's findings and their evidence must follow, or D-1 would say one
+    thing after the night of D and another after a rerun of D-1. Days never judged are left
+    to their own run: judging a day whose batch has not been loaded would report it offline.
+
+    Returns:
+        :func:`validate_day`'s summary of ``day``, plus ``rejudged_days`` (ISO dates) and
+        ``rejudged_findings`` (their breaches plus dq issues).
+
+    """
+    settings = settings or get_settings()
+    others = {date.fromisoformat(d) if isinstance(d, str) else d for d in affected_days or ()}
+    others.discard(day)
+    summary = validate_day(day, settings, engine=engine)
+    again = [validate_day(d, settings, engine=engine) for d in judged_before(others, settings)]
+    summary["rejudged_days"] = [s["day"] for s in again]
+    summary["rejudged_findings"] = sum(s["breaches"] + s["dq_issues"] for s in again)
     return summary
 
 

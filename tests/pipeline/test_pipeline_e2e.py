@@ -198,13 +198,43 @@ def _snapshot(settings: Settings) -> dict[str, pl.DataFrame]:
         "ref_facilities",
         "ref_outlets",
         "ref_monitoring_points",
+        "breaches",
+        "dq_issues",
     ]
     out = {}
     for t in tables:
         df = q(settings, f"SELECT * FROM {t}")
-        df = df.drop([c for c in ("run_id", "loaded_at") if c in df.columns])
+        df = df.drop([c for c in ("run_id", "loaded_at", "validated_at") if c in df.columns])
         out[t] = df.sort(df.columns, nulls_last=True)
     return out
+
+
+def test_late_packets_of_a_day_have_it_judged_again(district):
+    """Day 2's batch holds late packets of day 1: day 2's run judges day 1 again.
+
+    Without it, day 1's findings kept the evidence of before the late packets, and a rerun
+    of day 1 changed them (caught by the Airflow backfill test, whose runs load in any order).
+    """
+    _, settings, _ = district
+    late = q(
+        settings,
+        f"SELECT DISTINCT source_file FROM stg_readings "
+        f"WHERE batch_day = DATE '{DAYS[1]}' AND local_day = DATE '{DAYS[0]}'",
+    )["source_file"].to_list()
+    assert late, "the sample plants late packets of day 1 in day 2's logs"
+    first_run_of_day_2 = q(
+        settings,
+        f"SELECT unnest(stages, recursive := true) FROM ops_runs WHERE day = DATE '{DAYS[1]}' "
+        "ORDER BY started_at LIMIT 100",
+    ).filter(pl.col("name") == "validate_day")
+    assert first_run_of_day_2["counts"][0]["rejudged_days"] == 1
+    evidence = q(
+        settings,
+        f"SELECT evidence FROM dq_issues WHERE local_day = DATE '{DAYS[0]}' "
+        f"UNION ALL SELECT evidence FROM breaches WHERE local_day = DATE '{DAYS[0]}'",
+    )["evidence"].to_list()
+    # Some finding of day 1 cites a line of day 2's logs: judged with the late packets in.
+    assert any(any(f in e for f in late) for e in evidence)
 
 
 def test_rerunning_a_day_changes_nothing(district):
