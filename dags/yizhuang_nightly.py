@@ -236,11 +236,14 @@ def yizhuang_nightly() -> None:
                 stages.append(
                     {"name": "parse_stream", "stream": stream, "status": "nothing_arrived"}
                 )
+        # Days validate_day judged again (late packets): their new findings go out too.
+        validated = ti.xcom_pull(task_ids="validate_day") or {}
         return run_alerts(
             date.fromisoformat(day),
             get_settings(),
             events_from_stages(stages),
             run_id=f"{day}_airflow_{dag_run.run_id}",
+            also_days=[date.fromisoformat(d) for d in validated.get("rejudged_days", [])],
         )
 
     @task(

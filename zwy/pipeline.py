@@ -933,6 +933,7 @@ def run_day(
         return res
 
     error: BaseException | None = None
+    validated: dict[str, Any] = {}  # validate_day's summary (the alerts need rejudged_days)
     try:
         for stream in streams:
             parsed = stage("parse_stream", stream, partial(parse_stream, day, stream, settings))
@@ -949,8 +950,6 @@ def run_day(
         if validate:
             from zwy.report import build_report
             from zwy.validate import validate_loaded
-
-            validated: dict[str, Any] = {}
 
             def judge() -> dict[str, Any]:
                 # The day, and the days before it whose marts its late packets changed.
@@ -979,7 +978,19 @@ def run_day(
         events = events_from_stages([s.__dict__ for s in stages])
         try:
             stage(
-                "send_alerts", None, lambda: _ints(run_alerts(day, settings, events, run_id=run_id))
+                "send_alerts",
+                None,
+                lambda: _ints(
+                    run_alerts(
+                        day,
+                        settings,
+                        events,
+                        run_id=run_id,
+                        also_days=[
+                            date.fromisoformat(d) for d in validated.get("rejudged_days", [])
+                        ],
+                    )
+                ),
             )
         except Exception as exc:  # recorded as a failed stage; never masks the first error
             error = error or exc

@@ -293,3 +293,43 @@ def test_renderers_sort_the_items_themselves_unless_told_they_are_ordered():
     html = render.render_html(day, subj, "x", items, fac, names, [], "L")
     assert html == render.render_html(day, subj, "x", ordered, fac, names, [], "L", ordered=True)
     assert html.index("row i2") < html.index("row i1") < html.index("row i4") < html.index("row i3")
+
+
+def test_a_finding_that_late_packets_add_to_a_judged_day_is_alerted_once(
+    district: Settings, smtp: LoopbackSmtp
+):
+    """A day judged again (``also_days``) sends its new finding, and nothing it sent before."""
+    from datetime import timedelta
+
+    with duckdb.connect(str(district.warehouse)) as con:
+        late = con.execute(
+            "select * from breaches where local_day = ? order by breach_id limit 1", [DAY]
+        ).pl()
+        assert late.height == 1
+        # The night of DAY did not have this breach yet: late packets bring it in later.
+        con.execute("delete from breaches where breach_id = ?", [late["breach_id"][0]])
+    first = run_alerts(DAY, district)
+    assert first["sent"] > 0 and first["pending"] == 0
+    n = len(smtp.inbox.messages)
+    with duckdb.connect(str(district.warehouse)) as con:  # the next night judges DAY again
+        before = [r[0] for r in con.execute("select alert_id from alert_outbox").fetchall()]
+        con.register("late", late.to_arrow())
+        con.execute("insert into breaches by name select * from late")
+    nxt = run_alerts(DAY + timedelta(days=1), district, also_days=[DAY])
+    assert nxt["queued"] == 0  # the next day itself has no data in this district
+    assert nxt["queued_other_days"] > 0 and nxt["pending"] == 0
+    new = smtp.inbox.messages[n:]
+    assert len(new) == nxt["queued_other_days"]
+    for m in new:  # only the late breach, in DAY's emails
+        text, _, _ = parts(m.message)
+        assert str(DAY) in str(m.message["Subject"])
+        assert late["pollutant"][0] in text
+    with duckdb.connect(str(district.warehouse), read_only=True) as con:
+        items = con.execute(
+            "select distinct i.item_id from alert_items i join alert_outbox o using (alert_id) "
+            "where o.alert_id not in (select unnest(?))",
+            [before],
+        ).fetchall()
+    assert {r[0] for r in items} == {late["breach_id"][0]}
+    again = run_alerts(DAY + timedelta(days=1), district, also_days=[DAY])
+    assert again["queued_other_days"] == 0  # alerted once

@@ -79,9 +79,13 @@ def run_alerts(
     events: Sequence[PipelineEvent] = (),
     run_id: str | None = None,
     sender: Sender | None = None,
+    also_days: Sequence[date] = (),
 ) -> dict[str, Any]:
     """Queue the day's new alerts, then deliver every pending one; return a JSON-able summary.
 
+    ``also_days``: days the run judged again (late packets changed their marts): their
+    findings not yet alerted are queued too, in their own day's emails; what was alerted
+    before is not sent again (``queued_other_days`` counts the new ones).
     ``sender`` defaults to Airflow's SMTP provider over ``settings.alerts.smtp_conn_id``.
     A server that is down does not raise: the alerts stay pending and the summary says so
     (``pending`` > 0, ``smtp_error``).
@@ -89,6 +93,7 @@ def run_alerts(
     from zwy.alerts.smtp import AirflowSmtpSender
 
     queued = queue_alerts(day, settings, events, run_id)
+    other = [queue_alerts(d, settings, (), run_id) for d in sorted(set(also_days) - {day})]
     sender = sender or AirflowSmtpSender(settings.alerts.smtp_conn_id, settings.alerts.from_email)
     sent = send_pending(settings, sender)
     if sent.pending or sent.failed:
@@ -108,6 +113,7 @@ def run_alerts(
         "day": day.isoformat(),
         "items": queued.items,
         "queued": len(queued.queued),
+        "queued_other_days": sum(len(q.queued) for q in other),
         "already_alerted": queued.already_queued,
         "unrouted": queued.unrouted,
         "sent": len(sent.sent),
