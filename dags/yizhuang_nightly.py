@@ -177,9 +177,10 @@ def yizhuang_nightly() -> None:
         from datetime import date
 
         from zwy.report import build_report as build
+        from zwy.validate import rejudged_days
 
-        for again in validated.get("rejudged_days", []):
-            build(date.fromisoformat(again))
+        for again in rejudged_days(validated):
+            build(again)
         return str(build(date.fromisoformat(validated["day"])))
 
     @task
@@ -211,6 +212,7 @@ def yizhuang_nightly() -> None:
 
         from zwy.alerts import events_from_stages, run_alerts
         from zwy.settings import get_settings
+        from zwy.validate import rejudged_days
 
         ti, dag_run = context["ti"], context["dag_run"]
         day = ti.xcom_pull(task_ids="resolve_day")
@@ -243,7 +245,7 @@ def yizhuang_nightly() -> None:
             get_settings(),
             events_from_stages(stages),
             run_id=f"{day}_airflow_{dag_run.run_id}",
-            also_days=[date.fromisoformat(d) for d in validated.get("rejudged_days", [])],
+            also_days=rejudged_days(validated),
         )
 
     @task(

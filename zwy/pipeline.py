@@ -544,21 +544,13 @@ def _part_stats(part: Path) -> tuple[int, tuple[str, str] | None]:
     return meta.num_rows, (min(lows), max(highs))
 
 
-def plan_part_order(parts: list[Path]) -> tuple[list[Path], list[Path]]:
-    """Order the values parts so that their readings come out in device order.
-
-    The parse writes one part per group of logs, in inbox order (devices ascending), and
-    one per platform export, whose devices fall among the logs'. Returns the parts that do
-    not overlap one another, by their first device (the chain), and the ones that do (the
-    strays), to be merged into the chain by device. With too many stray values, or bounds
-    unknown, it returns the parts as they are and no strays: the file is then written in
-    that order and the loader writes it again sorted, as before.
-    """
+def _planned_parts(parts: list[Path]) -> tuple[list[Path], list[Path], list[str]]:
+    """:func:`plan_part_order`, plus each chain part's first device (from the same footers)."""
     stats = {p: _part_stats(p) for p in parts}  # one footer read per part
     bounds: dict[Path, tuple[str, str]] = {}
     for p, (rows, b) in stats.items():
         if rows and b is None:
-            return parts, []
+            return parts, [], []
         if rows and b is not None:
             bounds[p] = b
     sized = sorted(bounds, key=lambda p: (-stats[p][0], p.name))
@@ -569,8 +561,22 @@ def plan_part_order(parts: list[Path]) -> tuple[list[Path], list[Path]]:
             chain.append(p)
     strays = [p for p in sized if p not in chain]
     if sum(stats[p][0] for p in strays) > MAX_STRAY_VALUES:
-        return parts, []
+        return parts, [], []
     chain.sort(key=lambda p: bounds[p][0])
+    return chain, strays, [bounds[p][0] for p in chain]
+
+
+def plan_part_order(parts: list[Path]) -> tuple[list[Path], list[Path]]:
+    """Order the values parts so that their readings come out in device order.
+
+    The parse writes one part per group of logs, in inbox order (devices ascending), and
+    one per platform export, whose devices fall among the logs'. Returns the parts that do
+    not overlap one another, by their first device (the chain), and the ones that do (the
+    strays), to be merged into the chain by device. With too many stray values, or bounds
+    unknown, it returns the parts as they are and no strays: the file is then written in
+    that order and the loader writes it again sorted, as before.
+    """
+    chain, strays, _ = _planned_parts(parts)
     return chain, strays
 
 
@@ -617,7 +623,8 @@ def transform_stream(day: date, stream: str, settings: Settings | None = None) -
             rows = rows.sort(list(SORT_KEY), nulls_last=False, maintain_order=True)
         return rows
 
-    chain, strays = plan_part_order(parts)
+    # firsts: each chain part's first device, where the strays below it stop.
+    chain, strays, firsts = _planned_parts(parts)
 
     def readings_parts() -> Iterator[pl.DataFrame]:
         # The strays' readings (a platform export's) are merged into the chain part whose
@@ -629,8 +636,6 @@ def transform_stream(day: date, stream: str, settings: Settings | None = None) -
             if strays
             else None
         )
-        # Each chain part's first device (known: the chain is only formed from known bounds).
-        firsts = [b[0] for _, b in map(_part_stats, chain) if b is not None] if strays else []
         # The next part is computed while the sink encodes this one (Polars releases the
         # GIL): two parts in memory at most, plus the strays.
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="zwy-transform") as ahead:
@@ -949,7 +954,7 @@ def run_day(
         stage("load_day", None, load)
         if validate:
             from zwy.report import build_report
-            from zwy.validate import validate_loaded
+            from zwy.validate import rejudged_days, validate_loaded
 
             def judge() -> dict[str, Any]:
                 # The day, and the days before it whose marts its late packets changed.
@@ -957,7 +962,7 @@ def run_day(
                 return _ints(validated)
 
             def report() -> dict[str, Any]:
-                again = [date.fromisoformat(d) for d in validated.get("rejudged_days", [])]
+                again = rejudged_days(validated)
                 for d in again:  # their findings changed: so do their reports
                     build_report(d, settings)
                 return {"path": str(build_report(day, settings)), "rejudged_reports": len(again)}
@@ -974,6 +979,7 @@ def run_day(
     if alerts:
         # Like the DAG's all_done task: alert whatever happened above, including failures.
         from zwy.alerts import events_from_stages, run_alerts
+        from zwy.validate import rejudged_days
 
         events = events_from_stages([s.__dict__ for s in stages])
         try:
@@ -982,13 +988,7 @@ def run_day(
                 None,
                 lambda: _ints(
                     run_alerts(
-                        day,
-                        settings,
-                        events,
-                        run_id=run_id,
-                        also_days=[
-                            date.fromisoformat(d) for d in validated.get("rejudged_days", [])
-                        ],
+                        day, settings, events, run_id=run_id, also_days=rejudged_days(validated)
                     )
                 ),
             )

@@ -22,7 +22,7 @@ import json
 import threading
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -308,6 +308,11 @@ def judged_before(days: Iterable[date], settings: Settings | None = None) -> lis
             [wanted],
         ).fetchall()
     return [r[0] for r in rows]
+
+
+def rejudged_days(validated: Mapping[str, Any]) -> list[date]:
+    """Return the days a :func:`validate_loaded` summary judged again (for reports, alerts)."""
+    return [date.fromisoformat(d) for d in validated.get("rejudged_days", [])]
 
 
 def validate_loaded(
