@@ -14,6 +14,8 @@ from datetime import date, timedelta
 import duckdb
 import polars as pl
 
+from warehouse.partitions import batch_filter
+
 #: The measurement fields a mean is computed from (Min/Max/ZsAvg are not listed).
 VALUE_FIELDS: tuple[str, ...] = ("Rtd", "Avg", "Cou")
 
@@ -36,26 +38,6 @@ def readings_sql(
     parts.append("and field in (" + ", ".join(f"'{f}'" for f in VALUE_FIELDS) + ")")
     parts.append("order by data_time_utc, source_file, line")
     return " ".join(parts)
-
-
-def _batch_filter(con: duckdb.DuckDBPyConnection, window: list[date]) -> str:
-    """Return SQL restricting ``r`` to the batches whose readings hold a day of ``window``.
-
-    ``meta_partitions`` records each readings file's local days, and the view prunes on
-    ``batch_day`` without opening files: at a year of history, filtering on ``local_day``
-    alone read every file's footer (0.15 s a night, measured). Empty when no file or some
-    file's days are unknown (then the view is read whole, as before).
-    """
-    lo, hi = window
-    rows = con.execute(
-        "select batch_day, local_days from meta_partitions where table_name = 'stg_readings'"
-    ).fetchall()
-    if not rows or any(days is None for _, days in rows):
-        return ""
-    keep = sorted({b for b, days in rows if any(lo <= d <= hi for d in days)})
-    if not keep:
-        return " and false"
-    return " and r.batch_day in (" + ", ".join(f"DATE '{b.isoformat()}'" for b in keep) + ")"
 
 
 def attach_evidence(
@@ -96,7 +78,7 @@ def attach_evidence(
              and r.data_time_utc >= f.t0 and r.data_time_utc < f.t1
              and (f.cns is null or len(f.cns) = 0 or list_contains(f.cns, r.cn))
              and r.field in ({", ".join(f"'{x}'" for x in VALUE_FIELDS)})
-            where r.local_day between ? and ?{_batch_filter(con, window)}
+            where r.local_day between ? and ?{batch_filter(con, *window, alias="r")}
         """
         # One scan of the staged readings for both summaries (the join is the cost: two
         # queries took 1.1 s on a district day with 88 findings).

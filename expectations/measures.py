@@ -32,6 +32,7 @@ from zoneinfo import ZoneInfo
 import duckdb
 import polars as pl
 
+from warehouse.partitions import batch_filter
 from zwy.contracts import DAILY, HOURLY, TZ_LOCAL, UTC_DT, conform
 
 #: Flow parameter of each stream: a flatline counts only while the outlet flows.
@@ -117,13 +118,13 @@ def read_day(con: duckdb.DuckDBPyConnection, day: date, lookback_days: int = 7) 
     ).pl()
     outlets = con.execute("select * from ref_outlets").pl()
     readings = con.execute(
-        """
+        f"""
         select mn, pollutant, code_status,
                max(facility_id) as facility_id, max(outlet_id) as outlet_id,
                max(stream) as stream, count(*) as n_readings,
                min(data_time_utc) as first_utc, max(data_time_utc) as last_utc
         from stg_readings
-        where local_day = ? and mn is not null
+        where local_day = ? and mn is not null{batch_filter(con, day, day)}
           -- registered construction-dust monitors are judged by the dust controls
           and mn not in (select mn from ref_dust_sites where mn is not null)
         group by mn, pollutant, code_status

@@ -271,6 +271,45 @@ def current_partitions(
     ]
 
 
+def batch_filter(
+    con: duckdb.DuckDBPyConnection,
+    first: date,
+    last: date,
+    alias: str = "",
+    table: str = "stg_readings",
+) -> str:
+    """Return SQL (`` and ...``) keeping the rows of the batches whose files hold a local day in ``[first, last]``.
+
+    A filter on ``local_day`` alone makes DuckDB open every file of the view to read its
+    statistics (0.08-0.15 s a query at a year of history, measured); ``meta_partitions``
+    records each file's local days, and a filter on ``batch_day`` (a folder name) skips
+    the other files unopened. Empty when no file is recorded or some file's days are
+    unknown (the view is then read whole, as before); `` and false`` when no file holds
+    those days.
+
+    Args:
+        con: an open warehouse connection.
+        first: first local day wanted.
+        last: last local day wanted.
+        alias: the view's alias in the query (``r`` → ``r.batch_day``), or empty.
+        table: the staging view.
+
+    """
+    try:
+        rows = con.execute(
+            "select batch_day, local_days from meta_partitions where table_name = ?", [table]
+        ).fetchall()
+    except duckdb.CatalogException:  # a warehouse from before migration 0002: no partitions
+        return ""
+    if not rows or any(days is None for _, days in rows):
+        return ""
+    keep = sorted({b for b, days in rows if any(first <= d <= last for d in days)})
+    if not keep:
+        return " and false"
+    column = f"{alias}.batch_day" if alias else "batch_day"
+    return f" and {column} in (" + ", ".join(f"DATE '{b.isoformat()}'" for b in keep) + ")"
+
+
 def record_partitions(
     con: duckdb.DuckDBPyConnection,
     batch_day: date,
