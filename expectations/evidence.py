@@ -78,7 +78,7 @@ def attach_evidence(
              and r.data_time_utc >= f.t0 and r.data_time_utc < f.t1
              and (f.cns is null or len(f.cns) = 0 or list_contains(f.cns, r.cn))
              and r.field in ({", ".join(f"'{x}'" for x in VALUE_FIELDS)})
-            where r.local_day between ? and ?{batch_filter(con, *window, alias="r")}
+            where r.local_day between ? and ?{batch_filter(con, window[0], window[1], alias="r")}
         """
         # One scan of the staged readings for both summaries (the join is the cost: two
         # queries took 1.1 s on a district day with 88 findings).
