@@ -170,16 +170,27 @@ class AirflowStack:
 
     # -- commands ---------------------------------------------------------------------------
     def cli(
-        self, *args: str, timeout: float = 300, check: bool = True
+        self, *args: str, timeout: float = 300, check: bool = True, idempotent: bool = False
     ) -> subprocess.CompletedProcess[str]:
-        """Run ``airflow <args>`` to completion; fail the test with its output if it fails."""
-        res = subprocess.run(
-            [airflow_exe(), *args],
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-        )
+        """Run ``airflow <args>`` to completion; fail the test with its output if it fails.
+
+        ``idempotent``: a command that may simply be run again (``dags unpause``) is retried,
+        up to 3 times, when SQLite answered "database is locked" at once (a stale snapshot
+        cannot wait for the lock; see ``test_backfill._backfill``).
+        """
+        for attempt in range(1, 4):
+            res = subprocess.run(
+                [airflow_exe(), *args],
+                env=self.env,
+                capture_output=True,
+                text=True,
+                timeout=timeout,
+            )
+            locked = res.returncode != 0 and "database is locked" in res.stderr
+            if not (idempotent and locked and attempt < 3):
+                break
+            print(f"`airflow {' '.join(args)}`: database is locked (attempt {attempt}), retrying")
+            time.sleep(3)
         if check and res.returncode != 0:
             pytest.fail(
                 f"`airflow {' '.join(args)}` exited {res.returncode}\n"
