@@ -11,6 +11,7 @@ import pytest
 from tests.alerts.conftest import DAY, HOSTILE
 from tests.alerts.smtp_server import LoopbackSmtp
 from zwy.alerts import PipelineEvent, list_alerts, queue_alerts, run_alerts
+from zwy.alerts.catalog import SEVERITY_RANK
 from zwy.settings import Settings
 
 OFFICERS = {"compliance@bureau.example.org", "enforcement@bureau.example.org"}
@@ -91,6 +92,11 @@ def test_subject_html_text_and_inline_chart(district: Settings, smtp: LoopbackSm
         assert bid in html and bid in text
     link = f"https://zwy.example.org/reports/{DAY}/compliance_{DAY}.html"
     assert link in html and link in text
+    # Worst first, as queued from the day's items sorted once (zwy.alerts.render.sort_items).
+    severities = re.findall(r"^- \[([A-Z]+)\]", text, flags=re.M)
+    assert len(severities) >= 2
+    ranks = [SEVERITY_RANK[s.lower()] for s in severities]
+    assert ranks == sorted(ranks), severities
     assert msg["Message-ID"].startswith("<") and msg["Message-ID"].endswith("@zwy.alerts>")
 
 

@@ -301,9 +301,12 @@ def queue_alerts(
         item_rows: list[dict[str, Any]] = []
         emails = []
         ranked = _ranked(data)
+        # Sorted once for the whole day (4 ms a sort: 0.9 s over a district day's 187
+        # emails); each email's items, filtered out of it, keep that order.
+        items = render.sort_items(items)
         for batch in _batches(fresh):
             mine = items.filter(pl.col("item_id").is_in(batch["item_id"].implode()))
-            emails.append((batch, mine, _series(settings, ranked, mine)))
+            emails.append((batch, mine, _series(settings, ranked, mine)))  # worst first
         # Every chart of the day once, drawn (in processes when there are many) while the
         # emails are built, in the order the emails need them.
         drawn = _draw(day, settings, data, [row for _, _, series in emails for row in series])
@@ -312,7 +315,6 @@ def queue_alerts(
                 ids = batch["item_id"].to_list()
                 first = batch.row(0, named=True)
                 aid = alert_id(first["mode"], day, first["recipient"], ids)
-                mine = render.sort_items(mine)  # once: subject, both parts and the worst
                 subj = render.subject(day, first["mode"], mine, facility_names, names, ordered=True)
                 charts = _charts(series, drawn)
                 to = first["recipient_name"] or first["recipient"]
