@@ -1,6 +1,6 @@
 """The cost of one night as the warehouse's history grows (1, 90, 365 days...).
 
-Usage: ``uv run python -m benchmarks.history_cost <root> [--histories 1 90 365] [--repeats 3]``
+Usage: ``uv run python -m benchmarks.history_cost <root> [--histories 1 90 365] [--repeats 7]``
 
 Builds (once, cached under ``<root>``) a test-scale sample of ``max(histories) + repeats``
 days, then for each history length H: a warehouse holding the first H days is built (or
@@ -25,7 +25,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("root", type=Path)
     ap.add_argument("--histories", type=int, nargs="+", default=[1, 90, 365])
-    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--repeats", type=int, default=7)
     args = ap.parse_args()
 
     from zwy.pipeline import run_day
