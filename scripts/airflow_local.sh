@@ -149,13 +149,29 @@ case $cmd in
     ensure_up
     # Logical date = data interval start = 02:00 Shanghai of the day processed.
     # SQLite: a command that read before the scheduler wrote gets "database is locked" at once;
-    # Airflow then removes the partial backfill so that it can be retried.
+    # Airflow then removes the partial backfill so that it can be retried. When that clean-up
+    # met the lock too, the failed backfill (without runs) stays until the scheduler marks it
+    # complete, and blocks a new one: wait for that, then retry (as tests/airflow do).
+    before=$(meta "SELECT coalesce(max(id), 0) FROM backfill")
     for attempt in 1 2 3 4; do
       if out=$("$AIRFLOW" backfill create --dag-id "$DAG" \
           --from-date "${first}T02:00:00+08:00" --to-date "${last}T02:00:00+08:00" "$@" 2>&1); then
         echo "$out"; break
       fi
       if [[ $out != *"database is locked"* || $attempt == 4 ]]; then echo "$out" >&2; exit 1; fi
+      for orphan in $(meta "SELECT id FROM backfill WHERE id > $before"); do
+        runs=$(meta "SELECT count(*) FROM dag_run WHERE backfill_id = $orphan")
+        if [[ $runs != 0 ]]; then
+          echo "backfill $orphan was created with $runs run(s) before the error: not retrying" >&2
+          exit 1
+        fi
+        echo "waiting for the failed backfill $orphan (no runs) to be marked complete" >&2
+        for _ in $(seq 45); do
+          [[ -n $(meta "SELECT completed_at FROM backfill WHERE id = $orphan") ]] && break
+          sleep 2
+        done
+        before=$orphan
+      done
       echo "the metadata database is busy (SQLite): retrying in 5 s" >&2; sleep 5
     done
     ;;
