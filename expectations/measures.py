@@ -117,16 +117,25 @@ def read_day(con: duckdb.DuckDBPyConnection, day: date, lookback_days: int = 7) 
         "from ref_monitoring_points mp left join ref_outlets o using (outlet_id)"
     ).pl()
     outlets = con.execute("select * from ref_outlets").pl()
+    # Two levels: the ids are grouped on first (a hash of their strings) and their max()
+    # taken over the few distinct combinations; max() of strings over every reading took
+    # half as long again (0.61 against 0.42 s over a district day's exhaust-gas and wastewater
+    # readings, the same rows).
     readings = con.execute(
         f"""
         select mn, pollutant, code_status,
                max(facility_id) as facility_id, max(outlet_id) as outlet_id,
-               max(stream) as stream, count(*) as n_readings,
-               min(data_time_utc) as first_utc, max(data_time_utc) as last_utc
-        from stg_readings
-        where local_day = ? and mn is not null{batch_filter(con, day, day)}
-          -- registered construction-dust monitors are judged by the dust controls
-          and mn not in (select mn from ref_dust_sites where mn is not null)
+               max(stream) as stream, sum(n)::bigint as n_readings,
+               min(first_utc) as first_utc, max(last_utc) as last_utc
+        from (
+            select mn, pollutant, code_status, facility_id, outlet_id, stream,
+                   count(*) as n, min(data_time_utc) as first_utc, max(data_time_utc) as last_utc
+            from stg_readings
+            where local_day = ? and mn is not null{batch_filter(con, day, day)}
+              -- registered construction-dust monitors are judged by the dust controls
+              and mn not in (select mn from ref_dust_sites where mn is not null)
+            group by all
+        )
         group by mn, pollutant, code_status
         """,
         [day],
