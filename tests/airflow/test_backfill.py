@@ -199,9 +199,8 @@ def test_backfill_three_days_then_reprocess_one_is_idempotent(local_stack: Airfl
     inbox = Path(stack.env["ZWY_INBOX_DIR"])
 
     t0 = time.perf_counter()
-    stack.cli(
-        "dags", "unpause", DAG_ID, idempotent=True
-    )  # backfill runs are scheduled only for unpaused DAGs
+    # Backfill runs are scheduled only for unpaused DAGs.
+    stack.cli("dags", "unpause", DAG_ID, idempotent=True)
     first = _backfill(stack, DAYS[0], DAYS[-1])
     states = stack.wait_runs_done(lambda: _runs_of(stack, first), expected=len(DAYS), timeout=480)
     t_backfill = time.perf_counter() - t0
