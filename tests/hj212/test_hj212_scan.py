@@ -10,7 +10,9 @@ import numpy as np
 import polars as pl
 import pytest
 from hj212_helpers import APPENDIX_A_EXAMPLE, assert_same_result
+from polars.testing import assert_frame_equal
 
+import zwy.hj212.parse as parse_mod
 from zwy.hj212 import scan
 from zwy.hj212.crc import crc_appendix_a, crc_modbus
 from zwy.hj212.parse import parse_lines
@@ -85,3 +87,46 @@ def test_generated_district_parses_the_same_both_ways(tmp_path: Path) -> None:
     statuses = set(compiled.packets["status"].to_list())
     assert statuses == {"ok", "quarantined"}
     assert compiled.values.height > 0
+
+
+def test_compiled_framing_cuts_every_kind_of_line_like_the_reference() -> None:
+    """Simple lines are cut by the compiled pass, the others by find_frames: same frames."""
+    good = APPENDIX_A_EXAMPLE
+    texts = [
+        good,
+        f"[2024-05-01 00:00:00.123] {good}",  # a receiver's prefix
+        f"{good}  \t",  # trailing spaces are not part of the frame
+        f"{good}##0011",  # two frames on one line
+        f"#{good}",  # "###": one match, not followed by four digits
+        f"##ab {good}",  # a "##" that starts no frame, then a frame
+        f"中文前缀 {good}",  # non-ASCII line
+        "##0001x",  # shorter than a CRC: all of it is data
+        "##0000",
+        "##12",  # too short for the length field
+        "###",
+        "",
+        "   \t",
+        "\u3000",  # an ideographic space only: blank by the regex's Unicode \s
+        "\u3000中",
+        "7E 01 03 00 ## no frame",
+        "no hash at all",
+    ]
+    lines = (
+        pl.DataFrame({"source_file": "f.log", "line": range(1, len(texts) + 1), "text": texts})
+        .with_row_index("_lid")
+        .with_columns(pl.col("_lid").cast(pl.Int64))
+    )
+    compiled = parse_mod._locate_compiled(lines)
+    reference = parse_mod._locate(lines)
+    assert compiled is not None and compiled.spans is not None
+    assert_frame_equal(compiled.frames, reference.frames.select(compiled.frames.columns))
+    assert compiled.blank.to_list() == reference.blank.to_list()
+    assert compiled.noise.to_list() == reference.noise.to_list()
+    # The spans the kernels read are the data segments.
+    spans = compiled.spans
+    segments = [
+        bytes(spans.buf[s:e]).decode() for s, e in zip(spans.starts, spans.ends, strict=True)
+    ]
+    assert segments == reference.frames["_data"].to_list()
+    assert compiled.blank.to_list()[11:14] == [True, True, True]
+    assert compiled.frames.height == 10  # "##12", "###" and "## no frame" start none

@@ -7,9 +7,9 @@ failure is data, not an exception. Rules are checked in this order, the first fa
 ``datatime`` → ``duplicate``.
 
 Nothing loops per line or per value in Python. With numba installed (a dependency), the
-CRCs and the ``key=value`` items come from one compiled pass over the bytes of the data
-segments (:mod:`zwy.hj212.scan`); otherwise, and as the reference both must agree with,
-everything runs on whole columns:
+frames of simple lines, the CRCs and the ``key=value`` items come from compiled passes over
+the bytes of the lines (:mod:`zwy.hj212.scan`); otherwise, and as the reference both must
+agree with, everything runs on whole columns:
 
 - frames are cut out of lines with Polars string kernels (:func:`zwy.hj212.frames.find_frames`);
 - the CRCs are numpy table walks over the Arrow bytes (:func:`zwy.hj212.frames.crc_column`),
@@ -133,11 +133,15 @@ def _policy_expr(policies: Mapping[str, str] | None, default_policy: str) -> pl.
 def _frame_fields(frames: pl.DataFrame) -> pl.DataFrame:
     """Add length fields, data segment, CRC text and where the CP area is."""
     raw = pl.col("raw")
-    rest_chars = raw.str.len_chars() - 6
+    rest_chars = raw.str.len_chars().cast(pl.Int64) - 6
     df = frames.with_columns(
         raw.str.slice(2, 4).cast(pl.Int64).alias("declared_length"),
         (raw.str.len_bytes().cast(pl.Int64) - 6).alias("_rest_bytes"),
-        raw.str.slice(6, (rest_chars - 4).clip(lower_bound=0)).alias("_data"),
+        # Fewer than 4 characters after the length field: no CRC, all of it is data.
+        pl.when(rest_chars >= 4)
+        .then(raw.str.slice(6, rest_chars - 4))
+        .otherwise(raw.str.slice(6))
+        .alias("_data"),
         pl.when(rest_chars >= 4).then(raw.str.tail(4)).otherwise(pl.lit("")).alias("_crc_text"),
     )
     data = pl.col("_data")
@@ -148,6 +152,116 @@ def _frame_fields(frames: pl.DataFrame) -> pl.DataFrame:
         cp_pos.is_not_null().alias("_has_cp"),
         (data.str.ends_with("&&") & (cp_pos + 7 <= n_bytes)).fill_null(False).alias("_cp_closed"),
     )
+
+
+@dataclass(frozen=True)
+class _Spans:
+    """Where each frame's data segment lies in a byte buffer, for the compiled scanner."""
+
+    buf: npt.NDArray[np.uint8]
+    starts: npt.NDArray[np.int64]
+    ends: npt.NDArray[np.int64]
+
+    def lengths(self) -> npt.NDArray[np.int64]:
+        return self.ends - self.starts
+
+    def crc(self, algorithm: str, rows: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+        return scan.crc_spans(self.buf, self.starts[rows], self.ends[rows], algorithm)
+
+
+@dataclass(frozen=True)
+class _Located:
+    """The frames of some lines with their fields (:func:`_frame_fields`), and line stats.
+
+    ``frames``: one row per frame in (``_lid``, ``_fno``) order, ``_fid`` its row number;
+    ``blank`` and ``noise``: per line; ``spans``: the data segments' bytes, when located by
+    the compiled scanner.
+    """
+
+    frames: pl.DataFrame
+    blank: pl.Series
+    noise: pl.Series
+    spans: _Spans | None
+
+
+def _locate(lines: pl.DataFrame) -> _Located:
+    """Cut the frames out of ``lines`` (with ``_lid``) with Polars string kernels."""
+    frames = find_frames(lines)
+    blank = lines.get_column("text").str.contains(r"^\s*$")
+    framed = lines.get_column("_lid").is_in(frames.get_column("_lid").unique().implode())
+    df = frames.with_row_index("_fid").with_columns(pl.col("_fid").cast(pl.Int64))
+    return _Located(_frame_fields(df), blank, ~blank & ~framed, None)
+
+
+def _locate_compiled(lines: pl.DataFrame) -> _Located | None:
+    """:func:`_locate` by one compiled pass over the lines' bytes (same frames and stats).
+
+    Simple lines (ASCII, one ``##`` followed by four digits: nearly all of them) are cut
+    and their fields computed from byte offsets; the strings (``raw``, ``_data``,
+    ``_crc_text``) are views over the lines' bytes, not copies. Any other line with ``##``
+    goes through :func:`zwy.hj212.frames.find_frames`. None: the lines are too large for
+    string views (over 2 GiB), for the caller to use :func:`_locate`.
+    """
+    text_buf, offs = scan.string_buffers(lines.get_column("text"))
+    if len(text_buf) > scan.MAX_VIEW_BUFFER:
+        return None
+    found = scan.frame_lines(text_buf, offs[:-1], offs[1:])
+    simple = np.flatnonzero(found.kind == 1).astype(np.int64)
+    raw_s, raw_e = found.raw_start[simple], found.raw_end[simple]
+    rest = raw_e - raw_s - 6
+    data_s = raw_s + 6
+    # Fewer than 4 characters after the length field: no CRC, all of it is data (as in
+    # :func:`_frame_fields`).
+    data_e = np.where(rest >= 4, raw_e - 4, raw_e)
+    actual = data_e - data_s
+    digits = text_buf[raw_s[:, None] + np.arange(2, 6)].astype(np.int64) - 48
+    declared = digits @ np.array([1000, 100, 10, 1], dtype=np.int64)
+    cp = found.cp[simple]
+    last2 = np.maximum(data_e - 2, 0)
+    ends_amp = (actual >= 2) & (text_buf[last2] == 38) & (text_buf[last2 + 1] == 38)
+    rows = pl.Series(simple)
+    fast = pl.DataFrame(
+        [
+            pl.Series("_lid", simple, dtype=pl.Int64),
+            pl.Series("_fno", np.ones(len(simple), dtype=np.int64)),
+            lines.get_column("source_file").gather(rows),
+            lines.get_column("line").gather(rows),
+            scan.view_series("raw", text_buf, raw_s, raw_e),
+            pl.Series("declared_length", declared, dtype=pl.Int64),
+            pl.Series("_rest_bytes", rest, dtype=pl.Int64),
+            scan.view_series("_data", text_buf, data_s, data_e),
+            scan.view_series("_crc_text", text_buf, np.where(rest >= 4, raw_e - 4, raw_e), raw_e),
+            pl.Series("actual_length", actual, dtype=pl.Int64),
+            pl.Series("_has_cp", cp >= 0),
+            pl.Series("_cp_closed", ends_amp & (cp >= 0) & (cp - data_s + 7 <= actual)),
+        ]
+    )
+    framed = found.kind == 1
+    other = np.flatnonzero(found.kind == 2)
+    spans = _Spans(text_buf, data_s, data_e)
+    if len(other):
+        rest_frames = find_frames(lines.gather(pl.Series(other)))
+        framed[rest_frames.get_column("_lid").to_numpy()] = True
+        rest_frames = _frame_fields(rest_frames)
+        if not rest_frames.is_empty():
+            both = pl.concat([fast, rest_frames.select(fast.columns)]).with_row_index("_src")
+            both = both.sort("_lid", "_fno", maintain_order=True)
+            order = both.get_column("_src").cast(pl.Int64).to_numpy()
+            fast = both.drop("_src")
+            # The other frames' segments are copied after the lines' bytes: one buffer.
+            extra_buf, extra_offs = scan.string_buffers(rest_frames.get_column("_data"))
+            buf = np.concatenate([text_buf, extra_buf])
+            starts = np.concatenate([data_s, extra_offs[:-1] + len(text_buf)])[order]
+            ends = np.concatenate([data_e, extra_offs[1:] + len(text_buf)])[order]
+            spans = _Spans(buf, starts, ends)
+    df = fast.with_row_index("_fid").with_columns(pl.col("_fid").cast(pl.Int64))
+    blank_code = found.blank
+    undecided = np.flatnonzero(blank_code < 0)
+    blank = blank_code == 1
+    if len(undecided):
+        text = lines.get_column("text").gather(pl.Series(undecided))
+        blank[undecided] = text.str.contains(r"^\s*$").to_numpy()
+    return _Located(df, pl.Series(blank), pl.Series(~blank & ~framed), spans)
 
 
 _ITEMS = pl.Schema({"_fid": pl.Int64, "key": pl.String, "value_text": pl.String})
@@ -379,11 +493,9 @@ def _items_from_ids(
     )
 
 
-def _compiled_items(
-    buf: npt.NDArray[np.uint8], offs: npt.NDArray[np.int64], n: int
-) -> _Items | None:
+def _compiled_items(spans: _Spans, n: int) -> _Items | None:
     """Items by the compiled scanner (:mod:`zwy.hj212.scan`); None past its key limit."""
-    split = scan.split_items(buf, offs)
+    split = scan.split_spans(spans.buf, spans.starts, spans.ends)
     if split is None:
         return None
     return _items_from_ids(split.fid, split.kid, split.value_text, split.keys, n)
@@ -437,22 +549,22 @@ def _gather_nullable(values: pl.Series, idx: npt.NDArray[np.int64]) -> pl.Series
 
 def _crc_variants(
     df: pl.DataFrame,
-    scanned: tuple[npt.NDArray[np.uint8], npt.NDArray[np.int64]] | None = None,
+    scanned: _Spans | None = None,
 ) -> list[pl.Series]:
     """Return ``crc_variant`` and ``_crc_expected`` (the Appendix A CRC in hex) per frame.
 
-    ``df`` holds ``_data`` and ``_crc_text``; ``scanned``: the bytes and offsets of
+    ``df`` holds ``_data`` and ``_crc_text``; ``scanned``: the bytes and spans of
     ``_data`` for the compiled scanner (else the numpy path, which runs in a worker thread:
     numpy and Polars release the GIL, so it overlaps with the item splitting).
     """
     data = df.get_column("_data")
-    n_bytes = np.diff(scanned[1]) if scanned is not None else data.str.len_bytes().to_numpy()
+    n_bytes = scanned.lengths() if scanned is not None else data.str.len_bytes().to_numpy()
     # A data segment longer than the 4-digit length field allows fails the length rule:
     # its CRC is not computed (-2 matches nothing).
     sized = np.flatnonzero(n_bytes <= _MAX_DECLARABLE)
     crc_a = np.full(len(data), -2, dtype=np.int64)
     if scanned is not None:
-        crc_a[sized] = scan.crc_many(*scanned, "appendix_a", rows=sized)
+        crc_a[sized] = scanned.crc("appendix_a", sized)
     elif len(sized) == len(data):
         crc_a[:] = crc_column(data, "appendix_a")
     else:
@@ -475,7 +587,7 @@ def _crc_variants(
     rest = np.flatnonzero((sent >= 0) & ~is_a & (crc_a >= 0))
     if len(rest):
         if scanned is not None:
-            crc_m = scan.crc_many(*scanned, "modbus", rows=rest)
+            crc_m = scanned.crc("modbus", rest)
         else:
             in_data = rest if len(sized) == len(crc_a) else np.searchsorted(sized, rest)
             crc_m = crc_column(data.gather(pl.Series(in_data)), "modbus").astype(np.int64)
@@ -866,11 +978,16 @@ def parse_lines(
     if lines.get_column("text").null_count():
         lines = lines.with_columns(pl.col("text").fill_null(""))
     lines = lines.with_row_index("_lid").with_columns(pl.col("_lid").cast(pl.Int64))
-    frames = find_frames(lines)
-    blank = pl.col("text").str.contains(r"^\s*$")
-    framed = pl.col("_lid").is_in(frames.get_column("_lid").unique().implode())
-    line_stats = lines.select(
-        "source_file", blank.alias("_blank"), (~blank & ~framed).alias("_noise")
+    use_scanner = scan.AVAILABLE if compiled is None else compiled
+    located = _locate_compiled(lines) if use_scanner else None
+    if located is None:
+        located = _locate(lines)
+    line_stats = pl.DataFrame(
+        [
+            lines.get_column("source_file"),
+            located.blank.alias("_blank"),
+            located.noise.alias("_noise"),
+        ]
     )
     file_stats = conform(
         line_stats.group_by("source_file", maintain_order=True).agg(
@@ -880,19 +997,20 @@ def parse_lines(
         ),
         FILE_STATS,
     )
-    noise = int(line_stats.get_column("_noise").sum())
-    blanks = int(line_stats.get_column("_blank").sum())
-    if frames.is_empty():
+    noise = int(located.noise.sum())
+    blanks = int(located.blank.sum())
+    df = located.frames
+    if df.is_empty():
         return _empty_result(file_stats, lines.height, noise, blanks)
 
-    df = frames.with_row_index("_fid").with_columns(pl.col("_fid").cast(pl.Int64))
-    df = _frame_fields(df)
-    use_scanner = scan.AVAILABLE if compiled is None else compiled
     if use_scanner:
-        scanned = scan.string_buffers(df.get_column("_data"))
-        crc_columns = _crc_variants(df, scanned)
-        found = _compiled_items(*scanned, df.height)
-        del scanned  # an Arrow copy of every data segment: free it before the rest
+        spans = located.spans
+        if spans is None:
+            buf, offs = scan.string_buffers(df.get_column("_data"))
+            spans = _Spans(buf, offs[:-1], offs[1:])
+        crc_columns = _crc_variants(df, spans)
+        found = _compiled_items(spans, df.height)
+        del spans, located
         # Past the scanner's key limit (a garbage day), the reference split.
         items = found if found is not None else _encode_items(_split_items(df), df.height)
     else:
