@@ -814,7 +814,14 @@ def _rules(df: pl.DataFrame, policy: pl.Expr) -> pl.DataFrame:
     for cond, name, reason in reversed(rules):
         rule_expr = pl.when(cond.fill_null(False)).then(s(name)).otherwise(rule_expr)
         reason_expr = pl.when(cond.fill_null(False)).then(reason).otherwise(reason_expr)
-    return df.with_columns(rule_expr.alias("rule"), reason_expr.alias("reason"))
+    df = df.with_columns(rule_expr.alias("rule"))
+    # A when/then chain computes every branch over every row: the reasons (a dozen string
+    # concatenations) only for the few frames that failed a rule.
+    failed = df.get_column("rule").is_not_null().arg_true()
+    reasons = pl.repeat(None, df.height, dtype=pl.String, eager=True).alias("reason")
+    if not failed.is_empty():
+        reasons = reasons.scatter(failed, df.gather(failed).select(reason_expr).to_series())
+    return df.with_columns(reasons)
 
 
 def _duplicates(df: pl.DataFrame) -> pl.DataFrame:
