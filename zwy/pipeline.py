@@ -76,6 +76,8 @@ class RunSummary:
 
 
 if TYPE_CHECKING:
+    from polars._typing import ParquetCompression
+
     from zwy.hj212.exceptions import LogReadError
     from zwy.hj212.parse import ParseResult
 
@@ -181,9 +183,12 @@ class _ParquetAppender:
     run's parts are removed first, so a rerun leaves only its own.
     """
 
-    def __init__(self, path: Path, schema: pl.Schema) -> None:
+    def __init__(
+        self, path: Path, schema: pl.Schema, compression: ParquetCompression = "zstd"
+    ) -> None:
         self.path = path
         self.schema = schema
+        self.compression = compression
         self.rows = 0
         self._parts = 0
         _reset_dataset(path)
@@ -193,7 +198,7 @@ class _ParquetAppender:
             return
         conform(df, self.schema).write_parquet(
             self.path / f"part-{self._parts:05d}.parquet",
-            compression="zstd",
+            compression=self.compression,
             row_group_size=PARQUET_ROW_GROUP,
         )
         self._parts += 1
@@ -322,7 +327,9 @@ def parse_stream(day: date, stream: str, settings: Settings | None = None) -> di
     manifests: list[pl.DataFrame] = []
     stations: list[pl.DataFrame] = []
     counts: dict[str, dict[str, int]] = {}
-    values_out = _ParquetAppender(out / "values.parquet", VALUES)
+    # Snappy, not zstd: the values are read once, by the transform, and a district day's
+    # group of 0.86 M values encodes in 0.24 instead of 0.30 CPU-s (files 1.5x larger).
+    values_out = _ParquetAppender(out / "values.parquet", VALUES, compression="snappy")
     # The accepted frames, already as the warehouse stages them (one file, in partition
     # order when the inbox is): the loader then copies the file instead of rewriting it.
     packets_out = _ParquetStream(
