@@ -345,18 +345,26 @@ def daily_batch(
 def _runs(frame: pl.DataFrame, by: list[str], same: pl.Expr) -> pl.DataFrame:
     """Group consecutive hours of ``frame`` (sorted by ``by`` + hour) into runs.
 
-    A row continues the previous row's run when it has the same ``by`` keys, starts one
-    hour later and ``same`` holds (an expression comparing with the previous row).
+    A row continues the previous row's run when it has the same ``by`` keys (nulls equal),
+    starts one hour later and ``same`` holds (an expression comparing with the previous
+    row of the sorted frame, e.g. ``pl.col("_v") == pl.col("_v").shift(1)``: across two
+    keys it does not matter, the keys already differ).
     """
     hour = pl.col("hour_start_utc")
-    cont = (hour - hour.shift(1).over(by) == timedelta(hours=1)).fill_null(False) & same.fill_null(
-        False
+    # The previous row of the sorted frame, not of the group (no window over the string
+    # keys): with the keys compared, the same runs, numbered over the whole frame.
+    same_keys = pl.all_horizontal(pl.col(k).eq_missing(pl.col(k).shift(1)) for k in by)
+    cont = (
+        same_keys
+        & (hour - hour.shift(1) == timedelta(hours=1)).fill_null(False)
+        & same.fill_null(False)
     )
     return (
         frame.sort([*by, "hour_start_utc"])
-        .with_columns(_run=(~cont).cum_sum().over(by))
-        .group_by([*by, "_run"])
+        .with_columns(_run=(~cont).cum_sum())
+        .group_by("_run")
         .agg(
+            *(pl.col(k).first() for k in by),
             start_utc=hour.min(),
             end_utc=hour.max() + timedelta(hours=1),
             hours=pl.len().cast(pl.Int64),
@@ -392,7 +400,7 @@ def runs_batch(data: DayData, flatline: Mapping[str, Any]) -> pl.DataFrame:
         eligible = eligible.filter((pl.col("_flow") > 0).fill_null(False))
     eligible = eligible.with_columns(_v=pl.col("value").round(decimals))
     by = ["mn", "pollutant"]
-    flat = _runs(eligible, by, pl.col("_v") == pl.col("_v").shift(1).over(by)).with_columns(
+    flat = _runs(eligible, by, pl.col("_v") == pl.col("_v").shift(1)).with_columns(
         run_kind=pl.lit("flatline")
     )
     ids = h.group_by("mn").agg(pl.col("facility_id", "outlet_id", "stream").drop_nulls().first())
