@@ -80,7 +80,7 @@ def draw(spec: ChartSpec) -> str:
     ax.set_xlabel(spec.xlabel, fontsize=9)
     ax.set_ylabel(spec.ylabel, fontsize=9)
     # An explicit y turns off the automatic title placement, which measures every tick
-    # label of the axes to clear them (a quarter of drawing a chart); no label is above
+    # label of the axes to clear them (about a fifth of drawing a chart); no label is above
     # these axes, so the title sits where it would anyway.
     ax.set_title(spec.title, fontsize=10, y=1.0, pad=6.0)
     ax.grid(True, alpha=0.3)

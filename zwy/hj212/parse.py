@@ -66,6 +66,7 @@ PER_FILE = pl.Schema(
 )
 
 _DATETIME_RE = r"^[0-9]{14}(?:[0-9]{3})?$"
+_BLANK_RE = r"^\s*$"  # a blank line: empty or whitespace only (Unicode \s)
 _HEX4_RE = r"^[0-9A-Fa-f]{4}$"
 _MAX_DECLARABLE = 9999  # the largest data length the 4-digit field can declare
 
@@ -187,7 +188,7 @@ class _Located:
 def _locate(lines: pl.DataFrame) -> _Located:
     """Cut the frames out of ``lines`` (with ``_lid``) with Polars string kernels."""
     frames = find_frames(lines)
-    blank = lines.get_column("text").str.contains(r"^\s*$")
+    blank = lines.get_column("text").str.contains(_BLANK_RE)
     framed = lines.get_column("_lid").is_in(frames.get_column("_lid").unique().implode())
     df = frames.with_row_index("_fid").with_columns(pl.col("_fid").cast(pl.Int64))
     return _Located(_frame_fields(df), blank, ~blank & ~framed, None)
@@ -237,19 +238,19 @@ def _locate_compiled(lines: pl.DataFrame) -> _Located | None:
         ]
     )
     framed = found.kind == 1
-    other = np.flatnonzero(found.kind == 2)
+    other_lines = np.flatnonzero(found.kind == 2)
     spans = _Spans(text_buf, data_s, data_e)
-    if len(other):
-        rest_frames = find_frames(lines.gather(pl.Series(other)))
-        framed[rest_frames.get_column("_lid").to_numpy()] = True
-        rest_frames = _frame_fields(rest_frames)
-        if not rest_frames.is_empty():
-            both = pl.concat([fast, rest_frames.select(fast.columns)]).with_row_index("_src")
+    if len(other_lines):
+        others = find_frames(lines.gather(pl.Series(other_lines)))
+        framed[others.get_column("_lid").to_numpy()] = True
+        others = _frame_fields(others)
+        if not others.is_empty():
+            both = pl.concat([fast, others.select(fast.columns)]).with_row_index("_src")
             both = both.sort("_lid", "_fno", maintain_order=True)
             order = both.get_column("_src").cast(pl.Int64).to_numpy()
             fast = both.drop("_src")
             # The other frames' segments are copied after the lines' bytes: one buffer.
-            extra_buf, extra_offs = scan.string_buffers(rest_frames.get_column("_data"))
+            extra_buf, extra_offs = scan.string_buffers(others.get_column("_data"))
             buf = np.concatenate([text_buf, extra_buf])
             starts = np.concatenate([data_s, extra_offs[:-1] + len(text_buf)])[order]
             ends = np.concatenate([data_e, extra_offs[1:] + len(text_buf)])[order]
@@ -260,7 +261,7 @@ def _locate_compiled(lines: pl.DataFrame) -> _Located | None:
     blank = blank_code == 1
     if len(undecided):
         text = lines.get_column("text").gather(pl.Series(undecided))
-        blank[undecided] = text.str.contains(r"^\s*$").to_numpy()
+        blank[undecided] = text.str.contains(_BLANK_RE).to_numpy()
     return _Located(df, pl.Series(blank), pl.Series(~blank & ~framed), spans)
 
 

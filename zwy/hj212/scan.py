@@ -343,15 +343,10 @@ def _frame_kernel(
                 j += 2
             else:
                 j += 1
-        high = 0
-        for k in range(a, b):
-            high |= buf[k]
-        ascii_only = high < 128
-        if matches:
-            blank[i] = 0
-        else:
+        if matches == 0:
             # Blank (regex ^\\s*$): only spaces; not blank: a visible ASCII byte; -1: spaces
-            # and other characters only (Unicode spaces?), for the caller to decide.
+            # and other characters only (Unicode spaces?), for the caller to decide. A line
+            # with "##" is not blank (``blank`` starts at 0).
             spaces = True
             visible = False
             for k in range(a, b):
@@ -361,10 +356,12 @@ def _frame_kernel(
                     if c < 128:
                         visible = True
             blank[i] = 1 if spaces else (0 if visible else -1)
-        if matches == 0:
             continue
         kind[i] = 2
-        if matches > 1 or not ascii_only or first + 6 > b:
+        high = 0
+        for k in range(a, b):
+            high |= buf[k]
+        if matches > 1 or high >= 128 or first + 6 > b:  # several frames, or not ASCII
             continue
         digits = True
         for k in range(first + 2, first + 6):
@@ -405,8 +402,6 @@ def crc_many(buf: U8, offs: I64, algorithm: str = "appendix_a", rows: I64 | None
 
     ``rows``: only these strings (the answer is aligned with ``rows``).
     """
-    if algorithm not in ("appendix_a", "modbus"):
-        raise ValueError(f"unknown CRC algorithm {algorithm!r}")
     starts, ends = offs[:-1], offs[1:]
     if rows is not None:
         starts, ends = starts[rows], ends[rows]
@@ -429,9 +424,18 @@ def view_series(name: str, buf: U8, starts: I64, ends: I64) -> pl.Series:
     copy; it keeps ``buf`` alive. Each span must lie within the first 2 GiB of ``buf``
     (see :data:`MAX_VIEW_BUFFER`).
     """
-    views = _views_kernel(buf, starts, ends)
+    return _string_views(name, _views_kernel(buf, starts, ends), buf)
+
+
+def _string_views(name: str, views: U64, buf: U8, valid: U8 | None = None) -> pl.Series:
+    """Return a String series of the Arrow string views ``views`` (two words each) over ``buf``.
+
+    ``valid``: the validity bitmap (little-endian bits), None when every row is set.
+    """
     arr = pa.Array.from_buffers(
-        pa.string_view(), len(starts), [None, pa.py_buffer(views), pa.py_buffer(buf)]
+        pa.string_view(),
+        len(views) // 2,
+        [None if valid is None else pa.py_buffer(valid), pa.py_buffer(views), pa.py_buffer(buf)],
     )
     return pl.Series(name, arr, dtype=pl.String)
 
@@ -512,9 +516,6 @@ def split_spans(buf: U8, starts: I64, ends: I64) -> SplitItems | None:
     kid = lut[kid]
     # Values without "=" are null (the kernel left their views empty). The values are
     # views over ``buf``: importing them copies nothing (0.03 s per 2 M values as offsets).
-    bitmap = pa.py_buffer(np.packbits(has_value, bitorder="little"))
-    arr = pa.Array.from_buffers(
-        pa.string_view(), len(fid), [bitmap, pa.py_buffer(views), pa.py_buffer(buf)]
-    )
-    value_text = pl.Series("value_text", arr, dtype=pl.String)
+    valid = np.packbits(has_value, bitorder="little")
+    value_text = _string_views("value_text", views, buf, valid)
     return SplitItems(fid=fid, kid=kid, keys=[names[i] for i in order], value_text=value_text)
