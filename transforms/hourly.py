@@ -62,6 +62,9 @@ DEFAULT_RTD_INTERVAL_S = 5
 DEFAULT_MIN_INTERVAL_MIN = 10
 
 _SAMPLE_KEY = ["mn", "cn", "data_time_utc", "pollutant"]
+#: Columns of few distinct values, grouped and compared as dictionary codes while the
+#: hours are computed (Categorical): integer keys instead of strings.
+_CODED = ("mn", "cn", "pollutant", "flag", "unit", "stream")
 _HOUR_KEY = ["mn", "pollutant", "hour_start_utc"]
 
 
@@ -145,11 +148,15 @@ def _devices(readings: pl.LazyFrame, points: pl.DataFrame, outlets: pl.DataFrame
     """One row per MN: registry attributes, stream, and effective intervals."""
     # max() of a string is a fast aggregation that skips nulls; one value per MN is expected.
     seen = readings.group_by("mn").agg(
-        _stream=pl.col("stream").max(),
+        _stream=pl.col("stream").max().cast(pl.String),
         _facility=pl.col("facility_id").max(),
         _outlet=pl.col("outlet_id").max(),
     )
-    known = seen.join(registry_of_points(points, outlets), on="mn", how="left")
+    known = seen.join(
+        registry_of_points(points, outlets).with_columns(pl.col("mn").cast(pl.Categorical)),
+        on="mn",
+        how="left",
+    )
     rtd = pl.when(pl.col("rtd_interval_s") > 0).then(pl.col("rtd_interval_s"))
     period = pl.when(pl.col("min_interval_min") > 0).then(pl.col("min_interval_min"))
     # Inferring intervals means sorting every timestamp: do it only for the devices
@@ -190,7 +197,7 @@ def _devices(readings: pl.LazyFrame, points: pl.DataFrame, outlets: pl.DataFrame
         )
         .cast(pl.Int64)
         .alias("period_min"),
-    )
+    ).with_columns(pl.col("stream", "delivery").cast(pl.Categorical))
 
 
 def _flow_volumes(samples: pl.LazyFrame) -> pl.LazyFrame:
@@ -452,6 +459,7 @@ def aggregate_hourly(
         .select(
             *_SAMPLE_KEY, "field", "value", "flag", "unit", "stream", "facility_id", "outlet_id"
         )
+        .with_columns(pl.col(*_CODED).cast(pl.Categorical))
         .cache()
     )
     devices = _devices(relevant, points, outlets).cache()
@@ -492,6 +500,7 @@ def aggregate_hourly(
     hours = (
         _hours(_periods(chosen, validity), validity)
         .join(devices.select("mn", "facility_id", "outlet_id"), on="mn", how="left")
+        .with_columns(pl.col(pl.Categorical).cast(pl.String))
         .cache()
     )
     corrected = correct_o2(hours, reference_o2_of_outlets(outlets, o2_ref))
