@@ -125,6 +125,7 @@ def dust_hourly(
             pm25_site=pl.col("value").filter((pl.col("pollutant") == PM25) & pl.col("_ok")).mean(),
             tsp_site=pl.col("value").filter((pl.col("pollutant") == TSP) & pl.col("_ok")).mean(),
         )
+        .with_columns(pl.col("mn").cast(pl.String))  # readings hold MNs as codes
         .collect()
     )
     st = station.select("station", "hour_start_utc", pl.col("pm10").alias("pm10_station")).unique(

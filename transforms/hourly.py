@@ -176,28 +176,32 @@ def _devices(readings: pl.LazyFrame, points: pl.DataFrame, outlets: pl.DataFrame
             _min_inferred=(pl.col("_gap_s").filter(pl.col("cn") == "2051").median() / 60),
         )
     )
-    return known.join(gaps, on="mn", how="left").select(
-        "mn",
-        # The registry wins; the readings carry the same ids unless it changed since.
-        pl.coalesce("facility_id", "_facility").alias("facility_id"),
-        pl.coalesce("outlet_id", "_outlet").alias("outlet_id"),
-        pl.coalesce("registry_stream", "_stream").alias("stream"),
-        "delivery",
-        pl.coalesce(
-            rtd,
-            pl.col("_rtd_inferred").round(0).cast(pl.Int64).clip(1, 3600),
-            pl.lit(DEFAULT_RTD_INTERVAL_S),
+    return (
+        known.join(gaps, on="mn", how="left")
+        .select(
+            "mn",
+            # The registry wins; the readings carry the same ids unless it changed since.
+            pl.coalesce("facility_id", "_facility").alias("facility_id"),
+            pl.coalesce("outlet_id", "_outlet").alias("outlet_id"),
+            pl.coalesce("registry_stream", "_stream").alias("stream"),
+            "delivery",
+            pl.coalesce(
+                rtd,
+                pl.col("_rtd_inferred").round(0).cast(pl.Int64).clip(1, 3600),
+                pl.lit(DEFAULT_RTD_INTERVAL_S),
+            )
+            .cast(pl.Int64)
+            .alias("rtd_s"),
+            pl.coalesce(
+                period,
+                pl.col("_min_inferred").round(0).cast(pl.Int64).clip(1, 60),
+                pl.lit(DEFAULT_MIN_INTERVAL_MIN),
+            )
+            .cast(pl.Int64)
+            .alias("period_min"),
         )
-        .cast(pl.Int64)
-        .alias("rtd_s"),
-        pl.coalesce(
-            period,
-            pl.col("_min_inferred").round(0).cast(pl.Int64).clip(1, 60),
-            pl.lit(DEFAULT_MIN_INTERVAL_MIN),
-        )
-        .cast(pl.Int64)
-        .alias("period_min"),
-    ).with_columns(pl.col("stream", "delivery").cast(pl.Categorical))
+        .with_columns(pl.col("stream", "delivery").cast(pl.Categorical))
+    )
 
 
 def _flow_volumes(samples: pl.LazyFrame) -> pl.LazyFrame:

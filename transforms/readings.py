@@ -9,7 +9,7 @@ import polars as pl
 
 from transforms.units import MEASUREMENT_FIELDS, attach_units
 from transforms.validity import is_valid
-from zwy.contracts import READINGS, TZ_LOCAL, conform_lazy
+from zwy.contracts import CODE, READINGS, TZ_LOCAL, conform_lazy
 
 #: Stream of a device the registry does not know, from the frame's ST (HJ 212 Table 5):
 #: 31 air pollution source (stacks, CEMS), 32 water pollution source (outfalls).
@@ -103,11 +103,18 @@ def readings_plan(
     )
     inbox_stream = pl.col("stream") if "stream" in names else pl.lit(None, pl.String)
     local = pl.col("data_time").dt.convert_time_zone(TZ_LOCAL)
+    # The registry's text columns become codes (Categorical) on its few rows, so the join
+    # hands codes to every reading instead of copying strings; the values' MN is matched
+    # with the registry's in the values' own text type.
+    mn_type = lazy.collect_schema()["mn"]
+    registry = registry_of_points(points, outlets).with_columns(
+        pl.col("mn").cast(mn_type), pl.col("outlet_id", "facility_id", "registry_stream").cast(CODE)
+    )
     out = (
         lazy.filter(pl.col("field").is_in(MEASUREMENT_FIELDS))
-        .with_columns(_fallback_stream=pl.coalesce(st_stream, inbox_stream))
+        .with_columns(_fallback_stream=pl.coalesce(st_stream, inbox_stream).cast(CODE))
         .drop(["outlet_id", "facility_id"], strict=False)
-        .join(registry_of_points(points, outlets), on="mn", how="left", maintain_order="left")
+        .join(registry, on="mn", how="left", maintain_order="left")
         .with_columns(
             batch_day=pl.lit(batch_day, pl.Date),
             stream=pl.coalesce("registry_stream", "_fallback_stream"),

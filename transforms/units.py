@@ -66,12 +66,15 @@ def attach_units(frame: pl.LazyFrame, units: pl.DataFrame) -> pl.LazyFrame:
             the first row so the join cannot multiply readings.
 
     Returns:
-        ``frame`` with ``unit`` (null for vendor codes and codes not in the table).
+        ``frame`` with ``unit`` (null for vendor codes and codes not in the table), of the
+        same text type as ``pollutant`` (String, or Categorical codes).
 
     """
+    # The small table takes the frame's text type, not the frame the table's.
+    text = frame.collect_schema()["pollutant"]
     lookup = (
         units.lazy()
-        .select(pl.col("code_2017").cast(pl.String), pl.col("unit").cast(pl.String))
+        .select(pl.col("code_2017").cast(text), pl.col("unit").cast(text))
         .unique(subset="code_2017", keep="first", maintain_order=True)
     )
     return frame.drop("unit", strict=False).join(

@@ -360,7 +360,10 @@ def _days_of(parquet_dir: Path, part: PartitionFile) -> set[date]:
 def _mn_sample(frame: pl.LazyFrame | None, step: int) -> pl.Series:
     if frame is None:
         return pl.Series("mn", [], dtype=pl.String)
-    return frame.select(pl.col("mn").drop_nulls().gather_every(step)).collect()["mn"]
+    # As String: the readings hold MNs as codes, the other batches' files may hold text.
+    return frame.select(pl.col("mn").drop_nulls().gather_every(step).cast(pl.String)).collect()[
+        "mn"
+    ]
 
 
 def _plan(
@@ -385,9 +388,12 @@ _PAIR = ["mn", "local_day"]
 
 
 def _pairs(frame: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
-    """Return the distinct (mn, local_day) of the rows of ``frame`` that have a local_day."""
+    """Return the distinct (mn, local_day) of the rows of ``frame`` that have a local_day.
+
+    ``mn`` as String, as in the marts (readings hold it as a dictionary code).
+    """
     lf = frame.lazy().filter(pl.col("local_day").is_not_null()).select(_PAIR).unique()
-    return lf.collect()
+    return lf.with_columns(pl.col("mn").cast(pl.String)).collect()
 
 
 @dataclass
@@ -480,7 +486,12 @@ class _MartsRebuild:
         if self._others is not None:
             theirs = (
                 self._others.filter(rows & pl.col("local_day").is_in(self._days))
-                .join(pairs.lazy(), on=_PAIR, how="semi", nulls_equal=True)
+                .join(
+                    pairs.lazy().with_columns(pl.col("mn").cast(READINGS["mn"])),
+                    on=_PAIR,
+                    how="semi",
+                    nulls_equal=True,
+                )
                 .collect()
             )
             frames.insert(0, theirs)

@@ -132,6 +132,7 @@ def _duckdb_type(dtype: pl.DataType) -> str:
     types: dict[type[pl.DataType], str] = {
         pl.Date: "DATE",
         pl.String: "VARCHAR",
+        pl.Categorical: "VARCHAR",
         pl.Int64: "BIGINT",
         pl.Float64: "DOUBLE",
         pl.Boolean: "BOOLEAN",
@@ -143,8 +144,15 @@ def _duckdb_type(dtype: pl.DataType) -> str:
 
 
 def schema_hash(schema: pl.Schema) -> str:
-    """Fingerprint of a column contract (names and types, in order)."""
-    text = ",".join(f"{name}:{dtype}" for name, dtype in schema.items())
+    """Fingerprint of a column contract (names and types, in order).
+
+    Text is text: a column of dictionary codes (Categorical) counts as String, so files
+    written before the staging contracts coded their text columns keep their contract.
+    """
+    text = ",".join(
+        f"{name}:{pl.String() if isinstance(dtype, pl.Categorical) else dtype}"
+        for name, dtype in schema.items()
+    )
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
@@ -571,7 +579,7 @@ class ChunkedFrame:
             self._frame = frame
             if len(self.ranges) > 1:
                 bounds = pl.Series([high for _, high in self.ranges[:-1]], dtype=pl.String)
-                mn = frame.get_column("mn")
+                mn = frame.get_column("mn").cast(pl.String)  # codes (readings) or text
                 ids = bounds.search_sorted(mn, side="right")
                 self._ids = pl.select(
                     pl.when(mn.is_null()).then(pl.lit(0, ids.dtype)).otherwise(ids)
@@ -756,24 +764,36 @@ def adopt_files(
 
 
 def scan_partitions(parquet_dir: Path, parts: Sequence[PartitionFile]) -> pl.LazyFrame | None:
-    """Lazy scan of partition files with the table's columns (None when no file)."""
+    """Lazy scan of partition files with the table's columns (None when no file).
+
+    Files of different column types mix: those written before the staging contracts held
+    their text columns as dictionary codes (Categorical) hold them as String. The files
+    are scanned in groups of the same footer schema, each cast to the contract.
+    """
     if not parts:
         return None
     tables = {p.table_name for p in parts}
     if len(tables) != 1:
         raise WarehouseError(f"scan of files of several tables: {sorted(tables)}")
     schema = STAGING_TABLES[tables.pop()]
-    lf = pl.scan_parquet(
-        [p.path(parquet_dir) for p in parts],
-        hive_partitioning=False,
-        missing_columns="insert",
-        extra_columns="ignore",
-    )
-    names = set(lf.collect_schema().names())
-    return lf.select(
-        (pl.col(name) if name in names else pl.lit(None)).cast(dtype).alias(name)
-        for name, dtype in schema.items()
-    )
+    groups: dict[tuple[tuple[str, str], ...], list[Path]] = {}
+    for part in parts:
+        path = part.path(parquet_dir)
+        kind = tuple((name, str(dtype)) for name, dtype in pl.read_parquet_schema(path).items())
+        groups.setdefault(kind, []).append(path)
+    scans = []
+    for paths in groups.values():
+        lf = pl.scan_parquet(
+            paths, hive_partitioning=False, missing_columns="insert", extra_columns="ignore"
+        )
+        names = set(lf.collect_schema().names())
+        scans.append(
+            lf.select(
+                (pl.col(name) if name in names else pl.lit(None)).cast(dtype).alias(name)
+                for name, dtype in schema.items()
+            )
+        )
+    return scans[0] if len(scans) == 1 else pl.concat(scans, how="vertical")
 
 
 # --- migration 0002: staging tables → Parquet -----------------------------------------------

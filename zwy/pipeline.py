@@ -39,6 +39,7 @@ from zwy.contracts import (
     VALUES,
     WASTE_STREAM,
     conform,
+    conform_lazy,
     empty,
     sink_parquet_chunks,
 )
@@ -745,7 +746,8 @@ def load_day(
     packets_files = [stage_dir(settings, day, s) / "packets.parquet" for s in staged]
     packets = [pl.scan_parquet(path) for path in packets_files]
     readings_files = [stage_dir(settings, day, s) / "readings.parquet" for s in staged]
-    readings = [pl.scan_parquet(path) for path in readings_files]
+    # Each conformed alone: a stream staged by an older version holds its text as String.
+    readings = [conform_lazy(pl.scan_parquet(path), READINGS) for path in readings_files]
     merged: dict[str, pl.DataFrame | pl.LazyFrame] = {
         "files": pl.concat(files, how="diagonal_relaxed") if files else empty(INGEST_FILES),
         "quarantine": (

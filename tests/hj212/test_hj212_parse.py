@@ -146,7 +146,9 @@ def test_2051_minute_packet_avg_min_max_cou() -> None:
 def test_flag_before_value_and_separated_by_semicolon() -> None:
     cp = "a34013-Flag=T;a21026-Rtd=3;a34013-Rtd=1.5;a34013-ZsRtd=2.5"
     res = parse_texts([sign(data_2011(st="31", cp=cp))])
-    got = dict(zip(res.values["field"] + res.values["pollutant"], res.values["flag"], strict=True))
+    v = res.values
+    keys = [f + p for f, p in zip(v["field"], v["pollutant"], strict=True)]
+    got = dict(zip(keys, v["flag"], strict=True))
     assert got == {"Rtda21026": None, "Rtda34013": "T", "ZsRtda34013": "T"}
 
 

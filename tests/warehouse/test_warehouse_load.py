@@ -117,6 +117,29 @@ def test_late_packet_updates_the_earlier_day_once(con):
     assert hour_of(con, D1, 10) == (40, 10.0, False)
 
 
+def test_readings_files_with_text_columns_mix_with_coded_ones(con, tmp_path):
+    # Files written before the readings' text columns became dictionary codes hold String
+    # columns; a late packet must rebuild its day from such a file and the new coded one.
+    load_batch(con, run_id="r1", **make_batch(D1, gas_packets("d1/gas.log", at(D1, 10), 40)).args())
+    (old,) = [p for p in parquet_files(tmp_path / "w_parquet") if "stg_readings" in str(p)]
+    assert pl.read_parquet_schema(old)["mn"] == pl.Categorical()
+    as_text = pl.read_parquet(old).with_columns(pl.col(pl.Categorical).cast(pl.String))
+    as_text.write_parquet(old, compression="zstd")
+    assert pl.read_parquet_schema(old)["mn"] == pl.String
+    late = make_batch(D2, gas_packets("d2/late.log", at(D1, 10, 40), 5))
+    assert load_batch(con, run_id="r2", **late.args()).affected_days == (D1,)
+    assert hour_of(con, D1, 10) == (45, 10.0, True)
+    # Day D1 is now in a text file and a coded one: a third batch reads both.
+    later = make_batch(D3, gas_packets("d3/late.log", at(D1, 10, 45), 5))
+    assert load_batch(con, run_id="r3", **later.args()).affected_days == (D1,)
+    assert hour_of(con, D1, 10) == (50, 10.0, True)
+    # Both kinds of file read as text through the view.
+    assert con.execute("select count(*), count(distinct mn) from stg_readings").fetchone() == (
+        50,
+        1,
+    )
+
+
 def test_reloading_an_earlier_batch_after_a_later_one_changes_nothing(con):
     # Values with many significant bits, so a different summation order would show.
     d1 = gas_packets("d1/gas.log", at(D1, 10), 50)

@@ -33,7 +33,7 @@ import numpy.typing as npt
 import polars as pl
 import pyarrow as pa
 
-from zwy.contracts import LINES, LOCAL_DT, PACKETS, QUARANTINE, TZ_LOCAL, VALUES, conform
+from zwy.contracts import CODE, LINES, LOCAL_DT, PACKETS, QUARANTINE, TZ_LOCAL, VALUES, conform
 from zwy.hj212 import codes, scan
 from zwy.hj212.exceptions import CrcPolicyError
 from zwy.hj212.frames import crc_column, find_frames
@@ -106,8 +106,10 @@ class ParseResult:
             (pl.col("status") == "ok").sum().cast(pl.Int64).alias("frames_loaded"),
             (pl.col("status") == "quarantined").sum().cast(pl.Int64).alias("frames_quarantined"),
         )
-        vals = self.values.group_by("source_file").agg(
-            pl.len().cast(pl.Int64).alias("values_loaded")
+        vals = (
+            self.values.group_by("source_file")
+            .agg(pl.len().cast(pl.Int64).alias("values_loaded"))
+            .with_columns(pl.col("source_file").cast(pl.String))  # VALUES codes its text
         )
         out = (
             self.file_stats.join(frames, on="source_file", how="full", coalesce=True)
@@ -912,14 +914,14 @@ def _values(df: pl.DataFrame, it: _Items) -> pl.DataFrame:
             pos = np.minimum(np.searchsorted(uniq, row_fk), len(uniq) - 1)
             flag_of_row = np.where(uniq[pos] == row_fk, flag_rows[order[first]][pos], -1)
         flag_of_row = np.where(code_id_k[kid[rows]] > 0, flag_of_row, -1)
+    # Text columns become codes (Categorical) on the frames and keys, before they are
+    # gathered to one row per value: integers are gathered, not strings.
     frame_cols = df.select(
-        pl.col("source_file", "line", "mn", "cn", "data_time", "st").gather(pl.Series(it.fid[rows]))
-    )
+        pl.col("source_file", "mn", "cn", "st").cast(CODE), pl.col("line", "data_time")
+    ).select(pl.all().gather(pl.Series(it.fid[rows])))
     key_cols = keys.select(
-        pl.col("pollutant", "code_raw", "code_status", "field", "field_known").gather(
-            pl.Series(kid[rows])
-        )
-    )
+        pl.col("pollutant", "code_raw", "code_status", "field").cast(CODE), "field_known"
+    ).select(pl.all().gather(pl.Series(kid[rows])))
     value_text = it.value_text.filter(pl.Series(keep))
     value = value_text.cast(pl.Float64, strict=False)
     out = pl.concat(
