@@ -312,8 +312,8 @@ def parse_stream(day: date, stream: str, settings: Settings | None = None) -> di
     from zwy.exports import read_platform_export
     from zwy.hj212.parse import parse_lines
     from zwy.hj212.reader import log_lines_many, read_log_bytes
-    from zwy.waste.contracts import WASTE_LEDGER, WASTE_MANIFESTS
-    from zwy.waste.read import read_waste_file
+    from zwy.waste.contracts import WASTE_LEDGER, WASTE_MANIFESTS, WASTE_QUARANTINE
+    from zwy.waste.read import LEDGER_ROWS, MANIFEST_ROWS, read_waste_file
 
     t0 = time.perf_counter()
     settings = settings or get_settings()
@@ -324,8 +324,9 @@ def parse_stream(day: date, stream: str, settings: Settings | None = None) -> di
 
     file_rows: list[dict[str, Any]] = []
     quarantine: list[pl.DataFrame] = []
-    ledgers: list[pl.DataFrame] = []
-    manifests: list[pl.DataFrame] = []
+    ledger_rows: list[dict[str, Any]] = []
+    manifest_rows: list[dict[str, Any]] = []
+    waste_bad: list[dict[str, Any]] = []
     stations: list[pl.DataFrame] = []
     counts: dict[str, dict[str, int]] = {}
     # Snappy, not zstd: the values are read once, by the transform, and a district day's
@@ -431,15 +432,16 @@ def parse_stream(day: date, stream: str, settings: Settings | None = None) -> di
                         group_bytes = 0
                 elif f.parser == "waste":
                     waste = read_waste_file(f.path, f.rel_path)
-                    ledgers.append(waste.ledger)
-                    manifests.append(waste.manifests)
-                    quarantine.append(conform(waste.quarantine, QUARANTINE))
+                    # Records, made frames once for all files (below).
+                    ledger_rows.extend(waste.ledger_rows)
+                    manifest_rows.extend(waste.manifest_rows)
+                    waste_bad.extend(waste.quarantine_rows)
                     counts[f.rel_path] = _file_counts(
                         lines=waste.lines_total,
                         noise=waste.other_rows,
                         found=waste.rows_found,
-                        loaded=waste.ledger.height + waste.manifests.height,
-                        quarantined=waste.quarantine.height,
+                        loaded=waste.rows_loaded,
+                        quarantined=len(waste.quarantine_rows),
                     )
                 elif f.parser == "station":
                     st = read_station_file(f.path, f.rel_path)
@@ -489,18 +491,20 @@ def parse_stream(day: date, stream: str, settings: Settings | None = None) -> di
         if file_rows
         else empty(INGEST_FILES)
     )
+    if waste_bad:
+        quarantine.append(conform(pl.DataFrame(waste_bad, schema=WASTE_QUARANTINE), QUARANTINE))
     all_q = conform(pl.concat(quarantine), QUARANTINE) if quarantine else empty(QUARANTINE)
 
     files.write_parquet(out / "files.parquet")
     all_q.write_parquet(out / "quarantine.parquet")
     if stream == WASTE_STREAM:
         day_col = pl.lit(day, pl.Date).alias("batch_day")
-        for name, parts, schema in (
-            ("waste_ledger", ledgers, WASTE_LEDGER),
-            ("waste_manifests", manifests, WASTE_MANIFESTS),
+        for name, records, read, staged in (
+            ("waste_ledger", ledger_rows, LEDGER_ROWS, WASTE_LEDGER),
+            ("waste_manifests", manifest_rows, MANIFEST_ROWS, WASTE_MANIFESTS),
         ):
-            frame = pl.concat(parts) if parts else pl.DataFrame()
-            conform(frame.with_columns(day_col), schema).write_parquet(out / f"{name}.parquet")
+            frame = pl.DataFrame(records, schema=read).with_columns(day_col)
+            conform(frame, staged).write_parquet(out / f"{name}.parquet")
     if stream == DUST_STREAM:
         frame = pl.concat(stations) if stations else pl.DataFrame()
         conform(
@@ -518,7 +522,7 @@ def parse_stream(day: date, stream: str, settings: Settings | None = None) -> di
         "frames_loaded": int(files["frames_loaded"].sum()) if files.height else 0,
         "frames_quarantined": int(files["frames_quarantined"].sum()) if files.height else 0,
         "values": n_values,
-        "waste_rows": sum(x.height for x in ledgers + manifests),
+        "waste_rows": len(ledger_rows) + len(manifest_rows),
         "station_rows": sum(x.height for x in stations),
         "nothing_arrived": files.height == 0,
     }

@@ -46,6 +46,21 @@ def test_ledger_with_merged_headers_unit_row_and_totals(tmp_path):
     assert r.other_rows == 6 and r.lines_total == 9
 
 
+def test_an_empty_extra_sheet_does_not_make_the_workbook_unreadable(tmp_path):
+    from io import BytesIO
+
+    from openpyxl import load_workbook
+
+    data = ledger_workbook("F0009", "测试企业", date(2024, 4, 1), ROWS)
+    wb = load_workbook(BytesIO(data))
+    wb.create_sheet("备注")  # a blank sheet, as people add them
+    path = tmp_path / "ledger_F0009_202404.xlsx"
+    wb.save(path)
+    r = read_waste_file(path, "in/ledger.xlsx")
+    assert r.ledger.height == 3 and r.quarantine.is_empty()
+    assert r.lines_total == 9  # the blank sheet has no rows
+
+
 def test_kilograms_are_converted_to_tonnes(tmp_path):
     path = write(
         tmp_path,
