@@ -16,6 +16,24 @@ from zwy.contracts import CODE, READINGS, TZ_LOCAL, conform_lazy
 STREAM_OF_ST: Mapping[str, str] = {"31": "exhaust_gas", "32": "wastewater", "39": "dust"}
 
 
+def local_dates(instants: pl.Expr) -> pl.Expr:
+    """Return the Asia/Shanghai calendar day of time-zone-aware ``instants``.
+
+    Each distinct instant is converted once and the days are looked up: a day's readings
+    share a few thousand clock marks (every device reports on the same half-minutes), and
+    converting every row through the zone database took 43 of a 0.87 M-row part's 115 ms.
+    """
+
+    def days(values: pl.Series) -> pl.Series:
+        distinct = values.unique()
+        if distinct.len() * 8 > values.len():  # mostly distinct: convert them all
+            return values.dt.convert_time_zone(TZ_LOCAL).dt.date()
+        local = distinct.dt.convert_time_zone(TZ_LOCAL).dt.date()
+        return values.replace_strict(distinct, local, default=None, return_dtype=pl.Date)
+
+    return instants.map_batches(days, return_dtype=pl.Date, is_elementwise=True)
+
+
 def registry_of_points(points: pl.DataFrame, outlets: pl.DataFrame) -> pl.LazyFrame:
     """Join monitoring points to their outlets: one row per MN.
 
@@ -96,13 +114,14 @@ def readings_plan(
     """
     lazy = values.lazy()
     names = lazy.collect_schema().names()
+    # Mapped as codes: the ST's few values are looked up, not each row's text (a quarter
+    # of this plan's time when they were).
     st_stream = (
-        pl.col("st").cast(pl.String).replace_strict(dict(stream_of_st), default=None)
+        pl.col("st").replace_strict(dict(stream_of_st), default=None, return_dtype=CODE)
         if "st" in names
-        else pl.lit(None, pl.String)
+        else pl.lit(None, CODE)
     )
-    inbox_stream = pl.col("stream") if "stream" in names else pl.lit(None, pl.String)
-    local = pl.col("data_time").dt.convert_time_zone(TZ_LOCAL)
+    inbox_stream = pl.col("stream").cast(CODE) if "stream" in names else pl.lit(None, CODE)
     # The registry's text columns become codes (Categorical) on its few rows, so the join
     # hands codes to every reading instead of copying strings; the values' MN is matched
     # with the registry's in the values' own text type.
@@ -112,7 +131,7 @@ def readings_plan(
     )
     out = (
         lazy.filter(pl.col("field").is_in(MEASUREMENT_FIELDS))
-        .with_columns(_fallback_stream=pl.coalesce(st_stream, inbox_stream).cast(CODE))
+        .with_columns(_fallback_stream=pl.coalesce(st_stream, inbox_stream))
         .drop(["outlet_id", "facility_id"], strict=False)
         .join(registry, on="mn", how="left", maintain_order="left")
         .with_columns(
@@ -120,7 +139,7 @@ def readings_plan(
             stream=pl.coalesce("registry_stream", "_fallback_stream"),
             data_time_utc=pl.col("data_time").dt.convert_time_zone("UTC"),
             # The compliance day is the Beijing calendar day, not the UTC date.
-            local_day=local.dt.date(),
+            local_day=local_dates(pl.col("data_time")),
             valid=is_valid(pl.col("flag"), pl.col("value")),
         )
     )

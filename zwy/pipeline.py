@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 import polars as pl
 
 from zwy.contracts import (
+    CODE,
     DUST_STREAM,
     INGEST_FILES,
     PARQUET_ROW_GROUP,
@@ -619,7 +620,7 @@ def transform_stream(day: date, stream: str, settings: Settings | None = None) -
     parts = sorted((out / "values.parquet").glob("part-*.parquet"))
 
     def part_readings(part: Path) -> pl.DataFrame:
-        values = pl.scan_parquet(part).with_columns(pl.lit(stream).alias("stream"))
+        values = pl.scan_parquet(part).with_columns(pl.lit(stream).cast(CODE).alias("stream"))
         plan = readings_plan(
             values,
             registry.monitoring_points,

@@ -4,7 +4,7 @@ import polars as pl
 import pytest
 from transform_builders import BJ, DAY, T0, value_row
 
-from transforms.readings import build_readings
+from transforms.readings import build_readings, local_dates
 from zwy.contracts import READINGS, VALUES, conform
 
 
@@ -24,6 +24,21 @@ def test_build_readings_keeps_measurement_fields_joins_registry_and_units(make_r
     assert out["stream"].to_list() == ["exhaust_gas", "wastewater", "wastewater"]
     assert out["unit"].to_list() == ["mg/m3", "mg/L", "mg/L"]
     assert out["batch_day"].unique().to_list() == [DAY]
+
+
+def test_local_dates_of_repeated_instants_equal_converting_each_row():
+    # Many rows on few clock marks (the lookup path) across the Beijing midnight, a null,
+    # and an instant of 1988, when China kept summer time (UTC+9).
+    marks = [
+        datetime(2024, 5, 1, 15, 59, 30, tzinfo=UTC),  # 23:59:30 Beijing, 1 May
+        datetime(2024, 5, 1, 16, 0, tzinfo=UTC),  # 00:00 Beijing, 2 May
+        datetime(1988, 6, 1, 15, 30, tzinfo=UTC),  # 00:30 of 2 June at UTC+9
+        None,
+    ]
+    s = pl.Series("t", marks * 50, dtype=pl.Datetime("us", "UTC"))
+    got = pl.select(local_dates(pl.lit(s))).to_series()
+    assert got.to_list()[:4] == [date(2024, 5, 1), date(2024, 5, 2), date(1988, 6, 2), None]
+    assert got.equals(s.dt.convert_time_zone("Asia/Shanghai").dt.date().alias(got.name))
 
 
 def test_midnight_edges_utc_and_local_day(make_readings):
