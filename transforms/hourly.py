@@ -43,7 +43,7 @@ from transforms.validity import (
     is_valid,
     water_period_min_slices,
 )
-from zwy.contracts import HOURLY, TZ_LOCAL
+from zwy.contracts import CODE, HOURLY, TZ_LOCAL
 from zwy.settings import ValiditySettings
 
 GAS = "exhaust_gas"
@@ -162,7 +162,7 @@ def _devices(readings: pl.LazyFrame, points: pl.DataFrame, outlets: pl.DataFrame
         _outlet=pl.col("outlet_id").max(),
     )
     known = seen.join(
-        registry_of_points(points, outlets).with_columns(pl.col("mn").cast(pl.Categorical)),
+        registry_of_points(points, outlets).with_columns(pl.col("mn").cast(CODE)),
         on="mn",
         how="left",
     )
@@ -209,7 +209,7 @@ def _devices(readings: pl.LazyFrame, points: pl.DataFrame, outlets: pl.DataFrame
             .cast(pl.Int64)
             .alias("period_min"),
         )
-        .with_columns(pl.col("stream", "delivery").cast(pl.Categorical))
+        .with_columns(pl.col("stream", "delivery").cast(CODE))
     )
 
 
@@ -475,7 +475,7 @@ def aggregate_hourly(
         .select(
             *_SAMPLE_KEY, "field", "value", "flag", "unit", "stream", "facility_id", "outlet_id"
         )
-        .with_columns(pl.col(*_CODED).cast(pl.Categorical))
+        .with_columns(pl.col(*_CODED).cast(CODE))
         .cache()
     )
     devices = _devices(relevant, points, outlets).cache()

@@ -786,13 +786,7 @@ def scan_partitions(parquet_dir: Path, parts: Sequence[PartitionFile]) -> pl.Laz
         lf = pl.scan_parquet(
             paths, hive_partitioning=False, missing_columns="insert", extra_columns="ignore"
         )
-        names = set(lf.collect_schema().names())
-        scans.append(
-            lf.select(
-                (pl.col(name) if name in names else pl.lit(None)).cast(dtype).alias(name)
-                for name, dtype in schema.items()
-            )
-        )
+        scans.append(conform_lazy(lf, schema))
     return scans[0] if len(scans) == 1 else pl.concat(scans, how="vertical")
 
 

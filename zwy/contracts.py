@@ -27,9 +27,10 @@ TZ_LOCAL = "Asia/Shanghai"
 LOCAL_DT = pl.Datetime("us", TZ_LOCAL)
 UTC_DT = pl.Datetime("us", "UTC")
 #: Text columns of few distinct values (codes, ids, file names) in the big staging frames
-#: (VALUES, READINGS): dictionary codes in memory and in Parquet. A district day has 30 M
-#: values; as codes they are gathered, grouped, joined and written as integers, not
-#: strings (writing a column: half the CPU). Compared with strings as usual; DuckDB reads
+#: (VALUES, READINGS): dictionary codes (Polars Categorical) in memory and in Parquet. A
+#: district day has 18 M readings; as codes they are gathered, grouped, joined and written
+#: as integers, not strings (writing such a column: half the CPU). They compare with
+#: strings as usual (joins need both sides coded, or both cast to String); DuckDB reads
 #: them as VARCHAR.
 CODE = pl.Categorical()
 
