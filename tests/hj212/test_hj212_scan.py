@@ -73,6 +73,27 @@ def test_too_many_distinct_keys_falls_back(monkeypatch: pytest.MonkeyPatch) -> N
     assert_same_result(parse_lines(lines, compiled=True), parse_lines(lines, compiled=False))
 
 
+@pytest.mark.skipif(not scan.AVAILABLE, reason="numba is not installed")
+def test_value_rows_picks_rows_and_first_flags_by_frame() -> None:
+    # Keys: 0 a-Rtd (code 1), 1 a-Flag (code 1), 2 DataTime, 3 b-Rtd (code 2), 4 QN (no code).
+    is_flag = np.array([False, True, False, False, False])
+    is_dt = np.array([False, False, True, False, False])
+    code = np.array([1, 1, 0, 2, 0], dtype=np.int64)
+    # Frame 0: QN (header), DataTime, a-Flag=T, a-Rtd, a-Flag (a second flag: ignored),
+    # b-Rtd, an item without key. Frame 1 is not accepted. Frame 2: a-Rtd without flag.
+    fid = np.array([0, 0, 0, 0, 0, 0, 0, 1, 1, 2], dtype=np.int64)
+    kid = np.array([4, 2, 1, 0, 1, 3, -1, 0, 1, 0], dtype=np.int64)
+    in_cp = np.array([False, True, True, True, True, True, True, True, True, True])
+    ok = np.array([True, False, True])
+    picked = scan.value_rows(fid, kid, in_cp, ok, is_flag, is_dt, code)
+    assert picked is not None
+    keep, rows, flag_of = picked
+    assert rows.tolist() == [3, 5, 9] and np.flatnonzero(keep).tolist() == [3, 5, 9]
+    assert flag_of.tolist() == [2, -1, -1]  # a-Rtd takes the frame's first a-Flag
+    # Items not grouped by frame: the caller takes the numpy reference.
+    assert scan.value_rows(fid[::-1].copy(), kid, in_cp, ok, is_flag, is_dt, code) is None
+
+
 def test_generated_district_parses_the_same_both_ways(tmp_path: Path) -> None:
     """Every log of a generated district (all planted faults) gives identical results."""
     day = date(2024, 5, 1)

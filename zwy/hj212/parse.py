@@ -861,44 +861,23 @@ def _duplicates(df: pl.DataFrame) -> pl.DataFrame:
     ).drop("_dup_reason")
 
 
-def _values(df: pl.DataFrame, it: _Items) -> pl.DataFrame:
-    """Build VALUES rows from the CP items of accepted frames of a value CN with a DataTime.
-
-    Index arithmetic on item and key ids only: ``-Flag`` items fill the ``flag`` of the
-    same pollutant in the same frame; DataTime and ``-Flag`` items are not rows themselves.
-    """
-    n = df.height
-    keys = it.keys
-    if keys.is_empty():
-        return pl.DataFrame(schema=VALUES)
-    ok_frame = (
-        df.select(
-            (pl.col("status") == "ok")
-            & pl.col("cn").is_in(sorted(codes.VALUE_CNS))
-            # Requests (CN 2051 with BeginTime/EndTime...) carry no DataTime and no data.
-            & pl.col("data_time").is_not_null()
-        )
-        .to_series()
-        .fill_null(False)
-        .to_numpy()
-    )
+def _value_rows_numpy(
+    n: int,
+    it: _Items,
+    ok_frame: npt.NDArray[np.bool_],
+    is_flag_k: npt.NDArray[np.bool_],
+    is_dt_k: npt.NDArray[np.bool_],
+    code_id_k: npt.NDArray[np.int64],
+) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """:func:`zwy.hj212.scan.value_rows` in numpy (the reference): keep, rows, flag_of_row."""
     valid = it.kid >= 0
     kid = np.where(valid, it.kid, 0)
-    is_flag_k = keys.get_column("is_flag").to_numpy()
-    is_dt_k = keys.get_column("is_datatime").to_numpy()
     in_ok = ok_frame[it.fid] & valid & it.in_cp
-    if not in_ok.any():
-        return pl.DataFrame(schema=VALUES)
     keep = in_ok & ~is_flag_k[kid] & ~is_dt_k[kid]
     rows = np.flatnonzero(keep)
     flag_rows = np.flatnonzero(in_ok & is_flag_k[kid])
     # "-Flag" fills the flag of every row of the same pollutant in the same frame: match on
     # frame id * number of codes + code id.
-    code_id_k = (
-        keys.select(pl.col("code_raw").rank("dense").fill_null(0).cast(pl.Int64))
-        .to_series()
-        .to_numpy()
-    )
     n_codes = int(code_id_k.max()) + 1
     flag_of_row = np.full(len(rows), -1, dtype=np.int64)
     if len(flag_rows):
@@ -914,6 +893,50 @@ def _values(df: pl.DataFrame, it: _Items) -> pl.DataFrame:
             pos = np.minimum(np.searchsorted(uniq, row_fk), len(uniq) - 1)
             flag_of_row = np.where(uniq[pos] == row_fk, flag_rows[order[first]][pos], -1)
         flag_of_row = np.where(code_id_k[kid[rows]] > 0, flag_of_row, -1)
+    return keep, rows, flag_of_row
+
+
+def _values(df: pl.DataFrame, it: _Items, compiled: bool = True) -> pl.DataFrame:
+    """Build VALUES rows from the CP items of accepted frames of a value CN with a DataTime.
+
+    Index arithmetic on item and key ids only: ``-Flag`` items fill the ``flag`` of the
+    same pollutant in the same frame; DataTime and ``-Flag`` items are not rows themselves.
+    ``compiled``: pick the rows by the compiled pass (:func:`zwy.hj212.scan.value_rows`),
+    else by the numpy reference.
+    """
+    keys = it.keys
+    if keys.is_empty():
+        return pl.DataFrame(schema=VALUES)
+    ok_frame = (
+        df.select(
+            (pl.col("status") == "ok")
+            & pl.col("cn").is_in(sorted(codes.VALUE_CNS))
+            # Requests (CN 2051 with BeginTime/EndTime...) carry no DataTime and no data.
+            & pl.col("data_time").is_not_null()
+        )
+        .to_series()
+        .fill_null(False)
+        .to_numpy()
+    )
+    is_flag_k = keys.get_column("is_flag").to_numpy()
+    is_dt_k = keys.get_column("is_datatime").to_numpy()
+    code_id_k = (
+        keys.select(pl.col("code_raw").rank("dense").fill_null(0).cast(pl.Int64))
+        .to_series()
+        .to_numpy()
+    )
+    # One compiled pass over the items (2 M a group; the numpy reference makes a dozen),
+    # which is also the fallback when numba is missing or the items are not by frame.
+    picked = (
+        scan.value_rows(it.fid, it.kid, it.in_cp, ok_frame, is_flag_k, is_dt_k, code_id_k)
+        if compiled
+        else None
+    )
+    if picked is None:
+        picked = _value_rows_numpy(df.height, it, ok_frame, is_flag_k, is_dt_k, code_id_k)
+    keep, rows, flag_of_row = picked
+    if not len(rows):
+        return pl.DataFrame(schema=VALUES)
     # Text columns become codes (Categorical) on the frames and keys, before they are
     # gathered to one row per value: integers are gathered, not strings.
     frame_cols = df.select(
@@ -921,7 +944,7 @@ def _values(df: pl.DataFrame, it: _Items) -> pl.DataFrame:
     ).select(pl.all().gather(pl.Series(it.fid[rows])))
     key_cols = keys.select(
         pl.col("pollutant", "code_raw", "code_status", "field").cast(CODE), "field_known"
-    ).select(pl.all().gather(pl.Series(kid[rows])))
+    ).select(pl.all().gather(pl.Series(it.kid[rows])))  # a row's key is never -1
     value_text = it.value_text.filter(pl.Series(keep))
     value = value_text.cast(pl.Float64, strict=False)
     out = pl.concat(
@@ -970,8 +993,8 @@ def parse_lines(
             monitoring points; MNs not listed use ``default_policy``.
         default_policy: ``tolerant`` accepts Appendix A and both Modbus variants (recorded in
             ``crc_variant``); ``strict`` accepts only Appendix A.
-        compiled: cut items and compute CRCs with the compiled scanner
-            (:mod:`zwy.hj212.scan`); None: when numba is installed. Both paths give the
+        compiled: cut items, compute CRCs and pick the value rows with the compiled
+            scanner (:mod:`zwy.hj212.scan`); None: when numba is installed. Both paths give the
             same result; False keeps the whole-column Polars/numpy path.
 
     Returns:
@@ -1063,7 +1086,7 @@ def parse_lines(
         .otherwise(pl.lit("quarantined"))
         .alias("status")
     )
-    values = _values(df, items)
+    values = _values(df, items, compiled=use_scanner)
     packets = conform(df, PACKETS)
     quarantine = conform(df.filter(pl.col("status") == "quarantined"), QUARANTINE)
     return ParseResult(

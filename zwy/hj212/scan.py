@@ -383,6 +383,50 @@ def _frame_kernel(
 # --- Python side ------------------------------------------------------------------------------
 
 
+@_compiled
+def _value_rows_kernel(
+    fid: I64,
+    kid: I64,
+    in_cp: npt.NDArray[np.bool_],
+    ok_frame: npt.NDArray[np.bool_],
+    is_flag_k: npt.NDArray[np.bool_],
+    is_dt_k: npt.NDArray[np.bool_],
+    code_id_k: I64,
+    n_codes: int,
+) -> tuple[npt.NDArray[np.bool_], I64, I64]:  # pragma: no cover
+    n = len(fid)
+    keep = np.zeros(n, dtype=np.bool_)
+    rows = np.empty(n, dtype=np.int64)
+    flag_of = np.empty(n, dtype=np.int64)
+    stamp = np.full(n_codes, -1, dtype=np.int64)  # frame whose -Flag of a code is in first
+    first = np.empty(n_codes, dtype=np.int64)
+    m = 0
+    i = 0
+    while i < n:
+        f = fid[i]
+        j = i + 1
+        while j < n and fid[j] == f:
+            j += 1
+        if ok_frame[f]:
+            for r in range(i, j):  # the first -Flag of each code in the frame
+                k = kid[r]
+                if k >= 0 and in_cp[r] and is_flag_k[k]:
+                    c = code_id_k[k]
+                    if stamp[c] != f:
+                        stamp[c] = f
+                        first[c] = r
+            for r in range(i, j):
+                k = kid[r]
+                if k >= 0 and in_cp[r] and not is_flag_k[k] and not is_dt_k[k]:
+                    keep[r] = True
+                    rows[m] = r
+                    c = code_id_k[k]
+                    flag_of[m] = first[c] if c > 0 and stamp[c] == f else -1
+                    m += 1
+        i = j
+    return keep, rows[:m], flag_of[:m]
+
+
 def string_buffers(values: pl.Series) -> tuple[U8, I64]:
     """Return the UTF-8 bytes and int64 offsets of a String series (nulls as empty strings)."""
     arr = values.fill_null("").to_arrow(compat_level=pl.CompatLevel.oldest())
@@ -519,3 +563,36 @@ def split_spans(buf: U8, starts: I64, ends: I64) -> SplitItems | None:
     valid = np.packbits(has_value, bitorder="little")
     value_text = _string_views("value_text", views, buf, valid)
     return SplitItems(fid=fid, kid=kid, keys=[names[i] for i in order], value_text=value_text)
+
+
+def value_rows(
+    fid: I64,
+    kid: I64,
+    in_cp: npt.NDArray[np.bool_],
+    ok_frame: npt.NDArray[np.bool_],
+    is_flag_k: npt.NDArray[np.bool_],
+    is_dt_k: npt.NDArray[np.bool_],
+    code_id_k: I64,
+) -> tuple[npt.NDArray[np.bool_], I64, I64] | None:
+    """Which items become VALUES rows, and the ``-Flag`` item of each, in one pass.
+
+    An item becomes a row when its frame is ``ok_frame``, it is in the CP area, has a key
+    (``kid`` >= 0) and its key is neither a ``-Flag`` nor DataTime; its flag item is the
+    first ``-Flag`` item of the same code (``code_id_k`` > 0) in the same frame, else -1.
+    The same as :func:`zwy.hj212.parse._value_rows_numpy`, the numpy arithmetic that stays the
+    reference (tested equal). Returns ``(keep, rows, flag_of_row)``, or None when the
+    items are not grouped by frame (``fid`` decreasing somewhere) or numba is missing.
+    """
+    if not AVAILABLE or (len(fid) > 1 and bool((fid[1:] < fid[:-1]).any())):
+        return None
+    n_codes = int(code_id_k.max()) + 1 if len(code_id_k) else 1
+    return _value_rows_kernel(
+        fid,
+        kid,
+        np.ascontiguousarray(in_cp, dtype=np.bool_),
+        np.ascontiguousarray(ok_frame, dtype=np.bool_),
+        np.ascontiguousarray(is_flag_k, dtype=np.bool_),
+        np.ascontiguousarray(is_dt_k, dtype=np.bool_),
+        np.ascontiguousarray(code_id_k, dtype=np.int64),
+        n_codes,
+    )
