@@ -313,8 +313,8 @@ def parse_stream(day: date, stream: str, settings: Settings | None = None) -> di
     from zwy.exports import read_platform_export
     from zwy.hj212.parse import parse_lines
     from zwy.hj212.reader import log_lines_many, read_log_bytes
-    from zwy.waste.contracts import WASTE_LEDGER, WASTE_MANIFESTS, WASTE_QUARANTINE
-    from zwy.waste.read import LEDGER_ROWS, MANIFEST_ROWS, read_waste_file
+    from zwy.waste.contracts import WASTE_LEDGER, WASTE_MANIFESTS
+    from zwy.waste.read import WasteRead, read_waste_file
 
     t0 = time.perf_counter()
     settings = settings or get_settings()
@@ -325,9 +325,7 @@ def parse_stream(day: date, stream: str, settings: Settings | None = None) -> di
 
     file_rows: list[dict[str, Any]] = []
     quarantine: list[pl.DataFrame] = []
-    ledger_rows: list[dict[str, Any]] = []
-    manifest_rows: list[dict[str, Any]] = []
-    waste_bad: list[dict[str, Any]] = []
+    wastes: list[WasteRead] = []  # records, made frames once for all files (below)
     stations: list[pl.DataFrame] = []
     counts: dict[str, dict[str, int]] = {}
     # Snappy, not zstd: the values are read once, by the transform, and a district day's
@@ -433,10 +431,7 @@ def parse_stream(day: date, stream: str, settings: Settings | None = None) -> di
                         group_bytes = 0
                 elif f.parser == "waste":
                     waste = read_waste_file(f.path, f.rel_path)
-                    # Records, made frames once for all files (below).
-                    ledger_rows.extend(waste.ledger_rows)
-                    manifest_rows.extend(waste.manifest_rows)
-                    waste_bad.extend(waste.quarantine_rows)
+                    wastes.append(waste)
                     counts[f.rel_path] = _file_counts(
                         lines=waste.lines_total,
                         noise=waste.other_rows,
@@ -492,20 +487,20 @@ def parse_stream(day: date, stream: str, settings: Settings | None = None) -> di
         if file_rows
         else empty(INGEST_FILES)
     )
-    if waste_bad:
-        quarantine.append(conform(pl.DataFrame(waste_bad, schema=WASTE_QUARANTINE), QUARANTINE))
+    waste_read = WasteRead.of_files(wastes)
+    if waste_read.quarantine_rows:
+        quarantine.append(conform(waste_read.quarantine, QUARANTINE))
     all_q = conform(pl.concat(quarantine), QUARANTINE) if quarantine else empty(QUARANTINE)
 
     files.write_parquet(out / "files.parquet")
     all_q.write_parquet(out / "quarantine.parquet")
     if stream == WASTE_STREAM:
         day_col = pl.lit(day, pl.Date).alias("batch_day")
-        for name, records, read, staged in (
-            ("waste_ledger", ledger_rows, LEDGER_ROWS, WASTE_LEDGER),
-            ("waste_manifests", manifest_rows, MANIFEST_ROWS, WASTE_MANIFESTS),
+        for name, frame, schema in (
+            ("waste_ledger", waste_read.ledger, WASTE_LEDGER),
+            ("waste_manifests", waste_read.manifests, WASTE_MANIFESTS),
         ):
-            frame = pl.DataFrame(records, schema=read).with_columns(day_col)
-            conform(frame, staged).write_parquet(out / f"{name}.parquet")
+            conform(frame.with_columns(day_col), schema).write_parquet(out / f"{name}.parquet")
     if stream == DUST_STREAM:
         frame = pl.concat(stations) if stations else pl.DataFrame()
         conform(
@@ -523,7 +518,7 @@ def parse_stream(day: date, stream: str, settings: Settings | None = None) -> di
         "frames_loaded": int(files["frames_loaded"].sum()) if files.height else 0,
         "frames_quarantined": int(files["frames_quarantined"].sum()) if files.height else 0,
         "values": n_values,
-        "waste_rows": len(ledger_rows) + len(manifest_rows),
+        "waste_rows": waste_read.rows_loaded,
         "station_rows": sum(x.height for x in stations),
         "nothing_arrived": files.height == 0,
     }

@@ -87,8 +87,8 @@ def test_value_rows_picks_rows_and_first_flags_by_frame() -> None:
     ok = np.array([True, False, True])
     picked = scan.value_rows(fid, kid, in_cp, ok, is_flag, is_dt, code)
     assert picked is not None
-    keep, rows, flag_of = picked
-    assert rows.tolist() == [3, 5, 9] and np.flatnonzero(keep).tolist() == [3, 5, 9]
+    rows, flag_of = picked
+    assert rows.tolist() == [3, 5, 9]
     assert flag_of.tolist() == [2, -1, -1]  # a-Rtd takes the frame's first a-Flag
     # Items not grouped by frame: the caller takes the numpy reference.
     assert scan.value_rows(fid[::-1].copy(), kid, in_cp, ok, is_flag, is_dt, code) is None

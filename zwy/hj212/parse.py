@@ -862,14 +862,14 @@ def _duplicates(df: pl.DataFrame) -> pl.DataFrame:
 
 
 def _value_rows_numpy(
-    n: int,
     it: _Items,
     ok_frame: npt.NDArray[np.bool_],
     is_flag_k: npt.NDArray[np.bool_],
     is_dt_k: npt.NDArray[np.bool_],
     code_id_k: npt.NDArray[np.int64],
-) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.int64], npt.NDArray[np.int64]]:
-    """:func:`zwy.hj212.scan.value_rows` in numpy (the reference): keep, rows, flag_of_row."""
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """:func:`zwy.hj212.scan.value_rows` in numpy (the reference): rows, flag_of_row."""
+    n = len(ok_frame)
     valid = it.kid >= 0
     kid = np.where(valid, it.kid, 0)
     in_ok = ok_frame[it.fid] & valid & it.in_cp
@@ -893,7 +893,7 @@ def _value_rows_numpy(
             pos = np.minimum(np.searchsorted(uniq, row_fk), len(uniq) - 1)
             flag_of_row = np.where(uniq[pos] == row_fk, flag_rows[order[first]][pos], -1)
         flag_of_row = np.where(code_id_k[kid[rows]] > 0, flag_of_row, -1)
-    return keep, rows, flag_of_row
+    return rows, flag_of_row
 
 
 def _values(df: pl.DataFrame, it: _Items, compiled: bool = True) -> pl.DataFrame:
@@ -933,8 +933,8 @@ def _values(df: pl.DataFrame, it: _Items, compiled: bool = True) -> pl.DataFrame
         else None
     )
     if picked is None:
-        picked = _value_rows_numpy(df.height, it, ok_frame, is_flag_k, is_dt_k, code_id_k)
-    keep, rows, flag_of_row = picked
+        picked = _value_rows_numpy(it, ok_frame, is_flag_k, is_dt_k, code_id_k)
+    rows, flag_of_row = picked
     if not len(rows):
         return pl.DataFrame(schema=VALUES)
     # Text columns become codes (Categorical) on the frames and keys, before they are
@@ -945,7 +945,7 @@ def _values(df: pl.DataFrame, it: _Items, compiled: bool = True) -> pl.DataFrame
     key_cols = keys.select(
         pl.col("pollutant", "code_raw", "code_status", "field").cast(CODE), "field_known"
     ).select(pl.all().gather(pl.Series(it.kid[rows])))  # a row's key is never -1
-    value_text = it.value_text.filter(pl.Series(keep))
+    value_text = it.value_text.gather(pl.Series(rows))
     value = value_text.cast(pl.Float64, strict=False)
     out = pl.concat(
         [

@@ -380,9 +380,6 @@ def _frame_kernel(
     return kind, blank, raw_s, raw_e, cp
 
 
-# --- Python side ------------------------------------------------------------------------------
-
-
 @_compiled
 def _value_rows_kernel(
     fid: I64,
@@ -393,9 +390,8 @@ def _value_rows_kernel(
     is_dt_k: npt.NDArray[np.bool_],
     code_id_k: I64,
     n_codes: int,
-) -> tuple[npt.NDArray[np.bool_], I64, I64]:  # pragma: no cover
+) -> tuple[I64, I64]:  # pragma: no cover
     n = len(fid)
-    keep = np.zeros(n, dtype=np.bool_)
     rows = np.empty(n, dtype=np.int64)
     flag_of = np.empty(n, dtype=np.int64)
     stamp = np.full(n_codes, -1, dtype=np.int64)  # frame whose -Flag of a code is in first
@@ -418,13 +414,15 @@ def _value_rows_kernel(
             for r in range(i, j):
                 k = kid[r]
                 if k >= 0 and in_cp[r] and not is_flag_k[k] and not is_dt_k[k]:
-                    keep[r] = True
                     rows[m] = r
                     c = code_id_k[k]
                     flag_of[m] = first[c] if c > 0 and stamp[c] == f else -1
                     m += 1
         i = j
-    return keep, rows[:m], flag_of[:m]
+    return rows[:m], flag_of[:m]
+
+
+# --- Python side ------------------------------------------------------------------------------
 
 
 def string_buffers(values: pl.Series) -> tuple[U8, I64]:
@@ -573,15 +571,15 @@ def value_rows(
     is_flag_k: npt.NDArray[np.bool_],
     is_dt_k: npt.NDArray[np.bool_],
     code_id_k: I64,
-) -> tuple[npt.NDArray[np.bool_], I64, I64] | None:
+) -> tuple[I64, I64] | None:
     """Which items become VALUES rows, and the ``-Flag`` item of each, in one pass.
 
     An item becomes a row when its frame is ``ok_frame``, it is in the CP area, has a key
     (``kid`` >= 0) and its key is neither a ``-Flag`` nor DataTime; its flag item is the
     first ``-Flag`` item of the same code (``code_id_k`` > 0) in the same frame, else -1.
     The same as :func:`zwy.hj212.parse._value_rows_numpy`, the numpy arithmetic that stays the
-    reference (tested equal). Returns ``(keep, rows, flag_of_row)``, or None when the
-    items are not grouped by frame (``fid`` decreasing somewhere) or numba is missing.
+    reference (tested equal). Returns ``(rows, flag_of_row)``, or None when the items are
+    not grouped by frame (``fid`` decreasing somewhere) or numba is missing.
     """
     if not AVAILABLE or (len(fid) > 1 and bool((fid[1:] < fid[:-1]).any())):
         return None
