@@ -297,6 +297,15 @@ def test_rule_syntax_header_field() -> None:
     assert reason == "header field 'GARBAGE' is not KEY=value"
 
 
+def test_repeated_header_key_takes_its_first_value() -> None:
+    # A header names MN twice: the frame is the first MN's (both parse paths), as the
+    # first DataTime of the CP area is the frame's time.
+    res = parse_texts([sign(data_2011(mn="FIRST", extra_header="MN=SECOND;QN=1"))])
+    assert res.packets.get_column("mn").to_list() == ["FIRST"]
+    assert res.packets.get_column("qn").to_list() == ["20240501120000123"]
+    assert set(res.values.get_column("mn").cast(pl.String).to_list()) == {"FIRST"}
+
+
 @pytest.mark.parametrize(
     ("dt", "shown"),
     [("20241301000000", "20241301000000"), ("2024050112000", "2024050112000"), ("", "")],

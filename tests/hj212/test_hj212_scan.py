@@ -94,6 +94,63 @@ def test_value_rows_picks_rows_and_first_flags_by_frame() -> None:
     assert scan.value_rows(fid[::-1].copy(), kid, in_cp, ok, is_flag, is_dt, code) is None
 
 
+def test_item_roles_and_header_columns_match_the_numpy_reference() -> None:
+    """The compiled roles and per-frame firsts equal the numpy arithmetic, item by item."""
+    names = ["CN", "CP", "DataTime", "MN", "QN", "a01-Flag", "a01-Rtd", "x"]
+    k = {name: i for i, name in enumerate(names)}
+    # (frame, key or None for an empty item, value or None for an item without "=")
+    items = [
+        (0, "QN", "1"),
+        (0, "MN", "m"),
+        (0, "MN", "m2"),
+        (0, "CN", None),  # repeat, no value
+        (0, "CP", ""),
+        (0, "DataTime", "20240501"),
+        (0, "a01-Rtd", "1"),
+        (0, "QN", "9"),
+        (1, "QN", "2"),
+        (1, "DataTime", "h"),
+        (1, None, "5"),  # no CP: all header
+        (2, "CP", ""),
+        (2, "a01-Flag", "N"),
+        (2, "CP", ""),
+        (2, "DataTime", "d2"),
+        (4, "x", "1"),
+        (4, "CP", ""),  # frame 3 has no items
+    ]
+    fid = np.array([f for f, _, _ in items], dtype=np.int64)
+    kid = np.array([-1 if key is None else k[key] for _, key, _ in items], dtype=np.int64)
+    text = pl.Series("value_text", [v for _, _, v in items], dtype=pl.String)
+    rng = random.Random(11)  # and random days: any key anywhere, frames of 0-12 items
+    cases = [(fid, kid, text, 5)]
+    for _ in range(20):
+        sizes = [rng.randrange(0, 13) for _ in range(rng.randrange(1, 30))]
+        f = np.repeat(np.arange(len(sizes), dtype=np.int64), sizes)
+        kk = np.array([rng.randrange(-1, len(names)) for _ in f], dtype=np.int64)
+        vv = pl.Series([None if rng.random() < 0.2 else "v" for _ in f], dtype=pl.String)
+        cases.append((f, kk, vv, len(sizes)))
+    for f, kk, vv, n in cases:
+        ref = parse_mod._items_from_ids(f, kk, vv, names, n, compiled=False)
+        got = parse_mod._items_from_ids(f, kk, vv, names, n, compiled=True)
+        assert got.in_header.tolist() == ref.in_header.tolist()
+        assert got.in_cp.tolist() == ref.in_cp.tolist()
+        want = pl.DataFrame(parse_mod._frame_item_columns(n, ref, compiled=False))
+        assert_frame_equal(pl.DataFrame(parse_mod._frame_item_columns(n, got, compiled=True)), want)
+    first = pl.DataFrame(
+        parse_mod._frame_item_columns(
+            5,
+            got_first := parse_mod._items_from_ids(fid, kid, text, names, 5, compiled=True),
+            compiled=True,
+        )
+    )
+    assert got_first.in_header.tolist()[:5] == [True, True, True, True, False]
+    assert first.get_column("_h_MN").to_list() == ["m", None, None, None, None]
+    assert first.get_column("_h_QN").to_list() == ["1", "2", None, None, None]
+    assert first.get_column("_bad_item").to_list() == ["CN", None, None, None, None]
+    assert first.get_column("_dt_text").to_list() == ["20240501", None, "d2", None, None]
+    assert first.get_column("_has_values").to_list() == [True, False, True, False, False]
+
+
 def test_generated_district_parses_the_same_both_ways(tmp_path: Path) -> None:
     """Every log of a generated district (all planted faults) gives identical results."""
     day = date(2024, 5, 1)

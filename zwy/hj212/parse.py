@@ -441,8 +441,9 @@ class _Items:
         """Item row of the first item matching ``mask`` in each frame (-1 when none)."""
         rows = np.flatnonzero(mask)
         out = np.full(n_frames, -1, dtype=np.int64)
-        # Reversed assignment: the first occurrence is written last and wins.
-        out[self.fid[rows][::-1]] = rows[::-1]
+        # np.unique's first index per frame: a fancy assignment's order is unspecified.
+        frames, at = np.unique(self.fid[rows], return_index=True)
+        out[frames] = rows[at]
         return out
 
 
@@ -478,21 +479,34 @@ def _items_from_ids(
     value_text: pl.Series,
     key_names: list[str],
     n_frames: int,
+    compiled: bool = False,
 ) -> _Items:
-    """Items from frame ids, key ids (rows of ``key_names``, -1 empty) and value texts."""
+    """Items from frame ids, key ids (rows of ``key_names``, -1 empty) and value texts.
+
+    ``compiled``: each item's role (header or CP area) by one compiled pass
+    (:func:`zwy.hj212.scan.item_roles`), else by the numpy arithmetic, the reference.
+    """
     keys = _key_table(key_names)
     cp_kid = np.flatnonzero((keys.get_column("key") == "CP").to_numpy())
-    marks = np.flatnonzero(kid == cp_kid[0]) if len(cp_kid) else np.zeros(0, dtype=np.int64)
-    cp_row = np.full(n_frames, len(fid), dtype=np.int64)
-    cp_row[fid[marks][::-1]] = marks[::-1]
-    rel = np.arange(len(fid), dtype=np.int64) - cp_row[fid]
+    roles = (
+        scan.item_roles(fid, kid, int(cp_kid[0]) if len(cp_kid) else -1, n_frames)
+        if compiled
+        else None
+    )
+    if roles is None:
+        marks = np.flatnonzero(kid == cp_kid[0]) if len(cp_kid) else np.zeros(0, dtype=np.int64)
+        cp_row = np.full(n_frames, len(fid), dtype=np.int64)
+        frames, at = np.unique(fid[marks], return_index=True)  # each frame's first CP
+        cp_row[frames] = marks[at]
+        rel = np.arange(len(fid), dtype=np.int64) - cp_row[fid]
+        roles = (rel < 0, rel > 0)
     return _Items(
         fid=fid,
         kid=kid,
         value_text=value_text,
         keys=keys,
-        in_header=rel < 0,
-        in_cp=rel > 0,
+        in_header=roles[0],
+        in_cp=roles[1],
     )
 
 
@@ -501,14 +515,16 @@ def _compiled_items(spans: _Spans, n: int) -> _Items | None:
     split = scan.split_spans(spans.buf, spans.starts, spans.ends)
     if split is None:
         return None
-    return _items_from_ids(split.fid, split.kid, split.value_text, split.keys, n)
+    return _items_from_ids(split.fid, split.kid, split.value_text, split.keys, n, compiled=True)
 
 
-def _frame_item_columns(n: int, it: _Items) -> list[pl.Series]:
+def _frame_item_columns(n: int, it: _Items, compiled: bool = False) -> list[pl.Series]:
     """Per frame: header fields ``_h_<KEY>``, ``_bad_item``, ``_dt_text``, ``_has_values``.
 
     ``_bad_item`` is the first header item that is not KEY=value; ``_dt_text`` the first
     DataTime of the CP area; ``_has_values`` tells whether the CP area has a ``code-field`` key.
+    ``compiled``: the first items found by one compiled pass
+    (:func:`zwy.hj212.scan.frame_firsts`), else by the numpy arithmetic, the reference.
     """
     names = it.keys.get_column("key").to_list()
     # One slot per wanted (part, key): header keys, then DataTime in the CP area.
@@ -517,29 +533,51 @@ def _frame_item_columns(n: int, it: _Items) -> list[pl.Series]:
         if name in HEADER_KEYS:
             slot_of_key[k] = HEADER_KEYS.index(name)
     dt_slot = len(HEADER_KEYS)
-    kid = it.kid  # -1 indexes the extra last slot, which stays -1
-    slot = slot_of_key[kid]
-    slot = np.where(it.in_header, slot, -1)
     is_dt = np.zeros(len(names) + 1, dtype=bool)
     if "DataTime" in names:
         is_dt[names.index("DataTime")] = True
-    slot = np.where(it.in_cp & is_dt[kid], dt_slot, slot)
-    rows = np.flatnonzero(slot >= 0)
-    first = np.full((n, dt_slot + 1), -1, dtype=np.int64)
-    # Reversed assignment: the first occurrence is written last and wins.
-    first[it.fid[rows][::-1], slot[rows][::-1]] = rows[::-1]
+    has_code_k = np.append(it.keys.get_column("code_raw").is_not_null().to_numpy(), False)
+    value_null = it.value_text.is_null().to_numpy()
+    found = (
+        scan.frame_firsts(
+            it.fid,
+            it.kid,
+            it.in_header,
+            it.in_cp,
+            value_null,
+            slot_of_key,
+            is_dt,
+            has_code_k,
+            n,
+            dt_slot,
+        )
+        if compiled
+        else None
+    )
+    kid = it.kid  # -1 indexes the extra last slot, which stays -1
+    if found is None:
+        slot = slot_of_key[kid]
+        slot = np.where(it.in_header, slot, -1)
+        slot = np.where(it.in_cp & is_dt[kid], dt_slot, slot)
+        rows = np.flatnonzero(slot >= 0)
+        flat = np.full(n * (dt_slot + 1), -1, dtype=np.int64)
+        # np.unique gives each (frame, slot)'s first row: numpy leaves the order of a fancy
+        # assignment with repeated indices unspecified (a 2-D one took the last here).
+        cells, at = np.unique(it.fid[rows] * (dt_slot + 1) + slot[rows], return_index=True)
+        flat[cells] = rows[at]
+        first = flat.reshape(n, dt_slot + 1)
+        bad_row = it.first_per_frame(it.in_header & (kid >= 0) & value_null, n)
+        has_values = np.bincount(it.fid[it.in_cp & has_code_k[kid]], minlength=n) > 0
+    else:
+        first, bad_row, has_values = found
     cols = [
         _gather_nullable(it.value_text, first[:, s]).alias(f"_h_{k}")
         for s, k in enumerate(HEADER_KEYS)
     ]
-    no_value = it.in_header & (kid >= 0) & it.value_text.is_null().to_numpy()
-    bad_row = it.first_per_frame(no_value, n)
     bad_kid = np.where(bad_row >= 0, kid[np.maximum(bad_row, 0)], -1)
     cols.append(_gather_nullable(it.keys.get_column("key"), bad_kid).alias("_bad_item"))
     cols.append(_gather_nullable(it.value_text, first[:, dt_slot]).alias("_dt_text"))
-    has_code_k = np.append(it.keys.get_column("code_raw").is_not_null().to_numpy(), False)
-    has_code = it.in_cp & has_code_k[kid]
-    cols.append(pl.Series("_has_values", np.bincount(it.fid[has_code], minlength=n) > 0))
+    cols.append(pl.Series("_has_values", has_values))
     return cols
 
 
@@ -885,7 +923,8 @@ def _value_rows_numpy(
         row_fk = it.fid[rows] * n_codes + code_id_k[kid[rows]]
         if n * n_codes <= 64_000_000:
             table = np.full(n * n_codes, -1, dtype=np.int64)
-            table[flag_fk[::-1]] = flag_rows[::-1]  # the first -Flag of a pollutant wins
+            cells, at = np.unique(flag_fk, return_index=True)  # the first -Flag wins
+            table[cells] = flag_rows[at]
             flag_of_row = table[row_fk]
         else:
             order = np.argsort(flag_fk, kind="stable")
@@ -1052,7 +1091,7 @@ def parse_lines(
             items = _encode_items(_split_items(df), df.height)
             crc_columns = crc.result()
     df = df.with_columns(crc_columns)
-    df = df.with_columns(_frame_item_columns(df.height, items))
+    df = df.with_columns(_frame_item_columns(df.height, items, compiled=use_scanner))
     df = df.with_columns(
         pl.col("_h_QN").alias("qn"),
         pl.col("_h_ST").alias("st"),

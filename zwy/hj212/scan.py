@@ -198,6 +198,18 @@ def _key_id(
         slot = (slot + 1) & mask
 
 
+@_inlined
+def _same_key(buf: U8, a: int, b: int, k: int, rep_s: I64, rep_e: I64) -> bool:  # pragma: no cover
+    # Whether buf[a:b] is the text of key k (k >= 0).
+    if rep_e[k] - rep_s[k] != b - a:
+        return False
+    r = rep_s[k]
+    for j in range(b - a):
+        if buf[r + j] != buf[a + j]:
+            return False
+    return True
+
+
 @_compiled
 def _split_kernel(
     buf: U8, starts: I64, ends: I64, mark: U8, max_keys: int, slots: int
@@ -218,12 +230,17 @@ def _split_kernel(
     table = np.full(slots, -1, dtype=np.int64)
     rep_s = np.empty(max_keys, dtype=np.int64)
     rep_e = np.empty(max_keys, dtype=np.int64)
+    # The key that followed each key last time (slot max_keys: the first of a segment).
+    # A device sends the same keys in the same order frame after frame, so the predicted
+    # key is checked byte by byte first and the hash is computed only when it is wrong.
+    nxt = np.full(max_keys + 1, -1, dtype=np.int64)
     n_keys = 0
     w = 0
     for i in range(n):
         s, e = starts[i], ends[i]
         t = _text_end(buf, s, e)
         p = _find_mark(buf, s, t, mark)
+        prev = max_keys
         # The pieces of [s, p), the CP item, the pieces of [p + 5, t); or those of [s, t).
         # (One loop over the three parts: an inlined helper called for each part instead
         # made the kernel 20 % slower, measured.)
@@ -231,9 +248,13 @@ def _split_kernel(
             if part == 1:
                 if p < 0:
                     break
-                k, n_keys = _key_id(buf, p, p + 2, table, rep_s, rep_e, n_keys, max_keys)
-                if k < 0:
-                    return out_fid, kid, views, rep_s, rep_e, has_val, -1
+                k = nxt[prev]
+                if k < 0 or not _same_key(buf, p, p + 2, k, rep_s, rep_e):
+                    k, n_keys = _key_id(buf, p, p + 2, table, rep_s, rep_e, n_keys, max_keys)
+                    if k < 0:
+                        return out_fid, kid, views, rep_s, rep_e, has_val, -1
+                    nxt[prev] = k
+                prev = k
                 out_fid[w] = i
                 kid[w] = k
                 has_val[w] = True
@@ -251,11 +272,15 @@ def _split_kernel(
                 if c == _SEMI or c == _COMMA or c == _LF:
                     key_end = eq if eq >= 0 else j
                     if key_end > start:
-                        k, n_keys = _key_id(
-                            buf, start, key_end, table, rep_s, rep_e, n_keys, max_keys
-                        )
-                        if k < 0:
-                            return out_fid, kid, views, rep_s, rep_e, has_val, -1
+                        k = nxt[prev]
+                        if k < 0 or not _same_key(buf, start, key_end, k, rep_s, rep_e):
+                            k, n_keys = _key_id(
+                                buf, start, key_end, table, rep_s, rep_e, n_keys, max_keys
+                            )
+                            if k < 0:
+                                return out_fid, kid, views, rep_s, rep_e, has_val, -1
+                            nxt[prev] = k
+                        prev = k
                         out_fid[w] = i
                         kid[w] = k
                         has_val[w] = eq >= 0
@@ -420,6 +445,60 @@ def _value_rows_kernel(
                     m += 1
         i = j
     return rows[:m], flag_of[:m]
+
+
+@_compiled
+def _item_roles_kernel(
+    fid: I64, kid: I64, cp_k: int, n_frames: int
+) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.bool_]]:  # pragma: no cover
+    n = len(fid)
+    cp_row = np.full(n_frames, n, dtype=np.int64)  # each frame's first CP item (n: none)
+    if cp_k >= 0:
+        for r in range(n):
+            if kid[r] == cp_k and cp_row[fid[r]] == n:
+                cp_row[fid[r]] = r
+    in_header = np.empty(n, dtype=np.bool_)
+    in_cp = np.empty(n, dtype=np.bool_)
+    for r in range(n):
+        c = cp_row[fid[r]]
+        in_header[r] = r < c
+        in_cp[r] = r > c
+    return in_header, in_cp
+
+
+@_compiled
+def _frame_firsts_kernel(
+    fid: I64,
+    kid: I64,
+    in_header: npt.NDArray[np.bool_],
+    in_cp: npt.NDArray[np.bool_],
+    value_null: npt.NDArray[np.bool_],
+    slot_of_key: I64,
+    is_dt_k: npt.NDArray[np.bool_],
+    has_code_k: npt.NDArray[np.bool_],
+    n_frames: int,
+    n_slots: int,
+) -> tuple[I64, I64, npt.NDArray[np.bool_]]:  # pragma: no cover
+    first = np.full((n_frames, n_slots + 1), -1, dtype=np.int64)
+    bad = np.full(n_frames, -1, dtype=np.int64)
+    has = np.zeros(n_frames, dtype=np.bool_)
+    for r in range(len(fid)):
+        k = kid[r]
+        if k < 0:
+            continue
+        f = fid[r]
+        if in_header[r]:
+            sl = slot_of_key[k]
+            if sl >= 0 and first[f, sl] < 0:
+                first[f, sl] = r
+            if value_null[r] and bad[f] < 0:
+                bad[f] = r
+        elif in_cp[r]:
+            if is_dt_k[k] and first[f, n_slots] < 0:
+                first[f, n_slots] = r
+            if has_code_k[k]:
+                has[f] = True
+    return first, bad, has
 
 
 # --- Python side ------------------------------------------------------------------------------
@@ -593,4 +672,55 @@ def value_rows(
         np.ascontiguousarray(is_dt_k, dtype=np.bool_),
         np.ascontiguousarray(code_id_k, dtype=np.int64),
         n_codes,
+    )
+
+
+def item_roles(
+    fid: I64, kid: I64, cp_k: int, n_frames: int
+) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.bool_]] | None:
+    """Which items are before (header) and after (CP area) their frame's first ``CP`` item.
+
+    ``cp_k`` is the key id of ``CP`` (-1: no frame has one: every item is a header item).
+    The same as the numpy arithmetic of :func:`zwy.hj212.parse._items_from_ids` (tested
+    equal). Returns ``(in_header, in_cp)``, or None when numba is missing.
+    """
+    if not AVAILABLE:
+        return None
+    return _item_roles_kernel(fid, kid, cp_k, n_frames)
+
+
+def frame_firsts(
+    fid: I64,
+    kid: I64,
+    in_header: npt.NDArray[np.bool_],
+    in_cp: npt.NDArray[np.bool_],
+    value_null: npt.NDArray[np.bool_],
+    slot_of_key: I64,
+    is_dt_k: npt.NDArray[np.bool_],
+    has_code_k: npt.NDArray[np.bool_],
+    n_frames: int,
+    n_slots: int,
+) -> tuple[I64, I64, npt.NDArray[np.bool_]] | None:
+    """Per frame, in one pass over the items: the first item of each header slot, etc.
+
+    ``first[f, s]`` is the first header item of frame ``f`` whose key has slot ``s``
+    (``slot_of_key``: below ``n_slots``, -1: none), and ``first[f, n_slots]`` its first DataTime item in
+    the CP area (``is_dt_k``); ``bad[f]`` its first header item with a key but no value
+    (``value_null``); ``has[f]`` whether its CP area has a key of ``has_code_k``. -1 where
+    there is none. The same as the numpy arithmetic of
+    :func:`zwy.hj212.parse._frame_item_columns` (tested equal); None when numba is missing.
+    """
+    if not AVAILABLE:
+        return None
+    return _frame_firsts_kernel(
+        fid,
+        kid,
+        np.ascontiguousarray(in_header, dtype=np.bool_),
+        np.ascontiguousarray(in_cp, dtype=np.bool_),
+        np.ascontiguousarray(value_null, dtype=np.bool_),
+        np.ascontiguousarray(slot_of_key, dtype=np.int64),
+        np.ascontiguousarray(is_dt_k, dtype=np.bool_),
+        np.ascontiguousarray(has_code_k, dtype=np.bool_),
+        n_frames,
+        n_slots,
     )
