@@ -147,6 +147,7 @@ def test_item_roles_and_header_columns_match_the_numpy_reference() -> None:
     assert first.get_column("_h_MN").to_list() == ["m", None, None, None, None]
     assert first.get_column("_h_QN").to_list() == ["1", "2", None, None, None]
     assert first.get_column("_bad_item").to_list() == ["CN", None, None, None, None]
+    assert first.get_column("_dup_item").to_list() == ["MN", None, None, None, None]
     assert first.get_column("_dt_text").to_list() == ["20240501", None, "d2", None, None]
     assert first.get_column("_has_values").to_list() == [True, False, True, False, False]
 

@@ -519,9 +519,10 @@ def _compiled_items(spans: _Spans, n: int) -> _Items | None:
 
 
 def _frame_item_columns(n: int, it: _Items, compiled: bool = False) -> list[pl.Series]:
-    """Per frame: header fields ``_h_<KEY>``, ``_bad_item``, ``_dt_text``, ``_has_values``.
+    """Per frame: header fields ``_h_<KEY>``, ``_bad_item``, ``_dup_item``, ``_dt_text``, ``_has_values``.
 
-    ``_bad_item`` is the first header item that is not KEY=value; ``_dt_text`` the first
+    ``_bad_item`` is the first header item that is not KEY=value; ``_dup_item`` the first
+    header field (of :data:`HEADER_KEYS`) given a second time; ``_dt_text`` the first
     DataTime of the CP area; ``_has_values`` tells whether the CP area has a ``code-field`` key.
     ``compiled``: the first items found by one compiled pass
     (:func:`zwy.hj212.scan.frame_firsts`), else by the numpy arithmetic, the reference.
@@ -567,15 +568,22 @@ def _frame_item_columns(n: int, it: _Items, compiled: bool = False) -> list[pl.S
         flat[cells] = rows[at]
         first = flat.reshape(n, dt_slot + 1)
         bad_row = it.first_per_frame(it.in_header & (kid >= 0) & value_null, n)
+        # A header slot taken again: every row of a header cell but its first.
+        again = np.zeros(len(kid), dtype=bool)
+        again[rows[slot[rows] < dt_slot]] = True
+        again[rows[at]] = False
+        dup_row = it.first_per_frame(again, n)
         has_values = np.bincount(it.fid[it.in_cp & has_code_k[kid]], minlength=n) > 0
     else:
-        first, bad_row, has_values = found
+        first, bad_row, dup_row, has_values = found
     cols = [
         _gather_nullable(it.value_text, first[:, s]).alias(f"_h_{k}")
         for s, k in enumerate(HEADER_KEYS)
     ]
     bad_kid = np.where(bad_row >= 0, kid[np.maximum(bad_row, 0)], -1)
     cols.append(_gather_nullable(it.keys.get_column("key"), bad_kid).alias("_bad_item"))
+    dup_kid = np.where(dup_row >= 0, kid[np.maximum(dup_row, 0)], -1)
+    cols.append(_gather_nullable(it.keys.get_column("key"), dup_kid).alias("_dup_item"))
     cols.append(_gather_nullable(it.value_text, first[:, dt_slot]).alias("_dt_text"))
     cols.append(pl.Series("_has_values", has_values))
     return cols
@@ -709,6 +717,7 @@ def _rules(df: pl.DataFrame, policy: pl.Expr) -> pl.DataFrame:
     no_cp = ~pl.col("_has_cp")
     not_closed = ~pl.col("_cp_closed")
     bad_item = pl.col("_bad_item").is_not_null()
+    dup_item = pl.col("_dup_item").is_not_null()
     st_bad = st.is_null() | ~st.is_in(sorted(codes.ST_KNOWN))
     cn_bad = cn.is_null() | ~cn.is_in(sorted(codes.CN_KNOWN))
     flag_bad = flag_text.is_not_null() & (
@@ -785,6 +794,17 @@ def _rules(df: pl.DataFrame, policy: pl.Expr) -> pl.DataFrame:
             bad_item,
             "syntax",
             pl.concat_str(s("header field '"), pl.col("_bad_item"), s("' is not KEY=value")),
+        ),
+        (
+            dup_item,
+            "syntax",
+            # Two MNs (or CNs, DataTimes of the header...): which one the frame means is a
+            # guess, and a guessed MN would put its data on the wrong device.
+            pl.concat_str(
+                s("header field '"),
+                pl.col("_dup_item"),
+                s("' appears more than once: the frame is ambiguous"),
+            ),
         ),
         (
             pnum_bad | pno_bad,

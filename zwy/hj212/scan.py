@@ -478,9 +478,10 @@ def _frame_firsts_kernel(
     has_code_k: npt.NDArray[np.bool_],
     n_frames: int,
     n_slots: int,
-) -> tuple[I64, I64, npt.NDArray[np.bool_]]:  # pragma: no cover
+) -> tuple[I64, I64, I64, npt.NDArray[np.bool_]]:  # pragma: no cover
     first = np.full((n_frames, n_slots + 1), -1, dtype=np.int64)
     bad = np.full(n_frames, -1, dtype=np.int64)
+    dup = np.full(n_frames, -1, dtype=np.int64)
     has = np.zeros(n_frames, dtype=np.bool_)
     for r in range(len(fid)):
         k = kid[r]
@@ -489,8 +490,11 @@ def _frame_firsts_kernel(
         f = fid[r]
         if in_header[r]:
             sl = slot_of_key[k]
-            if sl >= 0 and first[f, sl] < 0:
-                first[f, sl] = r
+            if sl >= 0:
+                if first[f, sl] < 0:
+                    first[f, sl] = r
+                elif dup[f] < 0:
+                    dup[f] = r
             if value_null[r] and bad[f] < 0:
                 bad[f] = r
         elif in_cp[r]:
@@ -498,7 +502,7 @@ def _frame_firsts_kernel(
                 first[f, n_slots] = r
             if has_code_k[k]:
                 has[f] = True
-    return first, bad, has
+    return first, bad, dup, has
 
 
 # --- Python side ------------------------------------------------------------------------------
@@ -700,15 +704,16 @@ def frame_firsts(
     has_code_k: npt.NDArray[np.bool_],
     n_frames: int,
     n_slots: int,
-) -> tuple[I64, I64, npt.NDArray[np.bool_]] | None:
+) -> tuple[I64, I64, I64, npt.NDArray[np.bool_]] | None:
     """Per frame, in one pass over the items: the first item of each header slot, etc.
 
     ``first[f, s]`` is the first header item of frame ``f`` whose key has slot ``s``
     (``slot_of_key``: below ``n_slots``, -1: none), and ``first[f, n_slots]`` its first DataTime item in
     the CP area (``is_dt_k``); ``bad[f]`` its first header item with a key but no value
-    (``value_null``); ``has[f]`` whether its CP area has a key of ``has_code_k``. -1 where
+    (``value_null``); ``dup[f]`` its first header item whose slot an earlier item of the
+    frame's header already took; ``has[f]`` whether its CP area has a key of ``has_code_k``. -1 where
     there is none. The same as the numpy arithmetic of
-    :func:`zwy.hj212.parse._frame_item_columns` (tested equal); None when numba is missing.
+    :func:`zwy.hj212.parse._frame_item_columns` (tested equal). Returns ``(first, bad, dup, has)``; None when numba is missing.
     """
     if not AVAILABLE:
         return None
