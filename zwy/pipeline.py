@@ -46,6 +46,7 @@ from zwy.contracts import (
 )
 from zwy.errors import InputFileError
 from zwy.registry import Registry, load_registry
+from zwy.runtime import batch_stage
 from zwy.settings import Settings, get_settings
 
 HJ212_SUFFIXES = {".log", ".txt", ".hj212"}
@@ -287,6 +288,7 @@ class _ParquetStream:
         self._tmp.unlink(missing_ok=True)
 
 
+@batch_stage
 def parse_stream(day: date, stream: str, settings: Settings | None = None) -> dict[str, Any]:
     """Parse every input file of ``stream`` delivered for ``day``.
 
@@ -588,6 +590,7 @@ def plan_part_order(parts: list[Path]) -> tuple[list[Path], list[Path]]:
     return chain, strays
 
 
+@batch_stage
 def transform_stream(day: date, stream: str, settings: Settings | None = None) -> dict[str, Any]:
     """Turn the parsed values of ``day``/``stream`` into staging readings.
 
@@ -704,6 +707,7 @@ def rebuild_marts(
     )
 
 
+@batch_stage
 def load_day(
     day: date,
     streams: tuple[str, ...] = STREAMS,
@@ -848,6 +852,7 @@ def _load_dust_marts(con: Any, day: date, settings: Settings) -> int:
     return hours.height
 
 
+@batch_stage
 def publish_day(
     day: date,
     settings: Settings | None = None,
@@ -895,6 +900,7 @@ def new_run_id(day: date, trigger: str = "manual") -> str:
     return f"{day.isoformat()}_{trigger}_{uuid.uuid4().hex[:8]}"
 
 
+@batch_stage
 def run_day(
     day: date,
     settings: Settings | None = None,

@@ -30,6 +30,7 @@ from expectations.measures import day_bounds_utc
 from zwy.charts import Call, ChartSpec, draw_all
 from zwy.contracts import TZ_LOCAL
 from zwy.errors import ZwyError
+from zwy.runtime import batch_stage
 from zwy.settings import Settings, get_settings
 
 SEVERITY_ORDER = {"critical": 0, "high": 1, "medium": 2, "low": 3}
@@ -626,6 +627,7 @@ def _unverified_section(data: ReportData) -> str:
     )
 
 
+@batch_stage
 def build_report(day: date, settings: Settings | None = None) -> Path:
     """Write the compliance report of ``day`` and return its path.
 

@@ -57,6 +57,7 @@ from expectations.suites import (
 )
 from expectations.waste import waste_batches, waste_findings, waste_specs
 from zwy.errors import ZwyError
+from zwy.runtime import batch_stage
 from zwy.settings import Settings, get_settings, settings_from_options
 from zwy.waste.reference import load_holidays
 
@@ -315,6 +316,7 @@ def rejudged_days(validated: Mapping[str, Any]) -> list[date]:
     return [date.fromisoformat(d) for d in validated.get("rejudged_days", [])]
 
 
+@batch_stage
 def validate_loaded(
     day: date,
     affected_days: Iterable[date | str] | None,

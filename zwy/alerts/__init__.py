@@ -15,6 +15,7 @@ from typing import Any
 
 from zwy.alerts.collect import PipelineEvent
 from zwy.alerts.outbox import Sender, list_alerts, queue_alerts, send_pending
+from zwy.runtime import batch_stage
 from zwy.settings import Settings
 
 __all__ = [
@@ -73,6 +74,7 @@ def events_from_runs(day: date, settings: Settings) -> list[PipelineEvent]:
     return events_from_stages(list(row[0]))
 
 
+@batch_stage
 def run_alerts(
     day: date,
     settings: Settings,

@@ -49,6 +49,7 @@ from zwy.alerts.collect import (
 from zwy.charts import Drawing
 from zwy.errors import ConfigError
 from zwy.report import ReportData, read_report_data
+from zwy.runtime import batch_stage
 from zwy.settings import Settings
 
 
@@ -226,6 +227,7 @@ def report_link(day: date, settings: Settings) -> str:
     return str(report_path(day, settings).resolve())
 
 
+@batch_stage
 def queue_alerts(
     day: date,
     settings: Settings,
@@ -393,6 +395,7 @@ def _batches(fresh: pl.DataFrame) -> list[pl.DataFrame]:
     return [*immediate, *digests]
 
 
+@batch_stage
 def send_pending(settings: Settings, sender: Sender, day: date | None = None) -> SendResult:
     """Deliver every pending alert (of ``day``, or of all days) once; record the outcomes.
 
