@@ -13,7 +13,10 @@ bytes in compiled loops and gives the parser the same things:
   byte for byte;
 - :func:`split_spans` / :func:`split_items`: each segment cut into items exactly as the
   parser's reference split (``_items_slow``) cuts it, with each item's key as an integer id
-  over the distinct keys and its value text (null for an item without ``=``).
+  over the distinct keys and its value text (null for an item without ``=``);
+- :func:`item_roles`, :func:`frame_firsts` and :func:`value_rows`: one pass each over the
+  items for what the parser's numpy arithmetic computes in several (each item's part of
+  its frame, each frame's header fields, the VALUES rows and their flags).
 
 All release the GIL (``nogil``), so two parse workers run on two cores. Compiled code is
 cached next to this file (``__pycache__``; ``NUMBA_CACHE_DIR`` moves it), so only the first
