@@ -30,7 +30,8 @@ STAGE_GC_THRESHOLD0 = 50_000
 STAGE_GC_THRESHOLD2 = 100
 
 _lock = threading.Lock()
-_depth = 0
+_depth = 0  # stages running now, in any thread
+_saved: tuple[int, int, int] = gc.get_threshold()  # the thresholds before the first of them
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -40,24 +41,24 @@ R = TypeVar("R")
 def batch_gc() -> Iterator[None]:
     """Run the ``with`` block with the collector tuned for a batch stage (see the module).
 
-    Re-entrant: a stage that calls another (``run_day`` calling ``load_day``) tunes once;
-    the outermost block restores the thresholds and unfreezes what it froze.
+    Counted, not owned: the first stage to start tunes the collector, the last one to end
+    restores it, whether stages nest (``run_day`` calling ``load_day``) or overlap in
+    threads.
     """
-    global _depth
+    global _depth, _saved
     with _lock:
-        _depth += 1
-        outermost = _depth == 1
-        if outermost:
-            saved = gc.get_threshold()
+        if _depth == 0:
+            _saved = gc.get_threshold()
             gc.freeze()
-            gc.set_threshold(STAGE_GC_THRESHOLD0, saved[1], STAGE_GC_THRESHOLD2)
+            gc.set_threshold(STAGE_GC_THRESHOLD0, _saved[1], STAGE_GC_THRESHOLD2)
+        _depth += 1
     try:
         yield
     finally:
         with _lock:
             _depth -= 1
-            if outermost:
-                gc.set_threshold(*saved)
+            if _depth == 0:
+                gc.set_threshold(*_saved)
                 gc.unfreeze()
 
 

@@ -56,3 +56,15 @@ def test_young_cycles_are_still_collected_inside_a_stage() -> None:
             Node()  # each a cycle: freed only by the collector
         # At most one threshold's worth of young cycles can be pending at any time.
         assert sum(isinstance(o, Node) for o in gc.get_objects(0)) < runtime.STAGE_GC_THRESHOLD0
+
+
+def test_overlapping_stages_restore_when_the_last_one_ends() -> None:
+    before = gc.get_threshold()
+    first, second = runtime.batch_gc(), runtime.batch_gc()
+    first.__enter__()
+    second.__enter__()  # e.g. a stage started in another thread
+    first.__exit__(None, None, None)  # the first one ends while the second runs
+    assert gc.get_threshold()[0] == runtime.STAGE_GC_THRESHOLD0
+    second.__exit__(None, None, None)
+    assert gc.get_threshold() == before
+    assert gc.get_freeze_count() == 0

@@ -470,7 +470,20 @@ def _encode_items(items: pl.DataFrame, n_frames: int) -> _Items:
         items.get_column("value_text"),
         names.filter(names != "").to_list(),
         n_frames,
+        compiled=False,
     )
+
+
+def _item_roles_numpy(
+    fid: npt.NDArray[np.int64], kid: npt.NDArray[np.int64], cp_k: int, n_frames: int
+) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.bool_]]:
+    """:func:`zwy.hj212.scan.item_roles` in numpy (the reference): in_header, in_cp."""
+    marks = np.flatnonzero(kid == cp_k) if cp_k >= 0 else np.zeros(0, dtype=np.int64)
+    cp_row = np.full(n_frames, len(fid), dtype=np.int64)
+    frames, at = np.unique(fid[marks], return_index=True)  # each frame's first CP
+    cp_row[frames] = marks[at]
+    rel = np.arange(len(fid), dtype=np.int64) - cp_row[fid]
+    return rel < 0, rel > 0
 
 
 def _items_from_ids(
@@ -479,27 +492,20 @@ def _items_from_ids(
     value_text: pl.Series,
     key_names: list[str],
     n_frames: int,
-    compiled: bool = False,
+    *,
+    compiled: bool,
 ) -> _Items:
     """Items from frame ids, key ids (rows of ``key_names``, -1 empty) and value texts.
 
     ``compiled``: each item's role (header or CP area) by one compiled pass
-    (:func:`zwy.hj212.scan.item_roles`), else by the numpy arithmetic, the reference.
+    (:func:`zwy.hj212.scan.item_roles`), else by the numpy reference.
     """
     keys = _key_table(key_names)
     cp_kid = np.flatnonzero((keys.get_column("key") == "CP").to_numpy())
-    roles = (
-        scan.item_roles(fid, kid, int(cp_kid[0]) if len(cp_kid) else -1, n_frames)
-        if compiled
-        else None
-    )
+    cp_k = int(cp_kid[0]) if len(cp_kid) else -1
+    roles = scan.item_roles(fid, kid, cp_k, n_frames) if compiled else None
     if roles is None:
-        marks = np.flatnonzero(kid == cp_kid[0]) if len(cp_kid) else np.zeros(0, dtype=np.int64)
-        cp_row = np.full(n_frames, len(fid), dtype=np.int64)
-        frames, at = np.unique(fid[marks], return_index=True)  # each frame's first CP
-        cp_row[frames] = marks[at]
-        rel = np.arange(len(fid), dtype=np.int64) - cp_row[fid]
-        roles = (rel < 0, rel > 0)
+        roles = _item_roles_numpy(fid, kid, cp_k, n_frames)
     return _Items(
         fid=fid,
         kid=kid,
@@ -518,17 +524,49 @@ def _compiled_items(spans: _Spans, n: int) -> _Items | None:
     return _items_from_ids(split.fid, split.kid, split.value_text, split.keys, n, compiled=True)
 
 
-def _frame_item_columns(n: int, it: _Items, compiled: bool = False) -> list[pl.Series]:
+def _frame_firsts_numpy(
+    it: _Items,
+    value_null: npt.NDArray[np.bool_],
+    slot_of_key: npt.NDArray[np.int64],
+    is_dt_k: npt.NDArray[np.bool_],
+    has_code_k: npt.NDArray[np.bool_],
+    n: int,
+    n_slots: int,
+) -> tuple[
+    npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.bool_]
+]:
+    """:func:`zwy.hj212.scan.frame_firsts` in numpy (the reference): first, bad, dup, has."""
+    kid = it.kid  # -1 indexes the extra last slot of the key tables, which is -1 / False
+    slot = np.where(it.in_header, slot_of_key[kid], -1)
+    slot = np.where(it.in_cp & is_dt_k[kid], n_slots, slot)
+    rows = np.flatnonzero(slot >= 0)
+    flat = np.full(n * (n_slots + 1), -1, dtype=np.int64)
+    # np.unique gives each (frame, slot)'s first row: numpy leaves the order of a fancy
+    # assignment with repeated indices unspecified (a 2-D one took the last here).
+    cells, at = np.unique(it.fid[rows] * (n_slots + 1) + slot[rows], return_index=True)
+    flat[cells] = rows[at]
+    bad = it.first_per_frame(it.in_header & (kid >= 0) & value_null, n)
+    # A header slot taken again: every row of a header cell but its first.
+    again = np.zeros(len(kid), dtype=bool)
+    again[rows[slot[rows] < n_slots]] = True
+    again[rows[at]] = False
+    dup = it.first_per_frame(again, n)
+    has = np.bincount(it.fid[it.in_cp & has_code_k[kid]], minlength=n) > 0
+    return flat.reshape(n, n_slots + 1), bad, dup, has
+
+
+def _frame_item_columns(n: int, it: _Items, *, compiled: bool) -> list[pl.Series]:
     """Per frame: header fields ``_h_<KEY>``, ``_bad_item``, ``_dup_item``, ``_dt_text``, ``_has_values``.
 
     ``_bad_item`` is the first header item that is not KEY=value; ``_dup_item`` the first
     header field (of :data:`HEADER_KEYS`) given a second time; ``_dt_text`` the first
     DataTime of the CP area; ``_has_values`` tells whether the CP area has a ``code-field`` key.
     ``compiled``: the first items found by one compiled pass
-    (:func:`zwy.hj212.scan.frame_firsts`), else by the numpy arithmetic, the reference.
+    (:func:`zwy.hj212.scan.frame_firsts`), else by the numpy reference.
     """
     names = it.keys.get_column("key").to_list()
-    # One slot per wanted (part, key): header keys, then DataTime in the CP area.
+    # One slot per wanted (part, key): header keys, then DataTime in the CP area. Each
+    # per-key table has an extra last entry for the items without a key (kid -1).
     slot_of_key = np.full(len(names) + 1, -1, dtype=np.int64)
     for k, name in enumerate(names):
         if name in HEADER_KEYS:
@@ -539,51 +577,19 @@ def _frame_item_columns(n: int, it: _Items, compiled: bool = False) -> list[pl.S
         is_dt[names.index("DataTime")] = True
     has_code_k = np.append(it.keys.get_column("code_raw").is_not_null().to_numpy(), False)
     value_null = it.value_text.is_null().to_numpy()
-    found = (
-        scan.frame_firsts(
-            it.fid,
-            it.kid,
-            it.in_header,
-            it.in_cp,
-            value_null,
-            slot_of_key,
-            is_dt,
-            has_code_k,
-            n,
-            dt_slot,
-        )
-        if compiled
-        else None
-    )
-    kid = it.kid  # -1 indexes the extra last slot, which stays -1
+    tables = (value_null, slot_of_key, is_dt, has_code_k, n, dt_slot)
+    found = scan.frame_firsts(it.fid, it.kid, it.in_header, it.in_cp, *tables) if compiled else None
     if found is None:
-        slot = slot_of_key[kid]
-        slot = np.where(it.in_header, slot, -1)
-        slot = np.where(it.in_cp & is_dt[kid], dt_slot, slot)
-        rows = np.flatnonzero(slot >= 0)
-        flat = np.full(n * (dt_slot + 1), -1, dtype=np.int64)
-        # np.unique gives each (frame, slot)'s first row: numpy leaves the order of a fancy
-        # assignment with repeated indices unspecified (a 2-D one took the last here).
-        cells, at = np.unique(it.fid[rows] * (dt_slot + 1) + slot[rows], return_index=True)
-        flat[cells] = rows[at]
-        first = flat.reshape(n, dt_slot + 1)
-        bad_row = it.first_per_frame(it.in_header & (kid >= 0) & value_null, n)
-        # A header slot taken again: every row of a header cell but its first.
-        again = np.zeros(len(kid), dtype=bool)
-        again[rows[slot[rows] < dt_slot]] = True
-        again[rows[at]] = False
-        dup_row = it.first_per_frame(again, n)
-        has_values = np.bincount(it.fid[it.in_cp & has_code_k[kid]], minlength=n) > 0
-    else:
-        first, bad_row, dup_row, has_values = found
+        found = _frame_firsts_numpy(it, *tables)
+    first, bad_row, dup_row, has_values = found
     cols = [
         _gather_nullable(it.value_text, first[:, s]).alias(f"_h_{k}")
         for s, k in enumerate(HEADER_KEYS)
     ]
-    bad_kid = np.where(bad_row >= 0, kid[np.maximum(bad_row, 0)], -1)
-    cols.append(_gather_nullable(it.keys.get_column("key"), bad_kid).alias("_bad_item"))
-    dup_kid = np.where(dup_row >= 0, kid[np.maximum(dup_row, 0)], -1)
-    cols.append(_gather_nullable(it.keys.get_column("key"), dup_kid).alias("_dup_item"))
+    key_names = it.keys.get_column("key")
+    for name, row in (("_bad_item", bad_row), ("_dup_item", dup_row)):
+        kid_of_row = np.where(row >= 0, it.kid[np.maximum(row, 0)], -1)
+        cols.append(_gather_nullable(key_names, kid_of_row).alias(name))
     cols.append(_gather_nullable(it.value_text, first[:, dt_slot]).alias("_dt_text"))
     cols.append(pl.Series("_has_values", has_values))
     return cols
@@ -955,7 +961,7 @@ def _value_rows_numpy(
     return rows, flag_of_row
 
 
-def _values(df: pl.DataFrame, it: _Items, compiled: bool = True) -> pl.DataFrame:
+def _values(df: pl.DataFrame, it: _Items, *, compiled: bool) -> pl.DataFrame:
     """Build VALUES rows from the CP items of accepted frames of a value CN with a DataTime.
 
     Index arithmetic on item and key ids only: ``-Flag`` items fill the ``flag`` of the

@@ -688,8 +688,8 @@ def item_roles(
     """Which items are before (header) and after (CP area) their frame's first ``CP`` item.
 
     ``cp_k`` is the key id of ``CP`` (-1: no frame has one: every item is a header item).
-    The same as the numpy arithmetic of :func:`zwy.hj212.parse._items_from_ids` (tested
-    equal). Returns ``(in_header, in_cp)``, or None when numba is missing.
+    The same as :func:`zwy.hj212.parse._item_roles_numpy`, the reference (tested equal).
+    Returns ``(in_header, in_cp)``, or None when numba is missing.
     """
     if not AVAILABLE:
         return None
@@ -711,12 +711,13 @@ def frame_firsts(
     """Per frame, in one pass over the items: the first item of each header slot, etc.
 
     ``first[f, s]`` is the first header item of frame ``f`` whose key has slot ``s``
-    (``slot_of_key``: below ``n_slots``, -1: none), and ``first[f, n_slots]`` its first DataTime item in
-    the CP area (``is_dt_k``); ``bad[f]`` its first header item with a key but no value
-    (``value_null``); ``dup[f]`` its first header item whose slot an earlier item of the
-    frame's header already took; ``has[f]`` whether its CP area has a key of ``has_code_k``. -1 where
-    there is none. The same as the numpy arithmetic of
-    :func:`zwy.hj212.parse._frame_item_columns` (tested equal). Returns ``(first, bad, dup, has)``; None when numba is missing.
+    (``slot_of_key``: below ``n_slots``, -1: none), and ``first[f, n_slots]`` its first
+    DataTime item in the CP area (``is_dt_k``); ``bad[f]`` its first header item with a key
+    but no value (``value_null``); ``dup[f]`` its first header item whose slot an earlier
+    item of the frame's header already took; ``has[f]`` whether its CP area has a key of
+    ``has_code_k``. -1 where there is none. The same as
+    :func:`zwy.hj212.parse._frame_firsts_numpy`, the reference (tested equal). Returns
+    ``(first, bad, dup, has)``; None when numba is missing.
     """
     if not AVAILABLE:
         return None
