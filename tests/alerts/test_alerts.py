@@ -339,3 +339,33 @@ def test_a_finding_that_late_packets_add_to_a_judged_day_is_alerted_once(
     assert {r[0] for r in items} == {late["breach_id"][0]}
     again = run_alerts(DAY + timedelta(days=1), district, also_days=[DAY])
     assert again["queued_other_days"] == 0  # alerted once
+
+
+def test_a_message_serialises_to_the_same_bytes_and_reads_back_whole():
+    """Boundaries come from the alert id (no search of the body), and never clash with it."""
+    from email import message_from_bytes, policy
+
+    from zwy.alerts.render import Chart, build_message
+
+    png = bytes(range(256)) * 40
+    charts = [Chart(cid="c1", png=png, title="a"), Chart(cid="c2", png=png[::-1], title="b")]
+    aid = "0123456789abcdef0123456789abcdef"
+
+    def build(text: str) -> bytes:
+        return build_message(
+            aid, "ehs@example.org", "超标 subject", text, "<p>甲厂</p>", charts
+        ).as_bytes()
+
+    first = build("甲厂 w01018 12.5 > 10")
+    assert first == build("甲厂 w01018 12.5 > 10")
+    assert f"=_zwy_{aid}_0".encode() in first and f"=_zwy_{aid}_1".encode() in first
+    # A body that happens to hold the would-be boundary gets the generator's own one.
+    clash = build(f"--=_zwy_{aid}_0\nsomething")
+    assert f'boundary="=_zwy_{aid}_0"'.encode() not in clash
+    for raw in (first, clash):
+        msg = message_from_bytes(raw, policy=policy.default)
+        assert msg.get_content_type() == "multipart/alternative"
+        images = [p for p in msg.walk() if p.get_content_type() == "image/png"]
+        assert [p.get_content() for p in images] == [png, png[::-1]]
+        text = msg.get_body(preferencelist=("plain",))
+        assert text is not None and text.get_content().startswith(("甲厂", "--=_zwy_"))

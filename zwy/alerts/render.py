@@ -290,7 +290,26 @@ def build_message(
         html_part.add_related(
             c.png, maintype="image", subtype="png", cid=f"<{c.cid}>", filename=f"{c.cid}.png"
         )
+    _set_boundaries(msg, alert_id)
     return msg
+
+
+def _set_boundaries(msg: EmailMessage, alert_id: str) -> None:
+    """Give each multipart of ``msg`` a boundary made from the alert's id.
+
+    Left unset, the generator draws a random boundary and searches the whole encoded
+    body for it with a multi-line regular expression, once per multipart: more than half
+    of serialising an alert with charts (5.7 of 10 ms). ``=_`` cannot occur in base64 or
+    quoted-printable text, the alert id is unique, and the boundary is checked against
+    every leaf's payload here (a substring test, cheap); a clash, never expected, leaves
+    that boundary to the generator. The same alert also serialises to the same bytes.
+    """
+    leaves = [p.get_payload() for p in msg.walk() if not p.is_multipart()]
+    texts = [t if isinstance(t, str) else "" for t in leaves]
+    for depth, part in enumerate(p for p in msg.walk() if p.is_multipart()):
+        boundary = f"=_zwy_{alert_id}_{depth}"
+        if not any(boundary in t for t in texts):
+            part.set_boundary(boundary)
 
 
 def chart_png(b64: str) -> bytes:
