@@ -82,3 +82,16 @@ def test_charts_drawn_here_are_drawn_when_first_asked_for(monkeypatch: pytest.Mo
         first = drawing.get(2)
         assert drawing.get(2) == first  # drawn once
     assert drawn == [specs[2].title]
+
+
+def test_a_preloaded_matplotlib_draws_the_same_charts(monkeypatch: pytest.MonkeyPatch):
+    """preload() starts one import thread however often it is called; drawing waits for it."""
+    monkeypatch.setattr(zwy.charts, "_preloading", None)
+    zwy.charts.preload()
+    thread = zwy.charts._preloading
+    zwy.charts.preload()
+    assert thread is not None and zwy.charts._preloading is thread
+    specs = _specs(MIN_PARALLEL)
+    with Drawing(specs, workers=2) as drawing:  # forks only once the import has finished
+        assert not thread.is_alive()
+        assert [drawing.get(i) for i in range(len(specs))] == [draw(s) for s in specs]

@@ -47,6 +47,7 @@ from zwy.alerts.collect import (
     route,
 )
 from zwy.charts import Drawing
+from zwy.charts import preload as preload_charts
 from zwy.errors import ConfigError
 from zwy.report import ReportData, read_report_data
 from zwy.runtime import batch_stage
@@ -296,6 +297,8 @@ def queue_alerts(
         names = _names()
         # The day's breaches and the series behind them: read once for every email.
         kinds = set(items.filter(pl.col("item_id").is_in(fresh["item_id"].implode()))["kind"])
+        if "breach" in kinds:
+            preload_charts()  # imported while the day's data are read: the charts need it
         data = read_report_data(day, settings, con) if "breach" in kinds else None
         facility_names = dict(zip(facilities["facility_id"], facilities["name"], strict=True))
         link = report_link(day, settings)
