@@ -335,10 +335,13 @@ def parse_stream(day: date, stream: str, settings: Settings | None = None) -> di
     values_out = _ParquetAppender(out / "values.parquet", VALUES, compression="snappy")
     # The accepted frames, already as the warehouse stages them (one file, in partition
     # order when the inbox is): the loader then copies the file instead of rewriting it.
+    # zstd level 1, not the default 3: a group's packets, mostly their raw text, encode in
+    # 87 instead of 109 CPU-ms, and the file came out smaller (3.3 against 3.7 MB).
     packets_out = _ParquetStream(
         out / "packets.parquet",
         STG_PACKETS,
         compression="zstd",
+        compression_level=1,
         statistics=True,
         row_group_size=ROW_GROUP_ROWS["stg_packets"],
     )
