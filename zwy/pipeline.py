@@ -19,7 +19,7 @@ import threading
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -288,6 +288,34 @@ class _ParquetStream:
         self._tmp.unlink(missing_ok=True)
 
 
+#: The smallest parse group: below it, a group's fixed costs (compiled passes, a part
+#: file) would outweigh the cores kept busy.
+MIN_GROUP_BYTES = 4_000_000
+#: A small stream is cut into about this many groups (four for each of the default two
+#: workers), whatever the number of workers: the staged parts do not depend on it.
+SMALL_STREAM_GROUPS = 8
+
+
+def parse_group_bytes(sizes: Iterable[int], cap: int) -> int:
+    """Return the bytes per parse group for logs of ``sizes``: ``cap``, less for a small stream.
+
+    A stream of a few groups leaves a core idle while its last group parses alone: the
+    district's dust logs (58 MB) made two 32 MB groups and kept 1.2 cores busy. A small
+    stream is cut into about :data:`SMALL_STREAM_GROUPS` groups instead (dust: 1.5 → 1.1 s),
+    not below :data:`MIN_GROUP_BYTES` unless ``cap`` is. Deterministic in the sizes, so a
+    rerun cuts the same groups and writes the same parts.
+    """
+    total = sum(sizes)
+    return min(cap, max(MIN_GROUP_BYTES, -(-total // SMALL_STREAM_GROUPS)))
+
+
+def _size_or_zero(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:  # unreadable: reported when it is read
+        return 0
+
+
 @batch_stage
 def parse_stream(day: date, stream: str, settings: Settings | None = None) -> dict[str, Any]:
     """Parse every input file of ``stream`` delivered for ``day``.
@@ -396,7 +424,10 @@ def parse_stream(day: date, stream: str, settings: Settings | None = None) -> di
     pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="zwy-parse")
     group: list[tuple[bytes, dict[str, Any]]] = []
     group_bytes = 0
-    chunk = settings.parse_chunk_mb * 1_000_000
+    chunk = parse_group_bytes(
+        (_size_or_zero(f.path) for f in inputs if f.parser == "hj212"),
+        settings.parse_chunk_mb * 1_000_000,
+    )
     # Every exit, an unexpected error included, waits for the workers and drops queued groups.
     try:
         for f in inputs:

@@ -94,7 +94,10 @@ class Settings(BaseSettings):
         "strict: Appendix A only",
     )
     parse_chunk_mb: int = Field(
-        default=32, ge=1, description="HJ 212 logs are parsed in groups of about this many MB"
+        default=32,
+        ge=1,
+        description="HJ 212 logs are parsed in groups of at most about this many MB "
+        "(a small stream in about four groups per worker)",
     )
     parse_workers: int = Field(
         default=2,

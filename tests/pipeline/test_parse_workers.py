@@ -112,3 +112,15 @@ def test_parts_are_ordered_by_device_and_overlapping_ones_merged(
     monkeypatch.undo()
     unknown = part("part-00004", ["D", None])
     assert plan_part_order([logs_low, unknown]) == ([logs_low, unknown], [])
+
+
+def test_a_small_stream_is_cut_into_more_groups_never_past_the_cap() -> None:
+    from zwy.pipeline import MIN_GROUP_BYTES, SMALL_STREAM_GROUPS, parse_group_bytes
+
+    mb = 1_000_000
+    assert parse_group_bytes([200 * mb, 237 * mb], 32 * mb) == 32 * mb  # a big stream: the cap
+    dust = [290_000] * 200  # 58 MB of small logs
+    assert parse_group_bytes(dust, 32 * mb) == -(-sum(dust) // SMALL_STREAM_GROUPS)
+    assert parse_group_bytes([mb], 32 * mb) == MIN_GROUP_BYTES  # not below the floor...
+    assert parse_group_bytes([mb], mb // 2) == mb // 2  # ...unless the cap is
+    assert parse_group_bytes([], 0) == 0  # 0: every log a group of its own
