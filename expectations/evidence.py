@@ -68,6 +68,13 @@ def attach_evidence(
         pl.col("_ev_cns").alias("cns"),
     )
     window = [day - timedelta(days=1), day + timedelta(days=1)]
+    # The devices as literals too: the staged files are sorted by mn, so DuckDB skips the
+    # row groups of other devices by their statistics (a join key alone prunes nothing):
+    # 0.33 → 0.22 s for 88 findings on a district day.
+    devices = ", ".join(
+        "'" + str(m).replace("'", "''") + "'" for m in scope["mn"].drop_nulls().unique().sort()
+    )
+    only_devices = f" and r.mn in ({devices})" if devices else ""
     con.register("_zwy_evidence_scope", scope.to_arrow())
     try:
         where = f"""
@@ -79,6 +86,7 @@ def attach_evidence(
              and (f.cns is null or len(f.cns) = 0 or list_contains(f.cns, r.cn))
              and r.field in ({", ".join(f"'{x}'" for x in VALUE_FIELDS)})
             where r.local_day between ? and ?{batch_filter(con, window[0], window[1], alias="r")}
+              {only_devices}
         """
         # One scan of the staged readings for both summaries (the join is the cost: two
         # queries took 1.1 s on a district day with 88 findings).

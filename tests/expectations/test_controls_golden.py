@@ -370,6 +370,30 @@ def test_zwy_dq_unknown_mn_and_unknown_code_with_their_lines(tmp_path):
     assert ev["ZWY-DQ-UNKNOWN-CODE"]["sources"][0]["lines"] == "4-4"
 
 
+def test_evidence_finds_the_lines_of_a_device_whose_mn_holds_a_quote(tmp_path):
+    """The devices are also written into the evidence query as literals: quoted safely."""
+    g = GoldenDay(devices=["W1"])
+    g.readings = [
+        reading("X'9", "w01018", h, line=20 + h, file="2024-06-03/wastewater/X9.log")
+        for h in (5, 6, 7)
+    ]
+    _, issues, settings = run(g, tmp_path)
+    assert ("ZWY-DQ-UNKNOWN-MN", "X'9") in [(r[0], r[1]) for r in issues]
+    with duckdb.connect(str(settings.warehouse), read_only=True) as con:
+        (evidence,) = con.execute(
+            "select evidence from dq_issues where control_id = 'ZWY-DQ-UNKNOWN-MN'"
+        ).fetchone()
+    assert json.loads(evidence)["sources"] == [
+        {
+            "file": "2024-06-03/wastewater/X9.log",
+            "lines": "25-27",
+            "first_line": 25,
+            "last_line": 27,
+            "n": 3,
+        }
+    ]
+
+
 def test_every_control_has_a_golden_test():
     from expectations.controls import load_controls
 
