@@ -70,7 +70,7 @@ def attach_evidence(
     window = [day - timedelta(days=1), day + timedelta(days=1)]
     # The devices as literals too: the staged files are sorted by mn, so DuckDB skips the
     # row groups of other devices by their statistics (a join key alone prunes nothing):
-    # 0.33 → 0.22 s for 88 findings on a district day.
+    # 0.33 → 0.22 s for 88 three-hour scopes on 87 devices of a district day.
     devices = ", ".join(
         "'" + str(m).replace("'", "''") + "'" for m in scope["mn"].drop_nulls().unique().sort()
     )

@@ -97,7 +97,7 @@ class Settings(BaseSettings):
         default=32,
         ge=1,
         description="HJ 212 logs are parsed in groups of at most about this many MB "
-        "(a small stream in about four groups per worker)",
+        "(a small stream in about eight groups, at least 4 MB each)",
     )
     parse_workers: int = Field(
         default=2,
