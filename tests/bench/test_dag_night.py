@@ -92,3 +92,12 @@ def test_parses_take_turns_in_their_pool(district: Path, tmp_path: Path) -> None
     assert len(parses) == len(STREAMS)
     for (_, end), (start, _) in zip(parses, parses[1:], strict=False):
         assert start >= end  # one parse at a time
+
+
+def test_warm_reads_every_byte_of_the_inputs(tmp_path: Path) -> None:
+    from benchmarks.run_benchmark import warm
+
+    sizes = {"a.log": 0, "b.log": 3, "c.log": (8 << 20) + 5}  # empty, small, over one chunk
+    for name, size in sizes.items():
+        (tmp_path / name).write_bytes(b"x" * size)
+    assert warm(sorted(tmp_path.iterdir())) == sum(sizes.values())
