@@ -96,10 +96,12 @@ log = logging.getLogger(__name__)
 Rebuild = Callable[[pl.DataFrame], tuple[pl.DataFrame, pl.DataFrame]]
 
 #: Readings per device range: bounds the memory of sorting and of the mart rebuild
-#: (~400 bytes per reading at the peak of ``build_marts``, measured). Smaller ranges
-#: also made ``build_marts`` cheaper on a district day (53 CPU-s at 250 k rows per call,
-#: 60 at 1 M, 70+ in one call).
-DEFAULT_CHUNK_ROWS = 250_000
+#: (~400 bytes per reading at the peak of ``build_marts``, measured). Each range costs
+#: about 15 ms of plan building and optimising whatever its size, and very large ones
+#: cost more per reading: a district day's load took 7.5-8.1 s (12.9-13.5 CPU-s, 1.1 GB)
+#: at 250 k, 6.8-7.2 s (11.6-12.2 CPU-s, 1.2 GB) at 500 k and 7.1-7.4 s (1.4 GB) at 1 M
+#: (an earlier, slower build_marts: 53 CPU-s at 250 k, 60 at 1 M, 70+ in one call).
+DEFAULT_CHUNK_ROWS = 500_000
 #: A packet row carries the frame text: ~8x a reading row.
 _PACKET_ROW_WEIGHT = 8
 #: Device ids sampled to cut the ranges.

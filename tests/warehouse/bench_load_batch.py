@@ -209,7 +209,7 @@ def main() -> None:
     parser.add_argument("--long-days", type=int, default=361)
     parser.add_argument("--history", type=int, default=0)
     parser.add_argument("--runs", default="first,reload,history,long,late,lazy")
-    parser.add_argument("--chunk-rows", type=int, default=250_000)
+    parser.add_argument("--chunk-rows", type=int, default=500_000)
     parser.add_argument("--child", action="store_true")
     parser.add_argument("--warehouse")
     parser.add_argument("--prepare", type=int, nargs="*", default=[])
