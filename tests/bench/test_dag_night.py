@@ -101,3 +101,6 @@ def test_warm_reads_every_byte_of_the_inputs(tmp_path: Path) -> None:
     for name, size in sizes.items():
         (tmp_path / name).write_bytes(b"x" * size)
     assert warm(sorted(tmp_path.iterdir())) == sum(sizes.values())
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "d.log").write_bytes(b"y" * 7)
+    assert warm([tmp_path]) == sum(sizes.values()) + 7  # a folder: every file under it
