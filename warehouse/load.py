@@ -58,6 +58,7 @@ from warehouse.partitions import (
     record_partitions,
     remove_orphan_files,
     scan_partitions,
+    sql_string,
     stg_packets,
     write_partition,
 )
@@ -592,7 +593,7 @@ _NO_PACKETS = "(select cast(null as varchar) as source_file where false)"
 def _packets_of_files(paths: Sequence[Path]) -> str:
     if not paths:
         return _NO_PACKETS
-    quoted = ", ".join("'" + p.as_posix().replace("'", "''") + "'" for p in paths)
+    quoted = ", ".join(sql_string(p.as_posix()) for p in paths)
     return f"(select source_file from read_parquet([{quoted}], hive_partitioning = false))"
 
 

@@ -37,7 +37,13 @@ from typing import Any
 
 import duckdb
 
-from warehouse.partitions import STAGING_TABLES, current_partitions, parquet_dir_of, view_sql
+from warehouse.partitions import (
+    STAGING_TABLES,
+    current_partitions,
+    parquet_dir_of,
+    sql_string,
+    view_sql,
+)
 from zwy.errors import WarehouseError
 
 #: DuckDB tables published partition by partition: table -> its day column.
@@ -102,10 +108,6 @@ def published_dir(warehouse: Path) -> Path:
     return warehouse.parent / "published"
 
 
-def _q(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
-
-
 def _tables(con: duckdb.DuckDBPyConnection) -> set[str]:
     return {r[0] for r in con.execute("select table_name from duckdb_tables()").fetchall()}
 
@@ -134,7 +136,8 @@ def _export(con: duckdb.DuckDBPyConnection, query: str, params: list[Any], targe
     """Write the rows of ``query`` to the Parquet file ``target``; return its size."""
     target.parent.mkdir(parents=True, exist_ok=True)
     con.execute(
-        f"copy ({query}) to {_q(target.as_posix())} (format parquet, compression zstd)", params
+        f"copy ({query}) to {sql_string(target.as_posix())} (format parquet, compression zstd)",
+        params,
     )
     return target.stat().st_size
 
@@ -317,7 +320,7 @@ def _write_catalog(
                 if rels:
                     # Strings, not Paths: a year of history is thousands of files a night.
                     base = files_dir.as_posix()
-                    listing = ", ".join(_q(f"{base}/{rel}") for rel in rels)
+                    listing = ", ".join(sql_string(f"{base}/{rel}") for rel in rels)
                     typed = ", ".join(f'cast("{c}" as {t}) as "{c}"' for c, t in cols)
                     # hive_partitioning off: the day column is in the files themselves.
                     sql = (
@@ -329,12 +332,12 @@ def _write_catalog(
             cat.execute(f"create view {table} as {sql}")
             comment, col_comments = comments.get(table, (None, {}))
             if comment:
-                cat.execute(f"comment on view {table} is {_q(comment)}")
+                cat.execute(f"comment on view {table} is {sql_string(comment)}")
             published = {c for c, _ in columns.get(table, [])} or None
             for col, text in col_comments.items():
                 if published is not None and col not in published:
                     continue  # a column the snapshot leaves out (the outbox's mail bodies)
-                cat.execute(f'comment on column {table}."{col}" is {_q(text)}')
+                cat.execute(f'comment on column {table}."{col}" is {sql_string(text)}')
         create_model(cat)
         cat.execute(
             "create table meta_publish as select ? as publish_id, now() as published_at, "
