@@ -34,6 +34,7 @@ import polars as pl
 
 from expectations.controls import Control
 from expectations.errors import ControlRunError
+from zwy.runtime import defer_import
 from zwy.settings import ValiditySettings
 
 if TYPE_CHECKING:
@@ -338,6 +339,9 @@ def write_batches(batches: Mapping[str, pl.DataFrame], folder: Path) -> dict[str
 
 def _quiet_gx() -> None:
     logging.getLogger("great_expectations").setLevel(logging.WARNING)
+    # GX imports scipy.stats (0.6-0.9 CPU-s) for its KL-divergence and KS-test
+    # expectations only; no control uses them. Imported if ever read.
+    defer_import("scipy.stats")
 
 
 def import_gx() -> None:

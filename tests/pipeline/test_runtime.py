@@ -1,8 +1,14 @@
-"""The batch stages' garbage-collector settings are applied inside a stage and restored after."""
+"""The batch stages' garbage-collector settings are applied inside a stage and restored after;
+deferred imports run a module only when it is first used."""
 
 from __future__ import annotations
 
 import gc
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
 
 import pytest
 
@@ -68,3 +74,81 @@ def test_overlapping_stages_restore_when_the_last_one_ends() -> None:
     second.__exit__(None, None, None)
     assert gc.get_threshold() == before
     assert gc.get_freeze_count() == 0
+
+
+def _run_python(code: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    # A fresh interpreter: sys.modules of the test session already holds most modules.
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), *sys.path])},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_a_deferred_module_runs_only_when_first_read(tmp_path: Path) -> None:
+    pkg = tmp_path / "zwy_probe_pkg"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    # The module records each execution, so the test sees when (and how often) it ran.
+    (pkg / "leaf.py").write_text(
+        "from pathlib import Path\n"
+        "with Path('executed.txt').open('a') as f:\n"
+        "    f.write('x')\n"
+        "VALUE = 42\n"
+    )
+    result = _run_python(
+        """
+        import sys
+        from pathlib import Path
+        from zwy.runtime import defer_import
+
+        ran = lambda: Path('executed.txt').read_text() if Path('executed.txt').exists() else ''
+        assert defer_import('zwy_probe_pkg.leaf') is True
+        assert defer_import('zwy_probe_pkg.leaf') is False   # already registered
+        assert defer_import('zwy_probe_no_such_module') is False
+        from zwy_probe_pkg import leaf
+        import zwy_probe_pkg.leaf
+        print('after import:', repr(ran()))
+        print('value:', leaf.VALUE, zwy_probe_pkg.leaf.VALUE)
+        print('after read:', repr(ran()))
+        print('real in sys.modules:', sys.modules['zwy_probe_pkg.leaf'] is not leaf)
+        """,
+        tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [
+        "after import: ''",
+        "value: 42 42",
+        "after read: 'x'",
+        "real in sys.modules: True",
+    ]
+
+
+def test_gx_is_imported_without_running_scipy_stats(tmp_path: Path) -> None:
+    result = _run_python(
+        """
+        import math, sys
+        from expectations.suites import import_gx
+        from zwy.runtime import defer_import
+
+        import_gx()
+        import great_expectations.expectations.core.expect_column_kl_divergence_to_be_less_than as kl
+        print('gx imported:', 'great_expectations.expectations.core' in sys.modules)
+        print('scipy.stats ran:', 'scipy.stats._stats_py' in sys.modules)
+        # The expectation that uses it still gets the real function.
+        print('entropy:', round(kl.stats.entropy([1.0, 0.0], [0.5, 0.5]), 6) == round(math.log(2), 6))
+        print('scipy.stats ran:', 'scipy.stats._stats_py' in sys.modules)
+        """,
+        tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [
+        "gx imported: True",
+        "scipy.stats ran: False",
+        "entropy: True",
+        "scipy.stats ran: True",
+    ]
