@@ -340,8 +340,10 @@ def write_batches(batches: Mapping[str, pl.DataFrame], folder: Path) -> dict[str
 def _quiet_gx() -> None:
     logging.getLogger("great_expectations").setLevel(logging.WARNING)
     # GX imports scipy.stats (0.6-0.9 CPU-s) for its KL-divergence and KS-test
-    # expectations only; no control uses them. Imported if ever read.
-    defer_import("scipy.stats")
+    # expectations and altair (0.2-0.3 CPU-s) for the KL expectation's charts; no control
+    # uses them. Each is imported if ever read.
+    for unused in ("scipy.stats", "altair"):
+        defer_import(unused)
 
 
 def import_gx() -> None:
