@@ -337,12 +337,72 @@ def _replace_registry(
     if missing:
         raise WarehouseError(f"registry frames missing: {missing} (keys {sorted(REGISTRY_TABLES)})")
     for key, (table, schema) in REGISTRY_TABLES.items():
-        con.execute(f"delete from {table}")
-        rows[table] = _insert(con, table, conform(registry[key], schema))
+        rows[table] = _replace_if_changed(con, table, conform(registry[key], schema))
     for key, table in OPTIONAL_REF_TABLES.items():
         if key in registry:
-            con.execute(f"delete from {table}")
-            rows[table] = _insert(con, table, registry[key])
+            rows[table] = _replace_if_changed(con, table, registry[key])
+
+
+#: A reference table is compacted when it holds this many more slots than rows, and more
+#: than twice as many.
+RECLAIM_MIN_DEAD_SLOTS = 1024
+
+
+def reclaim_reference_slots(con: duckdb.DuckDBPyConnection, tables: Sequence[str]) -> list[str]:
+    """Compact reference tables whose storage is mostly deleted rows; return their names.
+
+    Warehouses loaded before :func:`_replace_if_changed` rewrote every reference table each
+    night, and each rewrite left the old rows as deleted slots. DuckDB frees a row group
+    only when a checkpoint finds all of its rows deleted (``VACUUM`` does not, measured on
+    DuckDB 1.5), so a table is compacted by deleting its rows, checkpointing, and putting
+    them back: three commits, outside the load's transaction. The single writer holds the
+    file, so no one sees the table empty; if the process dies in between, the next load
+    puts the registry's rows back (its reference tables then differ from the registry).
+    """
+    done: list[str] = []
+    for table in tables:
+        slots, live = con.execute(
+            "select coalesce(sum(count), 0), (select count(*) from " + table + ") from "
+            f"(select distinct row_group_id, count from pragma_storage_info('{table}'))"
+        ).fetchone() or (0, 0)
+        if slots - live < RECLAIM_MIN_DEAD_SLOTS or slots < 2 * live:
+            continue
+        keep = f"_zwy_keep_{table}"
+        con.execute(f"create or replace temp table {keep} as select * from {table}")
+        con.execute(f"delete from {table}")
+        try:
+            con.execute("checkpoint")
+            done.append(table)
+        except duckdb.Error:  # best effort: the rows go back, not compacted this time
+            pass
+        finally:
+            con.execute(f"insert into {table} by name select * from {keep}")
+            con.execute(f"drop table {keep}")
+    return done
+
+
+def _replace_if_changed(con: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFrame) -> int:
+    """Make ``frame`` the rows of reference ``table``, unless they already are; return its rows.
+
+    Why not always delete and insert: rows deleted in the transaction that appends their
+    replacements stay in the table's row group as deleted rows, so a nightly rewrite grew
+    the reference tables with the history (ref_hw_codes: 467 rows held in 170 k slots after
+    a year, measured) and every checkpoint and scan paid for them. The comparison is of the
+    frame's columns, as multisets (row order is not part of the reference data).
+    """
+    names = ", ".join(f'"{c}"' for c in frame.columns)
+    with _registered(con, f"_zwy_ref_{table}", frame) as view:
+        try:
+            same = con.execute(
+                f"select (select count(*) from {table}) = {frame.height} and not exists "
+                f"(select {names} from {view} except all select {names} from {table})"
+            ).fetchone()
+        except duckdb.Error:  # types that do not compare: replace, as before
+            same = None
+    if same and same[0]:
+        return frame.height
+    con.execute(f"delete from {table}")
+    return _insert(con, table, frame)
 
 
 def _collect_like(given: Frame, prepared: Frame) -> Frame:
@@ -730,6 +790,11 @@ def load_batch(
 
     # The single writer owns the folder: leftovers of a crashed load of this batch go first.
     remove_orphan_files(con, folder, batch_day)
+    reclaim_reference_slots(
+        con,
+        [t for t, _ in REGISTRY_TABLES.values()]
+        + [t for k, t in OPTIONAL_REF_TABLES.items() if k in registry],
+    )
     previous = current_partitions(con, batch_day=batch_day)
     old_days: set[date] = set()
     for part in previous:

@@ -558,3 +558,67 @@ def test_late_packet_rebuilds_only_its_device_day(con):
     assert con.execute(
         "select sum(n_values) from mart_hourly_values where mn = 'WAT' and local_day = ?", [D1]
     ).fetchone() == (55,)
+
+
+def _slots(con, table):
+    """Rows the table's storage holds, deleted ones included (DuckDB's storage info)."""
+    n = con.execute(
+        "select coalesce(sum(count), 0) from (select distinct row_group_id, count "
+        f"from pragma_storage_info('{table}'))"
+    ).fetchone()[0]
+    return int(n)
+
+
+def test_unchanged_reference_tables_are_not_rewritten_each_night(con):
+    nights = [D1, D2, D3]
+    for day in nights:
+        load_batch(
+            con,
+            run_id=f"r-{day}",
+            **make_batch(day, gas_packets(f"{day}/g.log", at(day, 9), 5)).args(),
+        )
+        con.execute("checkpoint")
+    for table in ("ref_facilities", "ref_outlets", "ref_monitoring_points"):
+        live = con.execute(f"select count(*) from {table}").fetchone()[0]
+        # Rewritten every night, the deleted rows stayed in the row group: 3 nights, 3x.
+        assert _slots(con, table) == live > 0, table
+
+
+def test_a_changed_registry_replaces_the_reference_table(con):
+    load_batch(con, run_id="r1", **make_batch(D1, gas_packets("d1/g.log", at(D1, 9), 5)).args())
+    args = make_batch(D2, gas_packets("d2/g.log", at(D2, 9), 5)).args()
+    registry = dict(args["registry"])
+    facilities = registry["facilities"]
+    renamed = facilities.with_columns(pl.lit("Renamed Co.").alias("name"))
+    registry["facilities"] = renamed
+    result = load_batch(con, run_id="r2", **(args | {"registry": registry}))
+    assert result.rows["ref_facilities"] == facilities.height
+    names = {r[0] for r in con.execute("select name from ref_facilities").fetchall()}
+    assert names == {"Renamed Co."}
+    # ...and back: a change in either direction is seen.
+    load_batch(con, run_id="r3", **make_batch(D3, gas_packets("d3/g.log", at(D3, 9), 5)).args())
+    names = {r[0] for r in con.execute("select name from ref_facilities").fetchall()}
+    assert names == set(facilities["name"].to_list())
+
+
+def test_a_warehouse_bloated_by_nightly_rewrites_is_compacted_by_the_next_load(con, monkeypatch):
+    import warehouse.load as load_module
+
+    load_batch(con, run_id="r1", **make_batch(D1, gas_packets("d1/g.log", at(D1, 9), 5)).args())
+    # What loads before the fix did: the reference rows deleted and inserted again in one
+    # transaction, night after night.
+    for _ in range(6):
+        con.execute("begin")
+        con.execute("create or replace temp table keep as select * from ref_outlets")
+        con.execute("delete from ref_outlets")
+        con.execute("insert into ref_outlets select * from keep")
+        con.execute("commit")
+        con.execute("checkpoint")
+    live = con.execute("select count(*) from ref_outlets").fetchone()[0]
+    before = con.execute("select * from ref_outlets order by all").fetchall()
+    assert _slots(con, "ref_outlets") == 7 * live
+    monkeypatch.setattr(load_module, "RECLAIM_MIN_DEAD_SLOTS", 4)
+    load_batch(con, run_id="r2", **make_batch(D2, gas_packets("d2/g.log", at(D2, 9), 5)).args())
+    con.execute("checkpoint")
+    assert _slots(con, "ref_outlets") == live
+    assert con.execute("select * from ref_outlets order by all").fetchall() == before
