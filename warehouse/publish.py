@@ -15,8 +15,12 @@ writer's last step) writes a **snapshot** they open instead:
     immutable Parquet files: the staging partitions (``stg_readings``, ``stg_packets``) are
     *hard links* to the loader's own files (no copy; they survive the loader replacing its
     file on a rerun), and every other table is exported **partition by partition** (its
-    day column), only for the days the runs since the last publish touched. The cost of a
-    publish is that of the days it republishes, not of the history.
+    day column), only for the days the runs since the last publish touched. A month is
+    exported again as **one file** once it is closed (:data:`COMPACT_AFTER_DAYS` after its
+    end; a day that changes later re-exports its month), so a year of history is about
+    twelve files per table, not 365, for the catalog to list and for analysts' queries to
+    open. The cost of a publish is that of the days it republishes, not of the history
+    (plus, once a month, that month).
 
 Superseded files stay while one of the last ``keep`` snapshots still lists them (a reader
 may hold an old snapshot open) and are removed after that.
@@ -31,7 +35,7 @@ import time
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -83,6 +87,13 @@ def _select_list(table: str) -> str:
 
 CATALOG = "zwy.duckdb"
 MANIFEST = "manifest.json"
+
+#: A month of a partitioned table is published as one file once the table holds a day this
+#: many days after the month's end (late packets for the month then rarely come, and a day
+#: that changes in a compacted month re-exports that month).
+COMPACT_AFTER_DAYS = 7
+#: The folder of a month's file: ``<table>/<column>_month=YYYY-MM/``.
+_MONTH_FOLDER = "_month="
 
 
 @dataclass
@@ -196,7 +207,12 @@ def publish(
                 parts.clear()
             else:
                 todo = wanted
+            closed = closed_months([*parts, *todo])
+            months: set[str] = set()  # closed months to write as one file
             for day in todo:
+                if day[:7] in closed:
+                    months.add(day[:7])  # its rows go into the month's file
+                    continue
                 n = con.execute(
                     f"select count(*) from {table} where {column} = ?", [day]
                 ).fetchone()
@@ -212,6 +228,19 @@ def publish(
                 )
                 parts[day] = rel
                 result.exported[table] = result.exported.get(table, 0) + 1
+            # A closed month still published day by day is compacted now (once).
+            months |= {
+                d[:7] for d, rel in parts.items() if d[:7] in closed and not _is_month_file(rel)
+            }
+            for month in sorted(months):
+                written = _export_month(con, table, column, month, files_dir, publish_id)
+                for d in [d for d in parts if d[:7] == month]:
+                    del parts[d]
+                if written is not None:
+                    rel, month_days, size = written
+                    parts.update(dict.fromkeys(month_days, rel))
+                    result.bytes_written += size
+                    result.exported[table] = result.exported.get(table, 0) + 1
         for table in WHOLE:
             if table not in present:
                 continue
@@ -264,6 +293,65 @@ def publish(
     return result
 
 
+def closed_months(days: Iterable[str], after_days: int = COMPACT_AFTER_DAYS) -> set[str]:
+    """Return the closed months (``YYYY-MM``) of ``days`` (ISO dates).
+
+    A month is closed when its last day is at least ``after_days`` before the newest of
+    ``days``.
+    """
+    listed = sorted(set(days))
+    if not listed:
+        return set()
+    newest = date.fromisoformat(listed[-1])
+    out: set[str] = set()
+    for month in {d[:7] for d in listed}:
+        last = _month_after(month) - timedelta(days=1)
+        if (newest - last).days >= after_days:
+            out.add(month)
+    return out
+
+
+def _month_after(month: str) -> date:
+    """Return the first day of the month after ``month`` (``YYYY-MM``)."""
+    first = date.fromisoformat(f"{month}-01")
+    return (first.replace(day=28) + timedelta(days=4)).replace(day=1)
+
+
+def _is_month_file(rel: str) -> bool:
+    return _MONTH_FOLDER in rel
+
+
+def _export_month(
+    con: duckdb.DuckDBPyConnection,
+    table: str,
+    column: str,
+    month: str,
+    files_dir: Path,
+    publish_id: str,
+) -> tuple[str, list[str], int] | None:
+    """Export the rows of ``month`` of ``table`` as one file: (rel, days in it, size), or None."""
+    first, after = date.fromisoformat(f"{month}-01"), _month_after(month)
+    days = [
+        str(r[0])
+        for r in con.execute(
+            f"select distinct {column} from {table} where {column} >= ? and {column} < ? "
+            "order by 1",
+            [first, after],
+        ).fetchall()
+    ]
+    if not days:
+        return None
+    rel = f"{table}/{column}{_MONTH_FOLDER}{month}/{table}_{publish_id}.parquet"
+    size = _export(
+        con,
+        f"select {_select_list(table)} from {table} where {column} >= ? and {column} < ? "
+        "order by all",
+        [first, after],
+        files_dir / rel,
+    )
+    return rel, days, size
+
+
 def _columns(con: duckdb.DuckDBPyConnection) -> dict[str, list[list[str]]]:
     """Columns and types of every published DuckDB table, in table order."""
     out: dict[str, list[list[str]]] = {}
@@ -309,7 +397,8 @@ def _write_catalog(
     cat = duckdb.connect(str(tmp))
     try:
         for table in sorted(set(tables) | set(columns)):
-            rels = sorted(tables.get(table, {}).values())
+            # A month's file stands for each of its days: listed once.
+            rels = sorted(set(tables.get(table, {}).values()))
             if table in STAGING_TABLES:
                 base = files_dir.as_posix()  # strings, not Paths (see below)
                 sql = view_sql(table, [f"{base}/{rel}" for rel in rels], union_by_name=False)

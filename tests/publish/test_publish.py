@@ -16,7 +16,7 @@ import polars as pl
 import pytest
 from typer.testing import CliRunner
 
-from warehouse.db import connect
+from warehouse.db import connect, migrate
 from warehouse.dictionary import render
 from warehouse.model import MODEL
 from warehouse.publish import IN_FLIGHT, MANIFEST, publish
@@ -326,3 +326,60 @@ def test_dropped_snapshots_are_collected_and_a_crash_s_leftovers_by_a_full_scan(
     assert not stray.exists()
     assert not (settings.published / IN_FLIGHT).exists()
     assert (files / day_file()).is_file()
+
+
+def _daily_rows(con: duckdb.DuckDBPyConnection, days: list[date], mn: str = "M1") -> None:
+    for d in days:
+        con.execute(
+            "insert into mart_daily_values (local_day, mn, pollutant, value, valid) "
+            "values (?, ?, 'w01018', 1.5, true)",
+            [d, mn],
+        )
+
+
+def test_closed_months_are_published_as_one_file_and_a_late_change_rewrites_it(tmp_path):
+    jan = [date(2024, 1, d) for d in (3, 15, 31)]
+    feb = [date(2024, 2, d) for d in (1, 6, 7)]
+    folder = tmp_path / "published"
+
+    def manifest() -> dict[str, str]:
+        return json.loads((folder / MANIFEST).read_text())["tables"]["mart_daily_values"]
+
+    def published_rows() -> list[tuple]:
+        with duckdb.connect(str(folder / "zwy.duckdb"), read_only=True) as cat:
+            return cat.execute(
+                "select local_day, mn from mart_daily_values order by all"
+            ).fetchall()
+
+    with connect(tmp_path / "w.duckdb") as con:
+        migrate(con)
+        _daily_rows(con, jan + feb[:2])
+        publish(con, folder, None)
+        # 6 February is 6 days after January's end: January is still day by day.
+        assert len(set(manifest().values())) == 5
+        _daily_rows(con, feb[2:])
+        res = publish(con, folder, {feb[2]})
+        # 7 February closes January: its three days are one file now.
+        files = manifest()
+        jan_files = {files[d.isoformat()] for d in jan}
+        assert len(jan_files) == 1
+        (jan_file,) = jan_files
+        assert "local_day_month=2024-01/" in jan_file
+        assert res.exported["mart_daily_values"] == 2  # 7 Feb, then January
+        assert published_rows() == [(d, "M1") for d in jan + feb]
+        # Another February night leaves January's file as it is.
+        publish(con, folder, {feb[2]})
+        assert manifest()[jan[0].isoformat()] == jan_file
+        # A late change to 15 January (a new device's row) rewrites the month, once,
+        # with no duplicate rows.
+        _daily_rows(con, [jan[1]], mn="M2")
+        publish(con, folder, {jan[1]})
+        again = manifest()
+        assert {again[d.isoformat()] for d in jan} != {jan_file}
+        assert len({again[d.isoformat()] for d in jan}) == 1
+        assert published_rows() == sorted([(d, "M1") for d in jan + feb] + [(jan[1], "M2")])
+        # Deleting all of January's rows removes it from the snapshot.
+        con.execute("delete from mart_daily_values where local_day < '2024-02-01'")
+        publish(con, folder, {jan[0]})
+        assert not any(k.startswith("2024-01") for k in manifest())
+        assert published_rows() == [(d, "M1") for d in feb]
