@@ -28,7 +28,9 @@ may hold an old snapshot open) and are removed after that.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import math
 import os
 import shutil
 import time
@@ -451,7 +453,7 @@ def _files_of(snapshots: list[dict[str, Any]]) -> set[str]:
 def _collect_garbage(
     files_dir: Path, history: list[dict[str, Any]], candidates: set[str] | None
 ) -> int:
-    """Delete files no kept snapshot lists (and older than a minute: a publish in flight).
+    """Delete files no kept snapshot lists (on a full scan: and older than a minute).
 
     ``candidates``: the files to consider (those of the snapshots that just left the kept
     window); None scans the whole folder, which also finds the files of a publish that
@@ -461,7 +463,10 @@ def _collect_garbage(
     """
     keep = _files_of(history)
     removed = 0
-    cutoff = time.time() - 60
+    # Only a full scan can meet files of a publish in flight (named by no manifest yet);
+    # a dropped snapshot's files are never new. (The age test on those left the files of
+    # a quick succession of publishes, a backfill's, in the folder for good.)
+    cutoff = time.time() - 60 if candidates is None else math.inf
     paths = (
         files_dir.rglob("*.parquet")
         if candidates is None
@@ -476,4 +481,7 @@ def _collect_garbage(
         if rel not in keep and old:
             path.unlink(missing_ok=True)
             removed += 1
+            # A day's folder empties once its month is compacted: no empty folders left.
+            with contextlib.suppress(OSError):
+                path.parent.rmdir()
     return removed

@@ -383,3 +383,30 @@ def test_closed_months_are_published_as_one_file_and_a_late_change_rewrites_it(t
         publish(con, folder, {jan[0]})
         assert not any(k.startswith("2024-01") for k in manifest())
         assert published_rows() == [(d, "M1") for d in feb]
+
+
+def test_publishes_in_quick_succession_leave_no_superseded_files(tmp_path):
+    # A backfill publishes night after night within seconds: the files of the snapshots
+    # that leave the kept window go, however young.
+    day = date(2024, 3, 5)
+    folder = tmp_path / "published"
+    with connect(tmp_path / "w.duckdb") as con:
+        migrate(con)
+        listed = []
+        for i in range(5):
+            _daily_rows(con, [day], mn=f"M{i}")
+            publish(con, folder, {day}, keep=3)
+            manifest = json.loads((folder / MANIFEST).read_text())
+            listed.append(manifest["tables"]["mart_daily_values"][day.isoformat()])
+    files = folder / "files"
+    on_disk = {p.relative_to(files).as_posix() for p in files.rglob("*.parquet")}
+    kept = {
+        rel
+        for snap in manifest["history"]
+        for parts in snap["tables"].values()
+        for rel in parts.values()
+    }
+    assert len(manifest["history"]) == 3
+    assert on_disk == kept
+    assert listed[0] not in on_disk and listed[1] not in on_disk
+    assert set(listed[2:]) <= on_disk
