@@ -468,7 +468,7 @@ def _collect_garbage(
     # a quick succession of publishes, a backfill's, in the folder for good.)
     cutoff = time.time() - 60 if candidates is None else math.inf
     paths = (
-        files_dir.rglob("*.parquet")
+        list(files_dir.rglob("*.parquet"))  # listed first: emptied folders go below
         if candidates is None
         else (files_dir / rel for rel in sorted(candidates - keep))
     )

@@ -410,3 +410,24 @@ def test_publishes_in_quick_succession_leave_no_superseded_files(tmp_path):
     assert on_disk == kept
     assert listed[0] not in on_disk and listed[1] not in on_disk
     assert set(listed[2:]) <= on_disk
+
+
+def test_a_full_scan_removes_the_day_files_of_compacted_months_and_their_folders(tmp_path):
+    jan = [date(2024, 1, d) for d in (3, 15, 31)]
+    folder = tmp_path / "published"
+    files = folder / "files" / "mart_daily_values"
+    with connect(tmp_path / "w.duckdb") as con:
+        migrate(con)
+        _daily_rows(con, jan)
+        publish(con, folder, None)
+        _daily_rows(con, [date(2024, 2, 10)])
+        publish(con, folder, {date(2024, 2, 10)})  # compacts January
+        assert len(list(files.glob("local_day=2024-01-*"))) == 3  # the last snapshots' files
+        # A crashed publish's marker makes the next one scan the whole folder.
+        (folder / IN_FLIGHT).write_text("in flight\n")
+        old = time.time() - 3600
+        for p in folder.rglob("*.parquet"):
+            os.utime(p, (old, old))
+        publish(con, folder, {date(2024, 2, 10)}, keep=1)
+    assert list(files.glob("local_day=2024-01-*")) == []
+    assert [p.name for p in files.iterdir()] and all(any(p.iterdir()) for p in files.iterdir())
