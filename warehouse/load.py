@@ -361,9 +361,11 @@ def reclaim_reference_slots(con: duckdb.DuckDBPyConnection, tables: Sequence[str
     """
     done: list[str] = []
     for table in tables:
+        # The slots: the rows of the first column's segments, deleted ones included (its
+        # validity mask is another path; segments not yet checkpointed may be split).
         slots, live = con.execute(
-            "select coalesce(sum(count), 0), (select count(*) from " + table + ") from "
-            f"(select distinct row_group_id, count from pragma_storage_info('{table}'))"
+            f"select coalesce(sum(count), 0), (select count(*) from {table}) "
+            f"from pragma_storage_info('{table}') where column_path = '[0]'"
         ).fetchone() or (0, 0)
         if slots - live < RECLAIM_MIN_DEAD_SLOTS or slots < 2 * live:
             continue
