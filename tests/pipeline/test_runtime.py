@@ -76,9 +76,10 @@ def test_overlapping_stages_restore_when_the_last_one_ends() -> None:
     assert gc.get_freeze_count() == 0
 
 
-def _run_python(code: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
-    # A fresh interpreter: sys.modules of the test session already holds most modules.
-    return subprocess.run(
+def _printed(code: str, tmp_path: Path) -> list[str]:
+    """Run ``code`` in a fresh interpreter (the test session's sys.modules already holds
+    most modules); return the lines it printed, after checking it succeeded."""
+    result = subprocess.run(
         [sys.executable, "-c", textwrap.dedent(code)],
         cwd=tmp_path,
         env={**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), *sys.path])},
@@ -87,6 +88,8 @@ def _run_python(code: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
         timeout=120,
         check=False,
     )
+    assert result.returncode == 0, result.stderr
+    return result.stdout.splitlines()
 
 
 def test_a_deferred_module_runs_only_when_first_read(tmp_path: Path) -> None:
@@ -100,7 +103,7 @@ def test_a_deferred_module_runs_only_when_first_read(tmp_path: Path) -> None:
         "    f.write('x')\n"
         "VALUE = 42\n"
     )
-    result = _run_python(
+    printed = _printed(
         """
         import sys
         from pathlib import Path
@@ -119,8 +122,7 @@ def test_a_deferred_module_runs_only_when_first_read(tmp_path: Path) -> None:
         """,
         tmp_path,
     )
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.splitlines() == [
+    assert printed == [
         "after import: ''",
         "value: 42 42",
         "after read: 'x'",
@@ -129,11 +131,10 @@ def test_a_deferred_module_runs_only_when_first_read(tmp_path: Path) -> None:
 
 
 def test_gx_is_imported_without_running_scipy_stats_or_altair(tmp_path: Path) -> None:
-    result = _run_python(
+    printed = _printed(
         """
         import math, sys
         from expectations.suites import import_gx
-        from zwy.runtime import defer_import
 
         import_gx()
         import great_expectations.expectations.core.expect_column_kl_divergence_to_be_less_than as kl
@@ -146,8 +147,7 @@ def test_gx_is_imported_without_running_scipy_stats_or_altair(tmp_path: Path) ->
         """,
         tmp_path,
     )
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.splitlines() == [
+    assert printed == [
         "gx imported: True",
         "scipy.stats ran: False",
         "altair ran: False",
