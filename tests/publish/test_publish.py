@@ -431,3 +431,34 @@ def test_a_full_scan_removes_the_day_files_of_compacted_months_and_their_folders
         publish(con, folder, {date(2024, 2, 10)}, keep=1)
     assert list(files.glob("local_day=2024-01-*")) == []
     assert [p.name for p in files.iterdir()] and all(any(p.iterdir()) for p in files.iterdir())
+
+
+def test_a_month_too_big_for_one_file_stays_day_by_day(tmp_path, monkeypatch):
+    import warehouse.publish as publish_module
+
+    monkeypatch.setattr(publish_module, "COMPACT_MAX_ROWS", 2)
+    jan = [date(2024, 1, d) for d in (3, 15, 31)]
+    folder = tmp_path / "published"
+
+    def state() -> dict:
+        return json.loads((folder / MANIFEST).read_text())
+
+    with connect(tmp_path / "w.duckdb") as con:
+        migrate(con)
+        _daily_rows(con, [*jan, date(2024, 2, 10)])
+        publish(con, folder, None)
+        # January closed with three rows, over the (patched) limit of two: its days stay.
+        assert state()["month_layout"]["mart_daily_values"] == {"2024-01": "by_day"}
+        files = state()["tables"]["mart_daily_values"]
+        assert len({files[d.isoformat()] for d in jan}) == 3
+        # A late change re-exports that day alone, and the decision stands.
+        before = files
+        _daily_rows(con, [jan[1]], mn="M2")
+        res = publish(con, folder, {jan[1]})
+        after = state()["tables"]["mart_daily_values"]
+        assert res.exported["mart_daily_values"] == 1
+        assert after[jan[1].isoformat()] != before[jan[1].isoformat()]
+        assert after[jan[0].isoformat()] == before[jan[0].isoformat()]
+        assert state()["month_layout"]["mart_daily_values"] == {"2024-01": "by_day"}
+    with duckdb.connect(str(folder / "zwy.duckdb"), read_only=True) as cat:
+        assert cat.execute("select count(*) from mart_daily_values").fetchone()[0] == 5
