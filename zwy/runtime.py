@@ -81,6 +81,9 @@ def batch_stage(fn: Callable[P, R]) -> Callable[P, R]:
     return wrapper
 
 
+_USE_DUNDERS = frozenset({"__path__", "__all__"})
+
+
 def defer_import(name: str) -> bool:
     """Register a stand-in for module ``name`` that imports the real one on first use.
 
@@ -113,7 +116,9 @@ def defer_import(name: str) -> bool:
     loading = threading.RLock()  # two threads' first reads import it once
 
     def __getattr__(attr: str) -> object:  # PEP 562: only for attributes the stand-in lacks
-        if attr.startswith("__") and attr.endswith("__"):
+        # Dunders are what tools probe (``__file__``...): not a use. ``__path__`` and
+        # ``__all__`` are: importing a submodule or ``*`` from the module reads them.
+        if attr.startswith("__") and attr.endswith("__") and attr not in _USE_DUNDERS:
             raise AttributeError(attr)
         if not real:
             with loading:

@@ -154,3 +154,23 @@ def test_gx_is_imported_without_running_scipy_stats_or_altair(tmp_path: Path) ->
         "entropy: True",
         "scipy.stats ran: True",
     ]
+
+
+def test_a_submodule_of_a_deferred_package_can_be_imported(tmp_path: Path) -> None:
+    inner = tmp_path / "zwy_probe_outer" / "inner"
+    inner.mkdir(parents=True)
+    (tmp_path / "zwy_probe_outer" / "__init__.py").write_text("")
+    (inner / "__init__.py").write_text("READY = True\n")
+    (inner / "child.py").write_text("from . import READY\nVALUE = 7 if READY else 0\n")
+    printed = _printed(
+        """
+        import sys
+        from zwy.runtime import defer_import
+
+        assert defer_import('zwy_probe_outer.inner')
+        import zwy_probe_outer.inner.child as child   # reads the package's __path__
+        print(child.VALUE, type(sys.modules['zwy_probe_outer.inner']).__name__)
+        """,
+        tmp_path,
+    )
+    assert printed == ["7 module"]
