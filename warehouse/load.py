@@ -330,22 +330,44 @@ def _adopt_staged(
     return copies, rest_lf, n_rest
 
 
-def _replace_registry(
-    con: duckdb.DuckDBPyConnection, registry: Mapping[str, pl.DataFrame], rows: dict[str, int]
-) -> None:
+def _reference_frames(registry: Mapping[str, pl.DataFrame]) -> dict[str, pl.DataFrame]:
+    """Return the reference tables ``registry`` replaces: table → its rows (conformed).
+
+    Raises:
+        WarehouseError: a required registry frame is missing.
+
+    """
     missing = sorted(set(REGISTRY_TABLES) - set(registry))
     if missing:
         raise WarehouseError(f"registry frames missing: {missing} (keys {sorted(REGISTRY_TABLES)})")
-    for key, (table, schema) in REGISTRY_TABLES.items():
-        rows[table] = _replace_if_changed(con, table, conform(registry[key], schema))
-    for key, table in OPTIONAL_REF_TABLES.items():
-        if key in registry:
-            rows[table] = _replace_if_changed(con, table, registry[key])
+    frames = {
+        table: conform(registry[key], schema) for key, (table, schema) in REGISTRY_TABLES.items()
+    }
+    frames.update({t: registry[k] for k, t in OPTIONAL_REF_TABLES.items() if k in registry})
+    return frames
+
+
+def _replace_registry(
+    con: duckdb.DuckDBPyConnection, references: Mapping[str, pl.DataFrame], rows: dict[str, int]
+) -> None:
+    for table, frame in references.items():
+        rows[table] = _replace_if_changed(con, table, frame)
 
 
 #: A reference table is compacted when it holds this many more slots than rows, and more
 #: than twice as many.
 RECLAIM_MIN_DEAD_SLOTS = 1024
+
+
+def table_slots(con: duckdb.DuckDBPyConnection, table: str) -> tuple[int, int]:
+    """Return (slots, rows) of ``table``: the rows its storage holds, deleted ones included."""
+    # The rows of the first column's segments (its validity mask is another path; segments
+    # not yet checkpointed may be split, so distinct segment counts would over-count).
+    found = con.execute(
+        f"select coalesce(sum(count), 0), (select count(*) from {table}) "
+        f"from pragma_storage_info('{table}') where column_path = '[0]'"
+    ).fetchone()
+    return (int(found[0]), int(found[1])) if found else (0, 0)
 
 
 def reclaim_reference_slots(con: duckdb.DuckDBPyConnection, tables: Sequence[str]) -> list[str]:
@@ -361,12 +383,7 @@ def reclaim_reference_slots(con: duckdb.DuckDBPyConnection, tables: Sequence[str
     """
     done: list[str] = []
     for table in tables:
-        # The slots: the rows of the first column's segments, deleted ones included (its
-        # validity mask is another path; segments not yet checkpointed may be split).
-        slots, live = con.execute(
-            f"select coalesce(sum(count), 0), (select count(*) from {table}) "
-            f"from pragma_storage_info('{table}') where column_path = '[0]'"
-        ).fetchone() or (0, 0)
+        slots, live = table_slots(con, table)
         if slots - live < RECLAIM_MIN_DEAD_SLOTS or slots < 2 * live:
             continue
         keep = f"_zwy_keep_{table}"
@@ -792,11 +809,8 @@ def load_batch(
 
     # The single writer owns the folder: leftovers of a crashed load of this batch go first.
     remove_orphan_files(con, folder, batch_day)
-    reclaim_reference_slots(
-        con,
-        [t for t, _ in REGISTRY_TABLES.values()]
-        + [t for k, t in OPTIONAL_REF_TABLES.items() if k in registry],
-    )
+    references = _reference_frames(registry)
+    reclaim_reference_slots(con, list(references))
     previous = current_partitions(con, batch_day=batch_day)
     old_days: set[date] = set()
     for part in previous:
@@ -937,7 +951,7 @@ def load_batch(
         # Raw partitions and the accounting check first: a violation fails in seconds.
         con.execute("begin transaction")
         in_transaction = True
-        _replace_registry(con, registry, rows)
+        _replace_registry(con, references, rows)
         for table, frame in (("raw_ingest_files", raw_files), ("raw_quarantine", raw_quarantine)):
             con.execute(f"delete from {table} where batch_day = ?", [batch_day])
             rows[table] = _insert(con, table, frame)

@@ -207,11 +207,13 @@ def publish(
             if table not in present:
                 continue
             parts = tables.setdefault(table, {})
-            # A table whose columns changed (a migration) is republished whole: every file
-            # of a view has the same columns, so views never need union_by_name.
-            whole = wanted is None or published_columns.get(table) != columns.get(table)
-            todo: list[str]
-            if whole or wanted is None:
+            layout = layouts.setdefault(table, {})
+            if wanted is not None and published_columns.get(table) == columns.get(table):
+                todo = wanted
+            else:
+                # A full republish; or a table whose columns changed (a migration),
+                # republished whole: every file of a view has the same columns, so views
+                # never need union_by_name.
                 todo = [
                     str(r[0])
                     for r in con.execute(
@@ -219,10 +221,6 @@ def publish(
                     ).fetchall()
                 ]
                 parts.clear()
-            else:
-                todo = wanted
-            layout = layouts.setdefault(table, {})
-            if whole:
                 layout.clear()
             # How a month is published is decided once, when it closes.
             for month in sorted(closed_months([*parts, *todo]) - set(layout)):
@@ -330,22 +328,26 @@ def closed_months(days: Iterable[str], after_days: int = COMPACT_AFTER_DAYS) -> 
     newest = date.fromisoformat(listed[-1])
     out: set[str] = set()
     for month in {d[:7] for d in listed}:
-        last = _month_after(month) - timedelta(days=1)
+        last = _month_bounds(month)[1] - timedelta(days=1)
         if (newest - last).days >= after_days:
             out.add(month)
     return out
 
 
-def _month_after(month: str) -> date:
-    """Return the first day of the month after ``month`` (``YYYY-MM``)."""
+def _month_bounds(month: str) -> tuple[date, date]:
+    """Return the first day of ``month`` (``YYYY-MM``) and the first day of the next."""
     first = date.fromisoformat(f"{month}-01")
-    return (first.replace(day=28) + timedelta(days=4)).replace(day=1)
+    return first, (first.replace(day=28) + timedelta(days=4)).replace(day=1)
+
+
+def _in_month(column: str) -> str:
+    """Return the SQL condition on ``column`` for the two parameters of :func:`_month_bounds`."""
+    return f"{column} >= ? and {column} < ?"
 
 
 def _month_rows(con: duckdb.DuckDBPyConnection, table: str, column: str, month: str) -> int:
-    first, after = date.fromisoformat(f"{month}-01"), _month_after(month)
     n = con.execute(
-        f"select count(*) from {table} where {column} >= ? and {column} < ?", [first, after]
+        f"select count(*) from {table} where {_in_month(column)}", list(_month_bounds(month))
     ).fetchone()
     return int(n[0]) if n else 0
 
@@ -363,13 +365,11 @@ def _export_month(
     publish_id: str,
 ) -> tuple[str, list[str], int] | None:
     """Export the rows of ``month`` of ``table`` as one file: (rel, days in it, size), or None."""
-    first, after = date.fromisoformat(f"{month}-01"), _month_after(month)
+    bounds = list(_month_bounds(month))
     days = [
         str(r[0])
         for r in con.execute(
-            f"select distinct {column} from {table} where {column} >= ? and {column} < ? "
-            "order by 1",
-            [first, after],
+            f"select distinct {column} from {table} where {_in_month(column)} order by 1", bounds
         ).fetchall()
     ]
     if not days:
@@ -377,9 +377,8 @@ def _export_month(
     rel = f"{table}/{column}{_MONTH_FOLDER}{month}/{table}_{publish_id}.parquet"
     size = _export(
         con,
-        f"select {_select_list(table)} from {table} where {column} >= ? and {column} < ? "
-        "order by all",
-        [first, after],
+        f"select {_select_list(table)} from {table} where {_in_month(column)} order by all",
+        bounds,
         files_dir / rel,
     )
     return rel, days, size

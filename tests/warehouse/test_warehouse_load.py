@@ -8,7 +8,7 @@ from warehouse_builders import REBUILD, at, gas_packets, make_batch, parquet_fil
 
 from warehouse.__main__ import main as warehouse_main
 from warehouse.db import connect, migrate
-from warehouse.load import load_batch
+from warehouse.load import load_batch, table_slots
 from warehouse.partitions import (
     ROW_GROUP_ROWS,
     ChunkedFrame,
@@ -562,11 +562,7 @@ def test_late_packet_rebuilds_only_its_device_day(con):
 
 def _slots(con, table):
     """Rows the table's storage holds, deleted ones included (DuckDB's storage info)."""
-    n = con.execute(
-        f"select coalesce(sum(count), 0) from pragma_storage_info('{table}') "
-        "where column_path = '[0]'"
-    ).fetchone()[0]
-    return int(n)
+    return table_slots(con, table)[0]
 
 
 def test_unchanged_reference_tables_are_not_rewritten_each_night(con):
