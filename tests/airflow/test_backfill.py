@@ -93,13 +93,16 @@ def _backfill(stack: AirflowStack, first: date, last: date, *extra: str) -> int:
             )
         for orphan in new:
             # Airflow's own clean-up can meet the same lock: the failed backfill then stays,
-            # without runs, and blocks a new one until the scheduler marks it complete.
+            # without runs, and blocks a new one until the scheduler marks it complete. The
+            # scheduler leaves a backfill without runs alone for 2 minutes (it may still be
+            # being set up: _mark_backfills_complete's initializing cutoff) and looks every
+            # 30 s, so up to 150 s: 90 s timed out once under a full test run.
             assert not _runs_of(stack, orphan), f"failed backfill {orphan} has runs"
             wait_for(
                 lambda b=orphan: stack.query(
                     "SELECT completed_at FROM backfill WHERE id = :b", b=b
                 )[0]["completed_at"],
-                timeout=90,
+                timeout=200,
                 what=f"the failed backfill {orphan} to be marked complete",
                 interval=2,
             )
