@@ -95,3 +95,29 @@ def test_a_preloaded_matplotlib_draws_the_same_charts(monkeypatch: pytest.Monkey
     with Drawing(specs, workers=2) as drawing:  # forks only once the import has finished
         assert not thread.is_alive()
         assert [drawing.get(i) for i in range(len(specs))] == [draw(s) for s in specs]
+
+
+def test_a_reused_figure_draws_what_a_new_one_draws(monkeypatch: pytest.MonkeyPatch):
+    """Charts drawn one after another on the thread's figure equal charts on new figures."""
+    specs = _specs(4)
+    scatter = ChartSpec(
+        title="with a scatter and a lower limit",
+        xlabel="hour",
+        ylabel="m³/h",
+        calls=(
+            ("plot", ([0, 1, 2], [1000.0, 2500.0, 1800.0]), {"label": "flow"}),
+            ("scatter", ([3, 4], [900.0, 950.0]), {"marker": "x", "label": "invalid hour"}),
+            ("axhline", (500.0,), {"ls": ":", "label": "lower limit 500"}),
+        ),
+    )
+    annotated = ChartSpec(
+        title="a call the reused figure cannot clear",
+        xlabel="hour",
+        ylabel="mg/m³",
+        calls=(("plot", ([0, 1], [1.0, 2.0]), {"label": "x"}), ("text", (1, 1.5, "note"), {})),
+    )
+    reused = [draw(s) for s in [specs[0], scatter, specs[1], annotated, specs[0], specs[2]]]
+    monkeypatch.setattr(zwy.charts, "REUSABLE_CALLS", frozenset())
+    new = [draw(s) for s in [specs[0], scatter, specs[1], annotated, specs[0], specs[2]]]
+    assert reused == new
+    assert reused[0] == reused[4] and len(set(reused)) == 5
