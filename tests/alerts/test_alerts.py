@@ -369,3 +369,43 @@ def test_a_message_serialises_to_the_same_bytes_and_reads_back_whole():
         assert [p.get_content() for p in images] == [png, png[::-1]]
         text = msg.get_body(preferencelist=("plain",))
         assert text is not None and text.get_content().startswith(("甲厂", "--=_zwy_"))
+
+
+def test_shared_chart_parts_serialise_as_parts_of_their_own():
+    """Emails sharing a chart's part equal emails that each add the chart themselves."""
+    from email.message import EmailMessage
+
+    from zwy.alerts.render import Chart, _set_boundaries, build_message, chart_part
+
+    png = bytes(range(256)) * 40
+    charts = [
+        Chart(cid="chart-a", png=png, title="a"),
+        Chart(cid="chart-b", png=png[1:], title="b"),
+    ]
+
+    def by_hand(aid: str) -> bytes:
+        """The message as ``add_related`` builds it, one new part per chart."""
+        msg = EmailMessage()
+        msg["To"] = "ehs@example.org"
+        msg["Subject"] = "超标 subject"
+        msg["Message-ID"] = f"<{aid}@zwy.alerts>"
+        msg["X-ZWY-Alert-Id"] = aid
+        msg.set_content("甲厂 w01018 12.5 > 10")
+        msg.add_alternative("<p>甲厂</p>", subtype="html")
+        html_part = msg.get_payload()[1]  # type: ignore[index]
+        for c in charts:
+            html_part.add_related(
+                c.png, maintype="image", subtype="png", cid=f"<{c.cid}>", filename=f"{c.cid}.png"
+            )
+        _set_boundaries(msg, aid)
+        return msg.as_bytes()
+
+    def built(aid: str) -> bytes:
+        return build_message(
+            aid, "ehs@example.org", "超标 subject", "甲厂 w01018 12.5 > 10", "<p>甲厂</p>", charts
+        ).as_bytes()
+
+    first, second = built("a" * 32), built("b" * 32)
+    assert chart_part(charts[0]) is chart_part(Chart(cid="chart-a", png=png, title="a"))
+    assert first == by_hand("a" * 32) and second == by_hand("b" * 32)
+    assert built("a" * 32) == first  # serialising did not change the shared parts

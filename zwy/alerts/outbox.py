@@ -208,7 +208,8 @@ def _charts(series: list[dict[str, Any]], drawn: _Drawn) -> list[render.Chart]:
         png = drawn.png(_key(first))
         if png is None:
             continue
-        cid = f"chart{len(charts) + 1}-{hashlib.sha1(png).hexdigest()[:8]}"
+        # Named by its picture only, so that every email carrying it carries the same part.
+        cid = f"chart-{hashlib.sha1(png).hexdigest()[:16]}"
         title = (
             f"{first['outlet_id']} · MN {first['mn']} · {first['pollutant']} "
             f"({first['control_id']}) vs limit 对比限值"
