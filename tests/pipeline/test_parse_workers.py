@@ -114,6 +114,27 @@ def test_parts_are_ordered_by_device_and_overlapping_ones_merged(
     assert plan_part_order([logs_low, unknown]) == ([logs_low, unknown], [])
 
 
+def test_parts_without_statistics_are_ordered_by_the_bounds_in_their_footer(
+    tmp_path: Path,
+) -> None:
+    """The parse writes its values parts without statistics, their MN bounds as metadata."""
+    import pyarrow.parquet as pq
+
+    from zwy.pipeline import MN_BOUNDS_KEY, _ParquetAppender, plan_part_order
+
+    schema = pl.Schema({"mn": pl.Categorical(), "value": pl.Float64})
+    out = _ParquetAppender(tmp_path / "values.parquet", schema, statistics=False)
+    for mns in (["E", "F", "G"] * 4, ["A", "B", "C"] * 4, ["F2", "B2"], ["D", None]):
+        out.write(pl.DataFrame({"mn": mns, "value": [1.0] * len(mns)}, schema=schema))
+    parts = sorted((tmp_path / "values.parquet").glob("part-*.parquet"))
+    meta = pq.read_metadata(parts[0])
+    assert meta.row_group(0).column(0).statistics is None  # none written...
+    assert meta.metadata[MN_BOUNDS_KEY.encode()] == b'["E", "G", 0]'  # ...only the bounds
+    high, low, export, unknown = parts
+    assert plan_part_order([high, low, export]) == ([low, high], [export])
+    assert plan_part_order([low, unknown]) == ([low, unknown], [])  # a row without MN
+
+
 def test_a_small_stream_is_cut_into_more_groups_never_past_the_cap() -> None:
     from zwy.pipeline import MIN_GROUP_BYTES, SMALL_STREAM_GROUPS, parse_group_bytes
 
