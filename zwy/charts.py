@@ -4,8 +4,9 @@ The report and the alerts build each chart's data with Polars (``zwy.report``'s
 ``*_chart_spec`` functions) and draw it here. Drawing holds the GIL for most of its
 0.05-0.06 s a chart (on a figure each thread reuses, :func:`draw`), so threads would not
 overlap it; a day with many breached series (40 on the benchmark district, each drawn
-once for every email that carries it) draws in a pool of processes instead (:func:`draw_all`). A spec holds only plain values, so
-sending one is cheap and drawing it there gives the same bytes as drawing it here.
+once for every email that carries it) draws in a pool of processes instead
+(:func:`draw_all`). A spec holds only plain values, so sending one is cheap and drawing it
+there gives the same bytes as drawing it here.
 
 The workers are forked from the calling process, which has imported matplotlib first.
 Not spawned, nor forked from a forkserver: those re-import the caller's ``__main__`` in
@@ -101,6 +102,9 @@ def _fixed_margins(fig: Any, ax: Any) -> None:
 #: collections, patches); a spec calling anything else is drawn on a figure of its own.
 REUSABLE_CALLS = frozenset({"plot", "scatter", "axhline", "axvspan"})
 
+#: The hour axis of every chart: 00:00-23:00 Beijing time, half an hour of margin.
+_HOURS = (-0.5, 23.5)
+
 #: The reused figure of each thread (figures are not thread-safe): ``(fig, ax)`` or unset.
 _reused = threading.local()
 
@@ -112,7 +116,7 @@ def _new_axes() -> tuple[Any, Any]:
 
     fig = Figure(figsize=(9.6, 3.4))
     ax = fig.add_subplot(1, 1, 1)
-    ax.set_xlim(-0.5, 23.5)
+    ax.set_xlim(*_HOURS)
     ax.set_xticks(range(0, 24, 2))
     ax.set_xticklabels([f"{x:02d}:00" for x in range(0, 24, 2)], fontsize=8)
     ax.grid(True, alpha=0.3)
@@ -143,7 +147,6 @@ def _cleared_axes() -> tuple[Any, Any]:
     ax.set_prop_cycle(None)
     ax.relim()
     ax.set_autoscaley_on(True)
-    ax.set_xlim(-0.5, 23.5)
     rc = matplotlib.rcParams
     fig.subplots_adjust(
         left=rc["figure.subplot.left"],
@@ -165,7 +168,7 @@ def draw(spec: ChartSpec) -> str:
     try:
         for name, args, kwargs in spec.calls:
             getattr(ax, name)(*args, **kwargs)
-        ax.set_xlim(-0.5, 23.5)
+        ax.set_xlim(*_HOURS)
         ax.set_xlabel(spec.xlabel, fontsize=9)
         ax.set_ylabel(spec.ylabel, fontsize=9)
         # An explicit y turns off the automatic title placement, which measures every tick

@@ -312,8 +312,6 @@ def chart_part(chart: Chart) -> EmailMessage:
         cid=f"<{chart.cid}>",
         filename=f"{chart.cid}.png",
     )
-    if "content-disposition" not in part:
-        part["Content-Disposition"] = "inline"
     return part
 
 
