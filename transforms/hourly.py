@@ -28,9 +28,11 @@ inferred as the median gap between its consecutive timestamps, else default to t
 
 from __future__ import annotations
 
+from functools import partial
+
 import polars as pl
 
-from transforms import conform_lazy
+from transforms import conform_lazy, periods
 from transforms.o2 import correct_o2, reference_o2_of_outlets
 from transforms.readings import registry_of_points
 from transforms.units import L_PER_M3, WATER_ARITHMETIC, WATER_FLOW
@@ -252,8 +254,13 @@ def _kind() -> pl.Expr:
     )
 
 
-def _periods(samples: pl.LazyFrame, validity: ValiditySettings) -> pl.LazyFrame:
-    """Aggregate samples into capture periods (gas minute, water period, 2051 row, 2061 hour)."""
+def _period_rows(samples: pl.LazyFrame, validity: ValiditySettings) -> pl.LazyFrame:
+    """Each sample with its capture period's start, length and threshold, and its masks.
+
+    The masked columns (``_vu``, ``_w``, ``_cw``, ``_cou``: null where the sample does
+    not count) let the aggregation use plain sum/mean/count (Polars' fast path; filters
+    inside agg are several times slower) and give the compiled pass the same inputs.
+    """
     gas_rt = (pl.col("cn") == "2011") & (pl.col("stream") == GAS)
     water_rt = (pl.col("cn") == "2011") & (pl.col("stream") == WATER)
     hour = pl.col("hour_start_utc")
@@ -264,9 +271,7 @@ def _periods(samples: pl.LazyFrame, validity: ValiditySettings) -> pl.LazyFrame:
     usable = is_usable(pl.col("flag"), pl.col("value"))
     weighted = usable & pl.col("weight_m3").is_not_null()
     usable_cou = is_usable(pl.col("cou_flag"), pl.col("cou"))
-    # Masked columns first, so that the group-by below uses only plain sum/mean/count
-    # aggregations (Polars' fast path; filters inside agg are several times slower).
-    staged = samples.with_columns(
+    return samples.with_columns(
         period_start=pl.when(gas_rt)
         .then(t.dt.truncate("1m"))
         .when(water_rt)
@@ -293,16 +298,20 @@ def _periods(samples: pl.LazyFrame, validity: ValiditySettings) -> pl.LazyFrame:
         _cw=pl.when(weighted).then(pl.col("value") * pl.col("weight_m3")),
         _cou=pl.when(usable_cou).then(pl.col("cou")),
     )
+
+
+def _group_periods(rows: pl.LazyFrame) -> pl.LazyFrame:
+    """Aggregate :func:`_period_rows` into one row per capture period (the reference)."""
     return (
         # Sorting first makes every group's float sums run in one canonical order, so a
         # rebuild gives bit-identical results whatever order the readings arrived in
         # (with the in-memory engine, which aggregates each group in row order). Within a
         # group data_time_utc is unique (one sample per timestamp, one cn per hour), so
         # it alone fixes that order: an integer sort, not one over the string keys.
-        staged.sort("data_time_utc")
-        .group_by(["mn", "pollutant", "period_start"])
+        rows.sort("data_time_utc")
+        .group_by(list(periods.KEY))
         .agg(
-            pl.col("hour_start_utc", "cn", "stream", "p_min", "threshold", "delivery").first(),
+            pl.col(*periods.FIRSTS).first(),
             pl.col("unit").max(),
             n_values=pl.len().cast(pl.Int64),
             n_valid=pl.col("_valid").sum().cast(pl.Int64),
@@ -316,20 +325,39 @@ def _periods(samples: pl.LazyFrame, validity: ValiditySettings) -> pl.LazyFrame:
             load_sent=pl.col("_cou").sum(),
             n_load_sent=pl.col("_cou").count(),
         )
-        .with_columns(kind=_kind())
-        .with_columns(
-            # Within a water period, a pollutant is weighted by the flow of each slice;
-            # with no flow at all (or zero flow) it falls back to the arithmetic mean.
-            value=pl.when(
-                (pl.col("kind") == "weighted") & (pl.col("n_w") > 0) & (pl.col("sum_w") > 0)
-            )
-            .then(pl.col("sum_cw") / pl.col("sum_w"))
-            .otherwise(pl.col("mean_u")),
-            weight_m3=pl.when(pl.col("n_w") > 0).then(pl.col("sum_w")),
-            has_load_sent=pl.col("n_load_sent") > 0,
-            p_valid=pl.col("n_valid") >= pl.col("threshold"),
-            p_usable=pl.col("n_usable") >= pl.col("threshold"),
+    )
+
+
+def _periods(
+    samples: pl.LazyFrame, validity: ValiditySettings, *, compiled: bool | None = None
+) -> pl.LazyFrame:
+    """Aggregate samples into capture periods (gas minute, water period, 2051 row, 2061 hour).
+
+    ``compiled``: group with the compiled pass (:mod:`transforms.periods`), which gives the
+    reference's (:func:`_group_periods`) result to the bit; None: when numba is installed.
+    """
+    rows = _period_rows(samples, validity)
+    use_compiled = periods.AVAILABLE if compiled is None else compiled
+    grouped = (
+        # One call with every sample (the in-memory engine hands the UDF the whole frame);
+        # no optimisation passes through it, so it gets every column it reads.
+        rows.map_batches(
+            partial(periods.group_periods, reference=_group_periods),
+            schema=_group_periods(rows).collect_schema(),
         )
+        if use_compiled
+        else _group_periods(rows)
+    )
+    return grouped.with_columns(kind=_kind()).with_columns(
+        # Within a water period, a pollutant is weighted by the flow of each slice;
+        # with no flow at all (or zero flow) it falls back to the arithmetic mean.
+        value=pl.when((pl.col("kind") == "weighted") & (pl.col("n_w") > 0) & (pl.col("sum_w") > 0))
+        .then(pl.col("sum_cw") / pl.col("sum_w"))
+        .otherwise(pl.col("mean_u")),
+        weight_m3=pl.when(pl.col("n_w") > 0).then(pl.col("sum_w")),
+        has_load_sent=pl.col("n_load_sent") > 0,
+        p_valid=pl.col("n_valid") >= pl.col("threshold"),
+        p_usable=pl.col("n_usable") >= pl.col("threshold"),
     )
 
 

@@ -87,16 +87,28 @@ def make_readings(
     return build
 
 
-@pytest.fixture
+@pytest.fixture(params=["compiled", "reference"])
 def hourly_of(
+    request: pytest.FixtureRequest,
+    monkeypatch: pytest.MonkeyPatch,
     make_readings: Callable[..., pl.DataFrame],
     points: pl.DataFrame,
     outlets: pl.DataFrame,
     o2_ref: pl.DataFrame,
     validity: ValiditySettings,
 ) -> Callable[..., pl.DataFrame]:
-    """rows → HOURLY frame, sorted by mn, pollutant, hour."""
+    """rows → HOURLY frame, sorted by mn, pollutant, hour.
+
+    Every test of the hours runs twice: capture periods by the compiled pass and by the
+    Polars reference group-by (:mod:`transforms.periods`).
+    """
+    from transforms import periods
     from transforms.hourly import aggregate_hourly
+
+    if request.param == "reference":
+        monkeypatch.setattr(periods, "AVAILABLE", False)
+    elif not periods.AVAILABLE:
+        pytest.skip("numba is not installed: only the reference group-by runs")
 
     def run(rows: list[dict[str, Any]] | pl.DataFrame, settings: ValiditySettings | None = None):
         readings = rows if isinstance(rows, pl.DataFrame) else make_readings(rows)

@@ -1,0 +1,161 @@
+"""The compiled capture periods (transforms.periods) against the Polars reference, to the bit."""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime, timedelta
+
+import polars as pl
+import pytest
+from polars.testing import assert_frame_equal
+
+from transforms import periods
+from transforms.hourly import _group_periods, _period_rows, _periods
+from zwy.contracts import CODE
+from zwy.settings import ValiditySettings
+
+pytestmark = pytest.mark.skipif(not periods.AVAILABLE, reason="numba is not installed")
+
+H0 = datetime(2024, 5, 1, 2, 0, tzinfo=UTC)
+FLAGS = ["N", "N", "N", "T", "S", "D", None]
+
+
+def _samples(seed: int = 7) -> pl.DataFrame:
+    """Chosen samples as aggregate_hourly hands them to _periods: every source and stream.
+
+    A gas stack sending 2011 every 20 s, a water outlet sending 2011 every 60 s (10-minute
+    periods), a water outlet sending 2051 every 10 min with Cou, and a 2061 hour; random
+    values and flags, some values null, some weights null (seeded).
+    """
+    rng = random.Random(seed)
+    rows: list[dict[str, object]] = []
+
+    def add(mn, cn, stream, t, pollutant, unit, rtd_s, period_min, weight):
+        value = None if rng.random() < 0.05 else round(rng.uniform(0, 80), 3)
+        rows.append(
+            {
+                "mn": mn,
+                "cn": cn,
+                "data_time_utc": t,
+                "pollutant": pollutant,
+                "value": value,
+                "flag": rng.choice(FLAGS),
+                "cou": round(rng.uniform(0, 9), 4) if cn != "2011" and rng.random() < 0.8 else None,
+                "cou_flag": rng.choice(FLAGS),
+                "unit": unit,
+                "stream": stream,
+                "delivery": "hj212",
+                "rtd_s": rtd_s,
+                "period_min": period_min,
+                "hour_start_utc": t.replace(minute=0, second=0),
+                "_period_s": 3600 if cn == "2061" else period_min * 60,
+                "weight_m3": weight,
+            }
+        )
+
+    for hour in range(2):
+        h = H0 + timedelta(hours=hour)
+        for step in range(0, 3600, 20):
+            for pollutant in ("a21026", "a21002", "a19001"):
+                unit = "%" if pollutant == "a19001" else "mg/m3"
+                add(
+                    "GAS",
+                    "2011",
+                    "exhaust_gas",
+                    h + timedelta(seconds=step),
+                    pollutant,
+                    unit,
+                    20,
+                    10,
+                    None,
+                )
+        for step in range(0, 3600, 60):
+            for pollutant in ("w00000", "w01018"):
+                weight = None if rng.random() < 0.1 else rng.uniform(0, 0.5)
+                add(
+                    "WRT",
+                    "2011",
+                    "wastewater",
+                    h + timedelta(seconds=step),
+                    pollutant,
+                    "mg/L",
+                    60,
+                    10,
+                    weight,
+                )
+        for step in range(0, 60, 10):
+            for pollutant in ("w00000", "w01018", "w01001"):
+                weight = None if rng.random() < 0.1 else rng.uniform(0, 30)
+                add(
+                    "W51",
+                    "2051",
+                    "wastewater",
+                    h + timedelta(minutes=step),
+                    pollutant,
+                    "mg/L",
+                    60,
+                    10,
+                    weight,
+                )
+        add("G61", "2061", "exhaust_gas", h, "a21026", "mg/m3", 60, 10, None)
+    return pl.DataFrame(rows, infer_schema_length=None).with_columns(
+        pl.col("mn", "cn", "pollutant", "unit", "stream", "delivery").cast(CODE),
+        pl.col("flag", "cou_flag").cast(pl.String),
+    )
+
+
+def _both(samples: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+    validity = ValiditySettings()
+    key = list(periods.KEY)
+    compiled = _periods(samples.lazy(), validity, compiled=True).collect(engine="in-memory")
+    reference = _periods(samples.lazy(), validity, compiled=False).collect(engine="in-memory")
+    return compiled.sort(key), reference.sort(key)
+
+
+def test_compiled_periods_equal_the_reference_to_the_bit():
+    compiled, reference = _both(_samples())
+    assert compiled.height == 2 * (60 * 3 + 6 * 2 + 6 * 3 + 1) == reference.height
+    assert_frame_equal(compiled, reference, check_exact=True)
+
+
+def test_rows_out_of_time_order_are_sorted_first():
+    samples = _samples(seed=11)
+    shuffled = samples.sample(fraction=1.0, shuffle=True, seed=3)
+    rows = _period_rows(shuffled.lazy(), ValiditySettings()).collect()
+    kernel = periods._kernel()
+    codes = [periods._codes(rows.get_column(c)) for c in ("mn", "pollutant")]
+    *_, status = kernel.periods_pass(
+        *codes,
+        rows.get_column("period_start").to_physical().to_numpy(),
+        rows.get_column("data_time_utc").to_physical().to_numpy(),
+        pl.arange(0, rows.height, eager=True).cast(pl.Int64).to_numpy(),
+        1024,
+        *periods._columns(rows),
+    )
+    assert status == kernel.OUT_OF_ORDER
+    compiled, reference = _both(shuffled)
+    assert_frame_equal(compiled, reference, check_exact=True)
+    # and the order the rows came in changes nothing: each period sums in time order
+    assert_frame_equal(compiled, _both(samples)[1], check_exact=True)
+
+
+def test_a_period_with_two_units_is_left_to_the_reference():
+    samples = _samples().with_columns(
+        unit=pl.when((pl.col("mn") == "GAS") & (pl.int_range(pl.len()) % 7 == 0))
+        .then(pl.lit("ppm"))
+        .otherwise(pl.col("unit").cast(pl.String))
+        .cast(CODE)
+    )
+    rows = _period_rows(samples.lazy(), ValiditySettings()).collect()
+    grouped = periods.group_periods(rows, _group_periods)
+    reference = _group_periods(rows.lazy()).collect(engine="in-memory")
+    key = list(periods.KEY)
+    assert_frame_equal(grouped.sort(key), reference.sort(key), check_exact=True)
+    # the reference's max() picked one unit for the mixed periods
+    assert grouped.filter(pl.col("mn") == "GAS").get_column("unit").n_unique() >= 2
+
+
+def test_text_keys_take_the_reference():
+    samples = _samples().with_columns(pl.col("mn", "pollutant").cast(pl.String))
+    compiled, reference = _both(samples)
+    assert_frame_equal(compiled, reference, check_exact=True)
