@@ -8,24 +8,83 @@ import numba
 import numpy as np
 import numpy.typing as npt
 
-#: How the pass ended: done; the rows were not in time order within a (mn, pollutant)
-#: (sort them and run again); or something the reference must decide (two units in a
-#: period, a period start that goes back in time).
-DONE, OUT_OF_ORDER, UNEXPECTED = 0, 1, 2
+#: How the pass ended: done, or something the reference must decide (two units in one
+#: period, two samples of a (mn, pollutant) at the same time, a missing key).
+DONE, UNEXPECTED = 0, 1
 
 I64 = npt.NDArray[np.int64]
 F64 = npt.NDArray[np.float64]
 B = npt.NDArray[np.bool_]
 
 
+@numba.njit(nogil=True, cache=True)
+def _pairs(mn: I64, pollutant: I64, slots: int) -> tuple[I64, int]:  # pragma: no cover
+    # Each row's (mn, pollutant) as a dense id, in order of first appearance: open
+    # addressing in a table of ``slots`` (a power of two, more than twice the pairs).
+    mask = slots - 1
+    key_mn = np.empty(slots, np.int64)
+    key_pol = np.empty(slots, np.int64)
+    pid = np.full(slots, -1, np.int64)
+    pair = np.empty(len(mn), np.int64)
+    n_pairs = 0
+    for i in range(len(mn)):
+        m = mn[i]
+        p = pollutant[i]
+        h = ((m * 0x9E3779B1 + p * 0x85EBCA77) ^ (m >> 7)) & mask
+        while pid[h] >= 0 and (key_mn[h] != m or key_pol[h] != p):
+            h = (h + 1) & mask
+        if pid[h] < 0:
+            key_mn[h] = m
+            key_pol[h] = p
+            pid[h] = n_pairs
+            n_pairs += 1
+        pair[i] = pid[h]
+    return pair, n_pairs
+
+
+@numba.njit(nogil=True, cache=True)
+def _by_pair_in_time(
+    pair: I64, n_pairs: int, time: I64
+) -> tuple[I64, I64, bool]:  # pragma: no cover
+    # Row numbers grouped by pair (a counting sort: stable), each pair's rows in time
+    # order (sorted only where they are not already). False: two rows of a pair at the
+    # same time, whose order the reference leaves to its sort.
+    n = len(pair)
+    offsets = np.zeros(n_pairs + 1, np.int64)
+    for i in range(n):
+        offsets[pair[i] + 1] += 1
+    for p in range(n_pairs):
+        offsets[p + 1] += offsets[p]
+    fill = offsets[:-1].copy()
+    rows = np.empty(n, np.int64)
+    for i in range(n):
+        p = pair[i]
+        rows[fill[p]] = i
+        fill[p] += 1
+    for p in range(n_pairs):
+        a, b = offsets[p], offsets[p + 1]
+        in_order = True
+        for j in range(a + 1, b):
+            if time[rows[j]] <= time[rows[j - 1]]:
+                in_order = False
+                break
+        if not in_order:
+            seg = rows[a:b].copy()
+            rows[a:b] = seg[np.argsort(time[seg], kind="mergesort")]
+            for j in range(a + 1, b):
+                if time[rows[j]] == time[rows[j - 1]]:
+                    return rows, offsets, False
+    return rows, offsets, True
+
+
 @numba.njit(inline="always")
-def _add(sums: F64, comp: F64, j: int, g: int, x: float) -> None:  # pragma: no cover
-    # Kahan summation, as Polars' in-memory grouped sum and mean (checked against Polars
-    # on random groups of 1-300 values: the same bits; a plain running sum was not).
-    y = x - comp[j, g]
-    t = sums[j, g] + y
-    comp[j, g] = (t - sums[j, g]) - y
-    sums[j, g] = t
+def _add(s: float, c: float, x: float) -> tuple[float, float]:  # pragma: no cover
+    # One step of Kahan's compensated sum: what Polars' in-memory grouped sum and mean do
+    # (checked against Polars on random groups of 1-300 values: the same bits; a plain
+    # running sum was not).
+    y = x - c
+    t = s + y
+    return t, (t - s) - y
 
 
 @numba.njit(nogil=True, cache=True)
@@ -34,7 +93,6 @@ def periods_pass(  # pragma: no cover  (compiled; the tests run it through group
     pollutant: I64,
     start: I64,
     time: I64,
-    order: I64,
     slots: int,
     unit: I64,
     valid: B,
@@ -50,86 +108,84 @@ def periods_pass(  # pragma: no cover  (compiled; the tests run it through group
     cou: F64,
     cou_ok: B,
 ) -> tuple[Any, ...]:
-    """Sum every capture period of the rows, visited in ``order``; see :mod:`transforms.periods`.
+    """Sum every capture period of the rows; see :mod:`transforms.periods`.
 
-    Within one (mn, pollutant) the period starts never go back in time (a period lies in
-    its hour, after its own start, and an hour has one source), so a pair only needs its
-    current period: the pair is found by open addressing in a table of ``slots`` (a power
-    of two, more than twice the pairs), and a row with a new start opens the next period.
-    Every sum adds its period's rows in visiting order with Kahan's compensation, as
-    Polars' grouped sum and mean do over the time-sorted rows: the caller makes sure the
-    visiting order is time order within each pair (checked here: else ``OUT_OF_ORDER``).
+    The rows are taken (mn, pollutant) by (mn, pollutant), each pair's in time order.
+    Within a pair the period starts never go back in time (a period lies in its hour,
+    after its own start, and an hour has one source), so a pair's periods are runs of
+    rows with the same start, each summed in its own registers. Every sum is Kahan's, in
+    time order, as Polars' in-memory grouped sum and mean over the time-sorted rows.
 
     Returns:
-        ``(first, unit_row, counts, sums, status)``: per period its first row, a row
-        holding its unit (-1: none), the counts (values, valid, usable, T, S, ``_vu``,
-        ``_w``, ``_cou`` non-null) and sums (``_vu``, ``_w``, ``_cw``, ``_cou``), each
-        an array per column, periods in the order they opened; ``status`` (``DONE`` or why
-        not, the arrays then empty).
+        ``(first, unit_row, counts, sums, status)``: per period its first row (in time),
+        a row holding its unit (-1: none), the counts (values, valid, usable, T, S,
+        ``_vu``, ``_w``, ``_cou`` non-null) and the sums (``_vu``, ``_w``, ``_cw``,
+        ``_cou``) as one array per column, periods pair by pair in time; ``status``
+        (``DONE``, or ``UNEXPECTED`` with empty arrays).
 
     """
-    n = len(order)
-    mask = slots - 1
-    pair_mn = np.empty(slots, np.int64)
-    pair_pol = np.empty(slots, np.int64)
-    pair_start = np.empty(slots, np.int64)
-    pair_time = np.empty(slots, np.int64)
-    pair_group = np.full(slots, -1, np.int64)
+    n = len(mn)
+    pair, n_pairs = _pairs(mn, pollutant, slots)
+    rows, offsets, ok = _by_pair_in_time(pair, n_pairs, time)
     first = np.empty(n, np.int64)
     unit_row = np.empty(n, np.int64)
-    counts = np.zeros((8, n), np.int64)
-    sums = np.zeros((4, n), np.float64)
-    comp = np.zeros((4, n), np.float64)  # the sums' Kahan compensations
-    groups = 0
-    status = DONE
-    for k in range(n):
-        i = order[k]
-        m = mn[i]
-        p = pollutant[i]
-        h = ((m * 0x9E3779B1 + p * 0x85EBCA77) ^ (m >> 7)) & mask
-        while pair_group[h] >= 0 and (pair_mn[h] != m or pair_pol[h] != p):
-            h = (h + 1) & mask
-        g = pair_group[h]
-        if g >= 0 and time[i] <= pair_time[h]:
-            status = OUT_OF_ORDER
+    counts = np.empty((8, n), np.int64)
+    sums = np.empty((4, n), np.float64)
+    g = 0
+    status = DONE if ok else UNEXPECTED
+    for p in range(n_pairs if ok else 0):
+        j = offsets[p]
+        end = offsets[p + 1]
+        while j < end:
+            i0 = rows[j]
+            st = start[i0]
+            u = -1
+            c0 = c1 = c2 = c3 = c4 = c5 = c6 = c7 = 0
+            s0 = s1 = s2 = s3 = 0.0
+            k0 = k1 = k2 = k3 = 0.0
+            while j < end and start[rows[j]] == st:
+                i = rows[j]
+                c0 += 1
+                c1 += valid[i]
+                c2 += usable[i]
+                c3 += flag_t[i]
+                c4 += flag_s[i]
+                if unit[i] >= 0:
+                    if u < 0:
+                        u = i
+                    elif unit[u] != unit[i]:
+                        status = UNEXPECTED
+                if vu_ok[i]:
+                    s0, k0 = _add(s0, k0, vu[i])
+                    c5 += 1
+                if w_ok[i]:
+                    s1, k1 = _add(s1, k1, w[i])
+                    c6 += 1
+                if cw_ok[i]:
+                    s2, k2 = _add(s2, k2, cw[i])
+                if cou_ok[i]:
+                    s3, k3 = _add(s3, k3, cou[i])
+                    c7 += 1
+                j += 1
+            if j < end and start[rows[j]] < st:
+                status = UNEXPECTED
+            first[g] = i0
+            unit_row[g] = u
+            counts[0, g] = c0
+            counts[1, g] = c1
+            counts[2, g] = c2
+            counts[3, g] = c3
+            counts[4, g] = c4
+            counts[5, g] = c5
+            counts[6, g] = c6
+            counts[7, g] = c7
+            sums[0, g] = s0
+            sums[1, g] = s1
+            sums[2, g] = s2
+            sums[3, g] = s3
+            g += 1
+        if status != DONE:
             break
-        pair_time[h] = time[i]
-        if g < 0 or pair_start[h] != start[i]:
-            if g < 0:
-                pair_mn[h] = m
-                pair_pol[h] = p
-            elif start[i] < pair_start[h]:
-                status = UNEXPECTED
-                break
-            g = groups
-            groups += 1
-            first[g] = i
-            unit_row[g] = -1
-            pair_start[h] = start[i]
-            pair_group[h] = g
-        counts[0, g] += 1
-        counts[1, g] += valid[i]
-        counts[2, g] += usable[i]
-        counts[3, g] += flag_t[i]
-        counts[4, g] += flag_s[i]
-        if unit[i] >= 0:
-            u = unit_row[g]
-            if u < 0:
-                unit_row[g] = i
-            elif unit[u] != unit[i]:
-                status = UNEXPECTED
-                break
-        if vu_ok[i]:
-            _add(sums, comp, 0, g, vu[i])
-            counts[5, g] += 1
-        if w_ok[i]:
-            _add(sums, comp, 1, g, w[i])
-            counts[6, g] += 1
-        if cw_ok[i]:
-            _add(sums, comp, 2, g, cw[i])
-        if cou_ok[i]:
-            _add(sums, comp, 3, g, cou[i])
-            counts[7, g] += 1
     if status != DONE:
-        groups = 0
-    return first[:groups], unit_row[:groups], counts[:, :groups], sums[:, :groups], status
+        g = 0
+    return first[:g], unit_row[:g], counts[:, :g], sums[:, :g], status

@@ -3,18 +3,19 @@
 :func:`transforms.hourly._group_periods` is the reference: it sorts the samples by time and
 groups them by ``(mn, pollutant, period_start)`` with a hash group-by. At district scale
 that group-by was half of the marts' rebuild (0.30 of 0.62 CPU-s for 40 stacks' 1.2 M
-readings), most of it hashing three keys for groups of two samples. Here one pass visits
-the rows in time order within each ``(mn, pollutant)`` (the order they are staged in, else
-sorted): a pair's periods follow one another, so a row either adds to its pair's current
-period or opens the next one. Each sum is Kahan's compensated sum in time order, which is
-what Polars' in-memory grouped sum and mean compute: the same bits (the tests compare both,
-with periods of 1 to 20 samples; the benchmark district's 18 M readings gave identical
-marts).
+readings), most of it hashing three keys for groups of two samples. Here the rows are
+bucketed by ``(mn, pollutant)`` (a counting sort), each pair's rows in time order (sorted
+only where they are not: they usually come in time order); a pair's periods then follow
+one another, and each is summed in registers. Each sum is Kahan's compensated sum in time
+order, which is what Polars' in-memory grouped sum and mean compute: the same bits (the
+tests compare both, with periods of 1 to 20 samples, in and out of order; the benchmark
+district's 18 M readings gave identical marts).
 
 The pass needs the keys as integers: ``mn``, ``pollutant`` and ``unit`` dictionary-coded
 (Categorical, as :func:`transforms.hourly.aggregate_hourly` makes them). Anything else
-(text keys, a null ``mn`` or time, a period with two different units) goes to the
-reference, which is always right; so does everything when numba is not installed.
+(text keys, a null ``mn`` or time, two samples of a pair at one time, a period with two
+different units) goes to the reference, which is always right; so does everything when
+numba is not installed.
 """
 
 from __future__ import annotations
@@ -50,20 +51,28 @@ def _kernel() -> Any:
     return _periods_kernel
 
 
+def _frozen(array: npt.NDArray[Any]) -> npt.NDArray[Any]:
+    # Every input read-only: Polars hands out some arrays read-only and some writable,
+    # and numba compiles (and caches) one version of the kernel per combination.
+    view = array.view()
+    view.flags.writeable = False
+    return view
+
+
 def _codes(series: pl.Series) -> I64:
-    return series.to_physical().cast(pl.Int64).fill_null(-1).to_numpy()
+    return _frozen(series.to_physical().cast(pl.Int64).fill_null(-1).to_numpy())
 
 
 def _floats(series: pl.Series) -> tuple[F64, B]:
-    return series.fill_null(0.0).to_numpy(), series.is_not_null().to_numpy()
+    return _frozen(series.fill_null(0.0).to_numpy()), _frozen(series.is_not_null().to_numpy())
 
 
 def _bools(series: pl.Series) -> B:
-    return series.fill_null(False).to_numpy()
+    return _frozen(series.fill_null(False).to_numpy())
 
 
 def _columns(rows: pl.DataFrame) -> tuple[npt.NDArray[Any], ...]:
-    """Return the kernel's per-row inputs that follow its keys, times, order and table size."""
+    """Return the kernel's per-row inputs that follow its keys, times and table size."""
     return (
         _codes(rows.get_column("unit")),
         _bools(rows.get_column("_valid")),
@@ -89,8 +98,9 @@ def group_periods(
             when the compiled pass cannot take ``rows`` (see the module docstring).
 
     Returns:
-        The reference's columns and values, periods in the order they open in time order
-        (the reference's row order is arbitrary; nothing depends on it).
+        The reference's columns and values; periods by (mn, pollutant) in the order the
+        pairs first appear, each pair's in time (the reference's row order is arbitrary;
+        nothing depends on it).
 
     """
     schema = rows.schema
@@ -105,8 +115,8 @@ def group_periods(
         return reference(rows.lazy()).collect(engine="in-memory")
     mn = _codes(rows.get_column("mn"))
     pollutant = _codes(rows.get_column("pollutant"))
-    start = rows.get_column("period_start").to_physical().to_numpy()
-    time = rows.get_column("data_time_utc").to_physical().to_numpy()
+    start = _frozen(rows.get_column("period_start").to_physical().to_numpy())
+    time = _frozen(rows.get_column("data_time_utc").to_physical().to_numpy())
     columns = _columns(rows)
     # Pairs in the kernel's table: at most (MNs x pollutants), at most one per row.
     pairs = min(
@@ -114,18 +124,10 @@ def group_periods(
         rows.get_column("mn").n_unique() * rows.get_column("pollutant").n_unique(),
     )
     slots = 1 << max(4, (2 * pairs).bit_length())
-    # The rows as they come first: the readings are staged by (mn, time), so each
-    # (mn, pollutant) is usually in time order already, and reading them in place is
-    # 3x faster than through a sort. Otherwise in time order, as the reference sorts
-    # (within a period every timestamp is unique, so time alone fixes its sums' order).
     k = _kernel()
     first, unit_row, counts, sums, status = k.periods_pass(
-        mn, pollutant, start, time, np.arange(len(time)), slots, *columns
+        mn, pollutant, start, time, slots, *columns
     )
-    if status == k.OUT_OF_ORDER:
-        first, unit_row, counts, sums, status = k.periods_pass(
-            mn, pollutant, start, time, np.argsort(time, kind="stable"), slots, *columns
-        )
     if status != k.DONE:
         return reference(rows.lazy()).collect(engine="in-memory")
     firsts = rows.select(*KEY, *FIRSTS).gather(pl.Series(first))

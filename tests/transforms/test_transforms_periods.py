@@ -118,25 +118,32 @@ def test_compiled_periods_equal_the_reference_to_the_bit():
     assert_frame_equal(compiled, reference, check_exact=True)
 
 
-def test_rows_out_of_time_order_are_sorted_first():
+def test_rows_in_any_order_give_the_same_periods():
     samples = _samples(seed=11)
     shuffled = samples.sample(fraction=1.0, shuffle=True, seed=3)
-    rows = _period_rows(shuffled.lazy(), ValiditySettings()).collect()
-    kernel = periods._kernel()
-    codes = [periods._codes(rows.get_column(c)) for c in ("mn", "pollutant")]
-    *_, status = kernel.periods_pass(
-        *codes,
-        rows.get_column("period_start").to_physical().to_numpy(),
-        rows.get_column("data_time_utc").to_physical().to_numpy(),
-        pl.arange(0, rows.height, eager=True).cast(pl.Int64).to_numpy(),
-        1024,
-        *periods._columns(rows),
-    )
-    assert status == kernel.OUT_OF_ORDER
     compiled, reference = _both(shuffled)
     assert_frame_equal(compiled, reference, check_exact=True)
     # and the order the rows came in changes nothing: each period sums in time order
     assert_frame_equal(compiled, _both(samples)[1], check_exact=True)
+
+
+def test_two_samples_of_a_pair_at_one_time_are_left_to_the_reference():
+    samples = _samples()
+    twice = pl.concat([samples, samples.filter(pl.col("mn") == "W51").head(1)])
+    rows = _period_rows(twice.lazy(), ValiditySettings()).collect()
+    kernel = periods._kernel()
+    *_, status = kernel.periods_pass(
+        periods._codes(rows.get_column("mn")),
+        periods._codes(rows.get_column("pollutant")),
+        periods._frozen(rows.get_column("period_start").to_physical().to_numpy()),
+        periods._frozen(rows.get_column("data_time_utc").to_physical().to_numpy()),
+        1024,
+        *periods._columns(rows),
+    )
+    assert status == kernel.UNEXPECTED
+    compiled, reference = _both(twice)
+    assert_frame_equal(compiled, reference, check_exact=True)
+    assert compiled.filter(pl.col("mn") == "W51").get_column("n_values").max() == 2
 
 
 def test_a_period_with_two_units_is_left_to_the_reference():
