@@ -209,3 +209,51 @@ def test_compiled_framing_cuts_every_kind_of_line_like_the_reference() -> None:
     assert segments == reference.frames["_data"].to_list()
     assert compiled.blank.to_list()[11:14] == [True, True, True]
     assert compiled.frames.height == 10  # "##12", "###" and "## no frame" start none
+
+
+DATATIMES = [
+    "20240501120000",  # an ordinary time
+    "20240501235959123",  # with milliseconds
+    "20240229000000",  # a leap day
+    "20230229000000",  # not a leap year
+    "21000229000000",  # a century that is not a leap year
+    "20000229000000",  # one that is
+    "20241301000000",  # month 13
+    "20240431000000",  # April 31
+    "20240501240000",  # hour 24
+    "20240501126000",  # minute 60
+    "20241231160000",  # 08:00 UTC
+    "20250101000000",  # local midnight = 16:00 UTC the day before
+    "2024050112000",  # 13 digits
+    "202405011200001",  # 15 digits
+    "2024-05-01 12:0",  # not digits
+    "２０２４０５０１１２００００",  # full-width digits: not ASCII
+    "",
+    None,
+]
+
+
+def _frames(texts: list[str | None]) -> pl.DataFrame:
+    return pl.DataFrame({"_dt_text": texts}, schema={"_dt_text": pl.String})
+
+
+def test_compiled_datatime_parses_like_polars() -> None:
+    frames = _frames(DATATIMES)
+    compiled = parse_mod._datatime(frames, compiled=True)
+    reference = parse_mod._datatime(frames, compiled=False)
+    assert_frame_equal(compiled, reference)
+    assert compiled.get_column("_dt_ok").to_list()[:6] == [True, True, True, False, False, True]
+    # 2024-05-01 12:00 in Beijing is 04:00 UTC; the milliseconds are kept
+    utc = compiled.get_column("data_time").dt.convert_time_zone("UTC").to_list()
+    assert (utc[0].hour, utc[1].microsecond) == (4, 123_000)
+
+
+@pytest.mark.parametrize("text", ["19900601120000", "20240501235960"])
+def test_datatimes_the_compiled_pass_does_not_decide_go_to_polars(text: str) -> None:
+    # Before 1992 China kept summer time some years; a 60th second is a leap second.
+    parsed = scan.datatimes(pl.Series([text, "20240501120000"]))
+    assert parsed is not None and parsed[1] is False
+    frames = _frames([text, "20240501120000"])
+    assert_frame_equal(
+        parse_mod._datatime(frames, compiled=True), parse_mod._datatime(frames, compiled=False)
+    )

@@ -664,8 +664,19 @@ def _to_hex(values: npt.NDArray[np.int64]) -> pl.Series:
     return table.gather(pl.Series(inv.astype(np.int64)))
 
 
-def _datatime(df: pl.DataFrame) -> pl.DataFrame:
-    """Add ``data_time`` (Asia/Shanghai) and ``_dt_ok`` for frames whose DataTime parses."""
+def _datatime(df: pl.DataFrame, *, compiled: bool = False) -> pl.DataFrame:
+    """Add ``data_time`` (Asia/Shanghai) and ``_dt_ok`` for frames whose DataTime parses.
+
+    ``compiled``: parse with the compiled pass (:func:`zwy.hj212.scan.datatimes`), which
+    leaves the DataTimes that need the time zone's history (before 1992) to this one.
+    """
+    if compiled:
+        parsed = scan.datatimes(df.get_column("_dt_text"))
+        if parsed is not None and parsed[1]:
+            in_local = parsed[0].dt.convert_time_zone(TZ_LOCAL).cast(LOCAL_DT)
+            return df.with_columns(in_local.alias("data_time")).with_columns(
+                pl.col("data_time").is_not_null().alias("_dt_ok")
+            )
     text = pl.col("_dt_text")
     digits = text.str.contains(_DATETIME_RE).fill_null(False)
     naive = text.str.head(14).str.strptime(pl.Datetime("us"), "%Y%m%d%H%M%S", strict=False)
@@ -1140,7 +1151,7 @@ def parse_lines(
         )
         .alias("protocol"),
     )
-    df = _datatime(df)
+    df = _datatime(df, compiled=use_scanner)
     df = _inherit_datatime(df)
     df = df.with_columns(policy.alias("_policy"))
     df = _rules(df, pl.col("_policy"))

@@ -508,6 +508,80 @@ def _frame_firsts_kernel(
     return first, bad, dup, has
 
 
+#: The first year from which Asia/Shanghai is UTC+8 all year (China kept summer time from
+#: 1986 to 1991; IANA tz database). Earlier DataTimes go through Polars' time-zone rules.
+FIXED_OFFSET_FROM_YEAR = 1992
+_UTC8_US = 8 * 3600 * 1_000_000
+
+
+@_inlined
+def _digits(buf: U8, s: int, n: int) -> int:  # pragma: no cover
+    v = 0
+    for k in range(n):
+        v = v * 10 + (buf[s + k] - 48)
+    return v
+
+
+@_compiled
+def _datatime_kernel(buf: U8, offs: I64) -> tuple[I64, U8, bool]:  # pragma: no cover
+    # Each string as HJ 212's DataTime (YYYYMMDDhhmmss, optionally with milliseconds):
+    # microseconds since the epoch in UTC, read as Asia/Shanghai local time at UTC+8.
+    # ok[i] = 0 for a string that is not such a time (a calendar check as strict as
+    # strptime's: month 1-12, the month's days with leap years, hour 0-23, minute and
+    # second 0-59). ``sure`` is False when a string is a time this pass does not decide
+    # (a year before FIXED_OFFSET_FROM_YEAR, a 60th second): the caller asks Polars.
+    n = len(offs) - 1
+    out = np.zeros(n, np.int64)
+    ok = np.zeros(n, np.uint8)
+    sure = True
+    for i in range(n):
+        s = offs[i]
+        m = offs[i + 1] - s
+        if m != 14 and m != 17:
+            continue
+        digits = True
+        for k in range(m):
+            b = buf[s + k]
+            if b < 48 or b > 57:
+                digits = False
+                break
+        if not digits:
+            continue
+        year = _digits(buf, s, 4)
+        month = _digits(buf, s + 4, 2)
+        day = _digits(buf, s + 6, 2)
+        hour = _digits(buf, s + 8, 2)
+        minute = _digits(buf, s + 10, 2)
+        second = _digits(buf, s + 12, 2)
+        millis = _digits(buf, s + 14, 3) if m == 17 else 0
+        if year < FIXED_OFFSET_FROM_YEAR or second == 60:
+            sure = False
+            continue
+        leap = (year % 4 == 0 and year % 100 != 0) or year % 400 == 0
+        if month == 2:
+            last = 29 if leap else 28
+        elif month == 4 or month == 6 or month == 9 or month == 11:
+            last = 30
+        else:
+            last = 31
+        if month < 1 or month > 12 or day < 1 or day > last:
+            continue
+        if hour > 23 or minute > 59 or second > 59:
+            continue
+        # days from 1970-01-01 (Howard Hinnant's days_from_civil)
+        y = year - 1 if month <= 2 else year
+        era = y // 400
+        yoe = y - era * 400
+        mp = month + 9 if month <= 2 else month - 3
+        doy = (153 * mp + 2) // 5 + day - 1
+        doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
+        days = era * 146097 + doe - 719468
+        local = ((days * 24 + hour) * 60 + minute) * 60 + second
+        out[i] = local * 1_000_000 + millis * 1000 - _UTC8_US
+        ok[i] = 1
+    return out, ok, sure
+
+
 # --- Python side ------------------------------------------------------------------------------
 
 
@@ -523,6 +597,26 @@ def string_buffers(values: pl.Series) -> tuple[U8, I64]:
     data = arr.buffers()[2]
     buf = np.frombuffer(data, dtype=np.uint8) if data is not None else np.zeros(0, np.uint8)
     return buf, offs
+
+
+def datatimes(values: pl.Series) -> tuple[pl.Series, bool] | None:
+    """Parse HJ 212 DataTimes (``YYYYMMDDhhmmss[fff]``, Asia/Shanghai) in one compiled pass.
+
+    Returns:
+        ``(utc, sure)``: the instants as a ``Datetime("us", "UTC")`` series, null where a
+        string is not a valid DataTime; ``sure`` is False when some string needs the time
+        zone's history (a year before :data:`FIXED_OFFSET_FROM_YEAR`) or is a leap second,
+        which this pass leaves to Polars. None without numba.
+
+    """
+    if not AVAILABLE:  # pragma: no cover
+        return None
+    buf, offs = string_buffers(values)
+    micros, ok, sure = _datatime_kernel(buf, offs)
+    utc = (
+        pl.Series(values.name, micros).cast(pl.Datetime("us", "UTC")).set(pl.Series(ok == 0), None)
+    )
+    return utc, bool(sure)
 
 
 def crc_many(buf: U8, offs: I64, algorithm: str = "appendix_a", rows: I64 | None = None) -> I64:
