@@ -20,84 +20,55 @@ H0 = datetime(2024, 5, 1, 2, 0, tzinfo=UTC)
 FLAGS = ["N", "N", "N", "T", "S", "D", None]
 
 
-def _samples(seed: int = 7) -> pl.DataFrame:
-    """Chosen samples as aggregate_hourly hands them to _periods: every source and stream.
+#: (mn, cn, stream, interval, pollutants, rtd_s, largest flow weight or None): a gas stack
+#: sending 2011 every 20 s, a water outlet sending 2011 every 60 s (10-minute periods), a
+#: water outlet sending 2051 every 10 min, a stack's 2061 hour.
+DEVICES = [
+    ("GAS", "2011", "exhaust_gas", timedelta(seconds=20), ("a21026", "a21002", "a19001"), 20, None),
+    ("WRT", "2011", "wastewater", timedelta(seconds=60), ("w00000", "w01018"), 60, 0.5),
+    ("W51", "2051", "wastewater", timedelta(minutes=10), ("w00000", "w01018", "w01001"), 60, 30.0),
+    ("G61", "2061", "exhaust_gas", timedelta(hours=1), ("a21026",), 60, None),
+]
+UNITS = {"a19001": "%", "w00000": "L/s", "w01001": "pH"}
 
-    A gas stack sending 2011 every 20 s, a water outlet sending 2011 every 60 s (10-minute
-    periods), a water outlet sending 2051 every 10 min with Cou, and a 2061 hour; random
-    values and flags, some values null, some weights null (seeded).
+
+def _samples(seed: int = 7) -> pl.DataFrame:
+    """Chosen samples as aggregate_hourly hands them to _periods, two hours of DEVICES.
+
+    Random values (some null), flags, Cou and flow weights (some null); seeded.
     """
     rng = random.Random(seed)
     rows: list[dict[str, object]] = []
-
-    def add(mn, cn, stream, t, pollutant, unit, rtd_s, period_min, weight):
-        value = None if rng.random() < 0.05 else round(rng.uniform(0, 80), 3)
-        rows.append(
-            {
-                "mn": mn,
-                "cn": cn,
-                "data_time_utc": t,
-                "pollutant": pollutant,
-                "value": value,
-                "flag": rng.choice(FLAGS),
-                "cou": round(rng.uniform(0, 9), 4) if cn != "2011" and rng.random() < 0.8 else None,
-                "cou_flag": rng.choice(FLAGS),
-                "unit": unit,
-                "stream": stream,
-                "delivery": "hj212",
-                "rtd_s": rtd_s,
-                "period_min": period_min,
-                "hour_start_utc": t.replace(minute=0, second=0),
-                "_period_s": 3600 if cn == "2061" else period_min * 60,
-                "weight_m3": weight,
-            }
-        )
-
-    for hour in range(2):
-        h = H0 + timedelta(hours=hour)
-        for step in range(0, 3600, 20):
-            for pollutant in ("a21026", "a21002", "a19001"):
-                unit = "%" if pollutant == "a19001" else "mg/m3"
-                add(
-                    "GAS",
-                    "2011",
-                    "exhaust_gas",
-                    h + timedelta(seconds=step),
-                    pollutant,
-                    unit,
-                    20,
-                    10,
-                    None,
+    for mn, cn, stream, step, pollutants, rtd_s, max_weight in DEVICES:
+        t = H0
+        while t < H0 + timedelta(hours=2):
+            for pollutant in pollutants:
+                weight = None
+                if max_weight is not None and rng.random() >= 0.1:
+                    weight = rng.uniform(0, max_weight)
+                rows.append(
+                    {
+                        "mn": mn,
+                        "cn": cn,
+                        "data_time_utc": t,
+                        "pollutant": pollutant,
+                        "value": None if rng.random() < 0.05 else round(rng.uniform(0, 80), 3),
+                        "flag": rng.choice(FLAGS),
+                        "cou": None if cn == "2011" or rng.random() < 0.2 else rng.uniform(0, 9),
+                        "cou_flag": rng.choice(FLAGS),
+                        "unit": UNITS.get(
+                            pollutant, "mg/m3" if stream == "exhaust_gas" else "mg/L"
+                        ),
+                        "stream": stream,
+                        "delivery": "hj212",
+                        "rtd_s": rtd_s,
+                        "period_min": 10,
+                        "hour_start_utc": t.replace(minute=0, second=0),
+                        "_period_s": 3600 if cn == "2061" else 600,
+                        "weight_m3": weight,
+                    }
                 )
-        for step in range(0, 3600, 60):
-            for pollutant in ("w00000", "w01018"):
-                weight = None if rng.random() < 0.1 else rng.uniform(0, 0.5)
-                add(
-                    "WRT",
-                    "2011",
-                    "wastewater",
-                    h + timedelta(seconds=step),
-                    pollutant,
-                    "mg/L",
-                    60,
-                    10,
-                    weight,
-                )
-        for step in range(0, 60, 10):
-            for pollutant in ("w00000", "w01018", "w01001"):
-                weight = None if rng.random() < 0.1 else rng.uniform(0, 30)
-                add(
-                    "W51",
-                    "2051",
-                    "wastewater",
-                    h + timedelta(minutes=step),
-                    pollutant,
-                    "mg/L",
-                    60,
-                    10,
-                    weight,
-                )
-        add("G61", "2061", "exhaust_gas", h, "a21026", "mg/m3", 60, 10, None)
+            t += step
     return pl.DataFrame(rows, infer_schema_length=None).with_columns(
         pl.col("mn", "cn", "pollutant", "unit", "stream", "delivery").cast(CODE),
         pl.col("flag", "cou_flag").cast(pl.String),
