@@ -23,7 +23,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -94,6 +94,60 @@ def stage_dir(settings: Settings, day: date, stream: str) -> Path:
     d = settings.staging / day.isoformat() / stream
     d.mkdir(parents=True, exist_ok=True)
     return d
+
+
+#: Written into a day's staging folder when the day is loaded: the folder's files up to
+#: then are in the warehouse.
+LOADED_MARKER = "_loaded.json"
+
+
+def mark_loaded(settings: Settings, day: date, run_id: str) -> Path:
+    """Record in ``day``'s staging folder that its files are loaded (run id and time)."""
+    marker = settings.staging / day.isoformat() / LOADED_MARKER
+    marker.parent.mkdir(parents=True, exist_ok=True)
+    marker.write_text(
+        json.dumps(
+            {"day": day.isoformat(), "run_id": run_id, "loaded_at": datetime.now(UTC).isoformat()}
+        )
+    )
+    return marker
+
+
+def prune_staging(settings: Settings, loaded_day: date) -> list[date]:
+    """Remove the staging folders of days more than ``staging_keep_days`` before ``loaded_day``.
+
+    A day's staging is a copy of what its load put in the warehouse (the packets and
+    readings files are copied into the warehouse's partitions), plus the parsed values it
+    was made from; at district scale about 240 MB a day, more than the warehouse grows by.
+    Only folders that were loaded (:data:`LOADED_MARKER`) and have not been staged again
+    since (no file newer than the marker: a rerun in progress) go; folders that are not a
+    day's, and days staged but never loaded, stay. ``staging_keep_days = 0`` keeps all.
+
+    Returns:
+        The days whose staging was removed, oldest first.
+
+    """
+    keep = settings.staging_keep_days
+    root = settings.staging
+    if keep == 0 or not root.is_dir():
+        return []
+    cutoff = loaded_day - timedelta(days=keep)
+    removed: list[date] = []
+    for folder in sorted(root.iterdir()):
+        try:
+            day = date.fromisoformat(folder.name)
+        except ValueError:
+            continue
+        marker = folder / LOADED_MARKER
+        if day >= cutoff or not folder.is_dir() or not marker.is_file():
+            continue
+        loaded_at = marker.stat().st_mtime
+        files = (p for p in folder.rglob("*") if p.is_file() and p != marker)
+        if any(p.stat().st_mtime > loaded_at for p in files):
+            continue
+        shutil.rmtree(folder)
+        removed.append(day)
+    return removed
 
 
 def discover_inputs(inbox: Path, day: date, stream: str) -> list[InputFile]:
@@ -864,6 +918,8 @@ def load_day(
         )
         if DUST_STREAM in staged:
             lr.rows["mart_dust_hourly"] = _load_dust_marts(con, day, settings)
+    mark_loaded(settings, day, run_id)
+    result["staging_pruned"] = [d.isoformat() for d in prune_staging(settings, day)]
     result["streams"] = staged
     result["rows"] = dict(lr.rows)
     result["affected_days"] = [d.isoformat() for d in lr.affected_days]

@@ -105,6 +105,14 @@ class Settings(BaseSettings):
         description="groups of HJ 212 logs parsed at once (threads); peak memory grows "
         "with parse_workers x parse_chunk_mb (about 23 bytes per byte of log)",
     )
+    staging_keep_days: int = Field(
+        default=14,
+        ge=0,
+        description="days of staging kept behind the day just loaded: an older day's "
+        "staging folder, once loaded and not staged again since, is removed after each "
+        "load (the warehouse holds what it staged; a rerun stages it again from the "
+        "inbox); 0 keeps every day's",
+    )
     chart_workers: int = Field(
         default=2,
         ge=1,

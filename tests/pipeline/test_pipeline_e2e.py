@@ -322,3 +322,12 @@ def test_staged_files_are_copied_into_the_warehouse_one_per_stream(district):
             assert in_key_order(pl.read_parquet(staged), ("mn", "data_time_utc")), staged
             assert hashlib.sha256(staged.read_bytes()).hexdigest() in shas, staged
         assert len(shas) == 3, table
+
+
+def test_each_loaded_day_is_marked_in_its_staging_and_kept_within_the_window(district):
+    _, settings, _ = district
+    for d in DAYS:
+        marker = settings.staging / d.isoformat() / "_loaded.json"
+        assert json.loads(marker.read_text())["day"] == d.isoformat()
+        # within staging_keep_days of the last day loaded: still there
+        assert (settings.staging / d.isoformat() / "wastewater" / "readings.parquet").exists()
