@@ -71,9 +71,20 @@ def _bools(series: pl.Series) -> B:
     return _frozen(series.fill_null(False).to_numpy())
 
 
-def _columns(rows: pl.DataFrame) -> tuple[npt.NDArray[Any], ...]:
-    """Return the kernel's per-row inputs that follow its keys, times and table size."""
+def _inputs(rows: pl.DataFrame) -> tuple[Any, ...]:
+    """Return the arguments of ``periods_pass`` for ``rows`` (keys, times, table size, columns)."""
+    time = _frozen(rows.get_column("data_time_utc").to_physical().to_numpy())
+    # Pairs in the kernel's table: at most (MNs x pollutants), at most one per row.
+    pairs = min(
+        len(time),
+        rows.get_column("mn").n_unique() * rows.get_column("pollutant").n_unique(),
+    )
     return (
+        _codes(rows.get_column("mn")),
+        _codes(rows.get_column("pollutant")),
+        _frozen(rows.get_column("period_start").to_physical().to_numpy()),
+        time,
+        1 << max(4, (2 * pairs).bit_length()),
         _codes(rows.get_column("unit")),
         _bools(rows.get_column("_valid")),
         _bools(rows.get_column("_usable")),
@@ -104,31 +115,18 @@ def group_periods(
 
     """
     schema = rows.schema
-    coded = all(isinstance(schema[c], pl.Categorical) for c in ("mn", "pollutant", "unit"))
-    if (
-        not AVAILABLE
-        or not coded
-        or rows.get_column("mn").null_count()
-        or rows.get_column("period_start").null_count()
-        or rows.get_column("data_time_utc").null_count()
-    ):
+    takes = (
+        AVAILABLE
+        and all(isinstance(schema[c], pl.Categorical) for c in ("mn", "pollutant", "unit"))
+        and not rows.get_column("mn").null_count()
+        and not rows.get_column("period_start").null_count()
+        and not rows.get_column("data_time_utc").null_count()
+    )
+    if not takes:
         return reference(rows.lazy()).collect(engine="in-memory")
-    mn = _codes(rows.get_column("mn"))
-    pollutant = _codes(rows.get_column("pollutant"))
-    start = _frozen(rows.get_column("period_start").to_physical().to_numpy())
-    time = _frozen(rows.get_column("data_time_utc").to_physical().to_numpy())
-    columns = _columns(rows)
-    # Pairs in the kernel's table: at most (MNs x pollutants), at most one per row.
-    pairs = min(
-        len(time),
-        rows.get_column("mn").n_unique() * rows.get_column("pollutant").n_unique(),
-    )
-    slots = 1 << max(4, (2 * pairs).bit_length())
     k = _kernel()
-    first, unit_row, counts, sums, status = k.periods_pass(
-        mn, pollutant, start, time, slots, *columns
-    )
-    if status != k.DONE:
+    first, unit_row, counts, sums, status = k.periods_pass(*_inputs(rows))
+    if status != k.DONE:  # what only the reference decides (the module docstring)
         return reference(rows.lazy()).collect(engine="in-memory")
     firsts = rows.select(*KEY, *FIRSTS).gather(pl.Series(first))
     unit = rows.get_column("unit").gather(pl.Series(unit_row).set(pl.Series(unit_row < 0), None))

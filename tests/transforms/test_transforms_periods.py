@@ -103,14 +103,7 @@ def test_two_samples_of_a_pair_at_one_time_are_left_to_the_reference():
     twice = pl.concat([samples, samples.filter(pl.col("mn") == "W51").head(1)])
     rows = _period_rows(twice.lazy(), ValiditySettings()).collect()
     kernel = periods._kernel()
-    *_, status = kernel.periods_pass(
-        periods._codes(rows.get_column("mn")),
-        periods._codes(rows.get_column("pollutant")),
-        periods._frozen(rows.get_column("period_start").to_physical().to_numpy()),
-        periods._frozen(rows.get_column("data_time_utc").to_physical().to_numpy()),
-        1024,
-        *periods._columns(rows),
-    )
+    *_, status = kernel.periods_pass(*periods._inputs(rows))
     assert status == kernel.UNEXPECTED
     compiled, reference = _both(twice)
     assert_frame_equal(compiled, reference, check_exact=True)

@@ -336,6 +336,15 @@ def _views_kernel(buf: U8, starts: I64, ends: I64) -> U64:  # pragma: no cover
 
 
 @_inlined
+def _all_digits(buf: U8, s: int, e: int) -> bool:  # pragma: no cover
+    # Whether buf[s:e] is ASCII digits only.
+    for k in range(s, e):
+        if buf[k] < 48 or buf[k] > 57:
+            return False
+    return True
+
+
+@_inlined
 def _is_space(b: int) -> bool:  # pragma: no cover
     # ASCII White_Space (Rust's char::is_whitespace, which Polars' strip_chars and the
     # regex class \s use): \t \n \v \f \r and space.
@@ -391,11 +400,7 @@ def _frame_kernel(
             high |= buf[k]
         if matches > 1 or high >= 128 or first + 6 > b:  # several frames, or not ASCII
             continue
-        digits = True
-        for k in range(first + 2, first + 6):
-            if buf[k] < 48 or buf[k] > 57:
-                digits = False
-        if not digits:
+        if not _all_digits(buf, first + 2, first + 6):
             continue
         kind[i] = 1
         end = b
@@ -539,13 +544,7 @@ def _datatime_kernel(buf: U8, offs: I64) -> tuple[I64, U8, bool]:  # pragma: no 
         m = offs[i + 1] - s
         if m != 14 and m != 17:
             continue
-        digits = True
-        for k in range(m):
-            b = buf[s + k]
-            if b < 48 or b > 57:
-                digits = False
-                break
-        if not digits:
+        if not _all_digits(buf, s, s + m):
             continue
         year = _digits(buf, s, 4)
         month = _digits(buf, s + 4, 2)
