@@ -209,6 +209,7 @@ def one_night(out: Path, district: Path, r: int, csv_path: Path) -> dict[str, An
     rec["controls.gx_sql"] = (judges["gx_sql"], 0, 0.0)
     rec["controls.plain_query"] = (judges["plain_duckdb"], 0, 0.0)
     rec["controls.read_and_build"] = (judges["read"] + judges["build"], 0, 0.0)
+    rec["controls.gx_floor"] = (judges["gx_floor"], 0, 0.0)
     shutil.rmtree(data, ignore_errors=True)
     return {
         "rec": rec,
@@ -413,6 +414,8 @@ def main() -> None:
         "parse_vs_read_csv": round(parse_rate / csv_rate, 2),
         "total_s": round(med["total"], 1),
         "gx_vs_plain_query": round(med["controls.gx_sql"] / med["controls.plain_query"], 1),
+        # GX's least run (one expectation, five rows) against every check as one query.
+        "gx_floor_vs_plain_query": round(med["controls.gx_floor"] / med["controls.plain_query"], 1),
         "validate_stage_vs_plain": round(
             (med["controls.read_and_build"] + med["controls.gx_sql"])
             / (med["controls.read_and_build"] + med["controls.plain_query"]),
@@ -443,7 +446,9 @@ def main() -> None:
     print(
         f"controls: GX (sql) judges in {med['controls.gx_sql']:.2f} s, the same checks as one "
         f"plain query in {med['controls.plain_query']:.3f} s ({result['gx_vs_plain_query']}x); "
-        f"with reading and building the batches both need: {result['validate_stage_vs_plain']}x"
+        f"with reading and building the batches both need: {result['validate_stage_vs_plain']}x; "
+        f"GX's floor (one expectation on five rows) {med['controls.gx_floor']:.3f} s "
+        f"({result['gx_floor_vs_plain_query']}x)"
     )
     print(
         f"whole night, raw files to published warehouse and queued alerts: {med['total']:.1f} s "

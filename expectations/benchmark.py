@@ -38,8 +38,9 @@ def judge_timings(warehouse: Path, day: date, repeats: int = 3) -> dict[str, flo
 
     Returns:
         Seconds: ``gx_import`` (once per process), ``read``, ``build``, and the medians
-        ``gx_sql``, ``gx_pandas``, ``plain_duckdb``; ``specs``, ``rows`` and ``findings``
-        as counts.
+        ``gx_sql``, ``gx_pandas``, ``plain_duckdb`` and ``gx_floor`` (GX's least run: the
+        first expectation alone, on the first five rows of its batch, SQL engine);
+        ``specs``, ``rows`` and ``findings`` as counts.
 
     Raises:
         SystemExit: the three judges disagree on the failing rows.
@@ -64,13 +65,25 @@ def judge_timings(warehouse: Path, day: date, repeats: int = 3) -> dict[str, flo
     rows = {k: v.height for k, v in batches.items()}
     with tempfile.TemporaryDirectory() as tmp:
         paths = write_batches(batches, Path(tmp))
-        timings: dict[str, list[float]] = {"gx_sql": [], "gx_pandas": [], "plain_duckdb": []}
+        # GX's floor: what a run costs before it has anything to judge. Against it the
+        # target (GX within 2x one plain query of every check) can be weighed for any
+        # design of the suites, one expectation per limit or one for everything.
+        first = specs[0].batch
+        tiny = write_batches({first: batches[first].head(5)}, Path(tmp) / "floor")
+        timings: dict[str, list[float]] = {
+            "gx_sql": [],
+            "gx_pandas": [],
+            "plain_duckdb": [],
+            "gx_floor": [],
+        }
         results = {}
         for _ in range(repeats):
             for engine in ("pandas", "sql"):
                 run = run_suites(specs, paths, engine=engine, row_counts=rows)
                 timings[f"gx_{engine}"].append(run.seconds)
                 results[engine] = {k: sorted(v) for k, v in run.failures.items()}
+            floor = run_suites(specs[:1], tiny, engine="sql", row_counts={first: 5})
+            timings["gx_floor"].append(floor.seconds)
             t = time.perf_counter()
             plain = judge_plain(specs, paths)
             timings["plain_duckdb"].append(time.perf_counter() - t)
@@ -111,8 +124,10 @@ def main() -> None:
     print(f"| read marts + staging summary (DuckDB) | {res['read']:.2f} |")
     print(f"| build batches (Polars) | {res['build']:.2f} |")
     for name in ("gx_pandas", "gx_sql", "plain_duckdb"):
-        print(f"| judge: {name} | {res[name]:.2f} |")
+        print(f"| judge: {name} | {res[name]:.3f} |")
+    print(f"| GX's floor: one expectation on five rows (sql) | {res['gx_floor']:.3f} |")
     print(f"\nGX (sql) / one plain query: {res['gx_sql'] / res['plain_duckdb']:.1f}x")
+    print(f"GX's floor / one plain query: {res['gx_floor'] / res['plain_duckdb']:.1f}x")
 
 
 if __name__ == "__main__":

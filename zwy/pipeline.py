@@ -12,7 +12,9 @@ packet logs, ``*.csv`` platform exports. Any other file is recorded as unreadabl
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
+import inspect
 import json
 import queue
 import shutil
@@ -26,7 +28,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 import polars as pl
 
@@ -46,6 +48,7 @@ from zwy.contracts import (
     sink_parquet_chunks,
 )
 from zwy.errors import InputFileError
+from zwy.locks import file_lock, remove_held
 from zwy.registry import Registry, load_registry
 from zwy.runtime import batch_stage
 from zwy.settings import Settings, get_settings
@@ -100,6 +103,35 @@ def stage_dir(settings: Settings, day: date, stream: str) -> Path:
 #: then are in the warehouse.
 LOADED_MARKER = "_loaded.json"
 
+#: Folder of the staging root holding one lock file per day (``<day>.lock``).
+LOCKS_DIR = ".locks"
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def staging_lock(settings: Settings, day: date) -> Path:
+    """Return the lock file of ``day``'s staging folder (see :mod:`zwy.locks`)."""
+    return settings.staging / LOCKS_DIR / f"{day.isoformat()}.lock"
+
+
+def uses_staging(fn: Callable[_P, _R]) -> Callable[_P, _R]:
+    """Decorate a stage taking ``day`` and ``settings``: it holds the day's staging lock shared.
+
+    :func:`prune_staging` never removes a day's folder while a stage of that day (a
+    backfill's parse, say) is using it; stages of one day do not block one another.
+    """
+    sig = inspect.signature(fn)
+
+    @functools.wraps(fn)
+    def wrapper(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+        bound = sig.bind(*args, **kwargs)
+        settings = bound.arguments.get("settings") or get_settings()
+        with file_lock(staging_lock(settings, bound.arguments["day"]), shared=True):
+            return fn(*args, **kwargs)
+
+    return wrapper
+
 
 def mark_loaded(settings: Settings, day: date, run_id: str) -> Path:
     """Record in ``day``'s staging folder that its files are loaded (run id and time)."""
@@ -122,6 +154,7 @@ def prune_staging(settings: Settings, loaded_day: date) -> list[date]:
     Only folders that were loaded (:data:`LOADED_MARKER`) and have not been staged again
     since (no file newer than the marker: a rerun in progress) go; folders that are not a
     day's, and days staged but never loaded, stay. ``staging_keep_days = 0`` keeps all.
+    A day whose lock a stage holds (:func:`uses_staging`) is left for a later load.
 
     Returns:
         The days whose staging was removed, oldest first.
@@ -138,16 +171,28 @@ def prune_staging(settings: Settings, loaded_day: date) -> list[date]:
             day = date.fromisoformat(folder.name)
         except ValueError:
             continue
-        marker = folder / LOADED_MARKER
-        if day >= cutoff or not folder.is_dir() or not marker.is_file():
+        if day >= cutoff or not folder.is_dir():
             continue
-        loaded_at = marker.stat().st_mtime
-        files = (p for p in folder.rglob("*") if p.is_file() and p != marker)
-        if any(p.stat().st_mtime > loaded_at for p in files):
-            continue
-        shutil.rmtree(folder)
+        lock = staging_lock(settings, day)
+        # Without waiting: a stage of that day (a backfill) is using the folder; the next
+        # night's load will try again.
+        with file_lock(lock, shared=False, blocking=False) as held:
+            if not held or not _prunable(folder):
+                continue
+            shutil.rmtree(folder)
+            remove_held(lock)
         removed.append(day)
     return removed
+
+
+def _prunable(folder: Path) -> bool:
+    """Whether a day's staging folder was loaded and not staged again since."""
+    marker = folder / LOADED_MARKER
+    if not marker.is_file():
+        return False
+    loaded_at = marker.stat().st_mtime
+    files = (p for p in folder.rglob("*") if p.is_file() and p != marker)
+    return not any(p.stat().st_mtime > loaded_at for p in files)
 
 
 def discover_inputs(inbox: Path, day: date, stream: str) -> list[InputFile]:
@@ -400,6 +445,7 @@ def _size_or_zero(path: Path) -> int:
 
 
 @batch_stage
+@uses_staging
 def parse_stream(day: date, stream: str, settings: Settings | None = None) -> dict[str, Any]:
     """Parse every input file of ``stream`` delivered for ``day``.
 
@@ -717,6 +763,7 @@ def plan_part_order(parts: list[Path]) -> tuple[list[Path], list[Path]]:
 
 
 @batch_stage
+@uses_staging
 def transform_stream(day: date, stream: str, settings: Settings | None = None) -> dict[str, Any]:
     """Turn the parsed values of ``day``/``stream`` into staging readings.
 
@@ -834,6 +881,7 @@ def rebuild_marts(
 
 
 @batch_stage
+@uses_staging
 def load_day(
     day: date,
     streams: tuple[str, ...] = STREAMS,

@@ -397,3 +397,20 @@ def test_rerunning_validation_replaces_the_day_and_the_pandas_engine_agrees(dist
     assert q(settings, f"select distinct run_id from breaches where local_day = DATE '{DAYS[0]}'")[
         "run_id"
     ].to_list() == [again["run_id"]]
+
+
+def test_benchmark_judges_agree_and_measure_gx_floor(district: tuple[Settings, dict, dict]) -> None:
+    """The controls benchmark judges a day three ways that must agree, and times GX's floor.
+
+    ``judge_timings`` raises ``SystemExit`` when GX (SQL, pandas) and the plain query find
+    different rows; its counts are the day's, and every timing it reports was taken.
+    """
+    from expectations.benchmark import judge_timings
+
+    settings, planted, _ = district
+    res = judge_timings(settings.warehouse, DAYS[-1], repeats=1)
+    # The sample plants exceedances on every day: the judges must have found rows.
+    assert planted["exceedances"] and res["findings"] > 0
+    assert res["specs"] >= 20 and res["rows"] > 0
+    for key in ("gx_import", "read", "build", "gx_sql", "gx_pandas", "plain_duckdb", "gx_floor"):
+        assert res[key] > 0, key
