@@ -104,3 +104,29 @@ def test_warm_reads_every_byte_of_the_inputs(tmp_path: Path) -> None:
     (tmp_path / "sub").mkdir()
     (tmp_path / "sub" / "d.log").write_bytes(b"y" * 7)
     assert warm([tmp_path]) == sum(sizes.values()) + 7  # a folder: every file under it
+
+
+def test_parse_in_memory_finds_the_frames_the_parse_stage_finds_in_the_logs(
+    district: Path, tmp_path: Path
+) -> None:
+    """The benchmark's parser-alone measure parses the same logs into the same frames."""
+    import polars as pl
+
+    from benchmarks.run_benchmark import HJ212_STREAMS, parse_in_memory
+    from zwy.pipeline import parse_stream
+
+    settings = Settings.for_district(tmp_path / "data", district)
+    _, cpu, log_bytes, frames = parse_in_memory(settings, HJ212_STREAMS)
+    logs = [
+        p
+        for s in HJ212_STREAMS
+        for p in (district / "inbox" / DAY.isoformat() / s).iterdir()
+        if p.suffix == ".log"
+    ]
+    assert log_bytes == sum(p.stat().st_size for p in logs) and cpu > 0
+    staged = 0
+    for s in HJ212_STREAMS:
+        out = Path(parse_stream(DAY, s, settings)["dir"])
+        files = pl.read_parquet(out / "files.parquet").filter(pl.col("parser") == "hj212")
+        staged += int(files["frames_found"].sum())
+    assert frames == staged > 0
