@@ -171,7 +171,9 @@ def prune_staging(settings: Settings, loaded_day: date) -> list[date]:
             day = date.fromisoformat(folder.name)
         except ValueError:
             continue
-        if day >= cutoff or not folder.is_dir():
+        # Checked first without the lock (which would leave a lock file for every day kept),
+        # then again under it.
+        if day >= cutoff or not folder.is_dir() or not _prunable(folder):
             continue
         lock = staging_lock(settings, day)
         # Without waiting: a stage of that day (a backfill) is using the folder; the next

@@ -55,6 +55,8 @@ def test_days_never_loaded_or_staged_again_since_stay(settings: Settings):
     other.mkdir()
     assert prune_staging(settings, TODAY) == []
     assert never.exists() and rerun.exists() and other.exists()
+    # Days kept are not locked by the pruner: it leaves no lock files behind for them.
+    assert not (settings.staging / ".locks").exists()
     assert (rerun / LOADED_MARKER).read_text().startswith('{"day": "2024-05-10"')
 
 
