@@ -31,9 +31,11 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from zwy.contracts import DUST_STREAM, TELEMETRY_STREAMS
+
 DAY = date(2024, 5, 1)
 #: The streams whose telemetry arrives as HJ 212 logs (and the exports beside them).
-HJ212_STREAMS = ("wastewater", "exhaust_gas", "dust")
+HJ212_STREAMS = (*TELEMETRY_STREAMS, DUST_STREAM)
 #: Bumped whenever the benchmark district's generator changes what it writes (2: value
 #: faults planted on about 2 % of the points).
 BENCH_DISTRICT_VERSION = 2

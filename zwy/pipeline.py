@@ -92,9 +92,14 @@ if TYPE_CHECKING:
     _Parsed = tuple[dict[str, LogReadError], ParseResult | None]
 
 
+def staging_day(settings: Settings, day: date) -> Path:
+    """Return ``day``'s staging folder (one sub-folder per stream, the loaded marker)."""
+    return settings.staging / day.isoformat()
+
+
 def stage_dir(settings: Settings, day: date, stream: str) -> Path:
     """Return the staging folder of ``day`` and ``stream`` (created if needed)."""
-    d = settings.staging / day.isoformat() / stream
+    d = staging_day(settings, day) / stream
     d.mkdir(parents=True, exist_ok=True)
     return d
 
@@ -135,7 +140,7 @@ def uses_staging(fn: Callable[_P, _R]) -> Callable[_P, _R]:
 
 def mark_loaded(settings: Settings, day: date, run_id: str) -> Path:
     """Record in ``day``'s staging folder that its files are loaded (run id and time)."""
-    marker = settings.staging / day.isoformat() / LOADED_MARKER
+    marker = staging_day(settings, day) / LOADED_MARKER
     marker.parent.mkdir(parents=True, exist_ok=True)
     marker.write_text(
         json.dumps(
