@@ -61,6 +61,39 @@ def test_split_items_cuts_like_the_reference() -> None:
     ]
 
 
+def test_split_items_predicted_keys_cut_like_the_reference() -> None:
+    """Random segments where a key is often, but not always, the one predicted from the
+    last segment: prefixes of other keys, keys without "=", values holding "=" and
+    separators right after a key. Every item equals the reference split's."""
+    rng = random.Random(23)
+    keys = ["a", "a-Rtd", "a-Rtdx", "DataTime", "b-Flag", "CP", "é-Avg"]
+    values = ["1.5", "", "x=y", "N", "20240501120000"]
+    segments = []
+    for _ in range(400):
+        pieces = []
+        # Mostly the same order segment after segment (what the prediction relies on).
+        order = keys if rng.random() < 0.7 else rng.sample(keys, rng.randrange(0, len(keys)))
+        for key in order:
+            roll = rng.random()
+            piece = key if roll < 0.1 else f"{key}={rng.choice(values)}"
+            pieces.append("=3" if roll > 0.97 else piece)
+        text = "".join(p + rng.choice(";;;,") for p in pieces).rstrip(";,")
+        head, _, tail = text.partition("DataTime")
+        segments.append(f"{head}CP=&&DataTime{tail}&&" if tail and rng.random() < 0.5 else text)
+    data = pl.DataFrame({"_fid": range(len(segments)), "_data": segments})
+    ref = parse_mod._items_slow(data.with_columns(pl.col("_fid").cast(pl.Int64)))
+    ref = ref.filter(pl.col("key").is_not_null() & (pl.col("key") != ""))
+    buf, offs = scan.string_buffers(data.get_column("_data"))
+    got = scan.split_items(buf, offs)
+    assert got is not None
+    rows = [
+        (int(f), got.keys[int(k)], v)
+        for f, k, v in zip(got.fid, got.kid, got.value_text.to_list(), strict=True)
+    ]
+    assert rows == list(ref.iter_rows())
+    assert len(rows) > 2000
+
+
 def test_too_many_distinct_keys_falls_back(monkeypatch: pytest.MonkeyPatch) -> None:
     segments = [f"k{i}=1;CP=&&a-Rtd=1&&" for i in range(10)]
     buf, offs = scan.string_buffers(pl.Series(segments))
