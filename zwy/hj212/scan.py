@@ -213,6 +213,29 @@ def _same_key(buf: U8, a: int, b: int, k: int, rep_s: I64, rep_e: I64) -> bool: 
     return True
 
 
+@_inlined
+def _next_key(
+    buf: U8,
+    a: int,
+    b: int,
+    prev: int,
+    nxt: I64,
+    table: I64,
+    rep_s: I64,
+    rep_e: I64,
+    n_keys: int,
+    max_keys: int,
+) -> tuple[int, int]:  # pragma: no cover
+    # The id of key buf[a:b] that follows key ``prev``: the one that followed it last time
+    # when the bytes match, else looked up (and remembered). (-1, -1) past max_keys keys.
+    k = nxt[prev]
+    if k < 0 or not _same_key(buf, a, b, k, rep_s, rep_e):
+        k, n_keys = _key_id(buf, a, b, table, rep_s, rep_e, n_keys, max_keys)
+        if k >= 0:
+            nxt[prev] = k
+    return k, n_keys
+
+
 @_compiled
 def _split_kernel(
     buf: U8,
@@ -258,12 +281,11 @@ def _split_kernel(
             if part == 1:
                 if p < 0:
                     break
-                k = nxt[prev]
-                if k < 0 or not _same_key(buf, p, p + 2, k, rep_s, rep_e):
-                    k, n_keys = _key_id(buf, p, p + 2, table, rep_s, rep_e, n_keys, max_keys)
-                    if k < 0:
-                        return rep_s, rep_e, w, -1
-                    nxt[prev] = k
+                k, n_keys = _next_key(
+                    buf, p, p + 2, prev, nxt, table, rep_s, rep_e, n_keys, max_keys
+                )
+                if k < 0:
+                    return rep_s, rep_e, w, -1
                 prev = k
                 out_fid[w] = i
                 kid[w] = k
@@ -306,14 +328,11 @@ def _split_kernel(
                     j += 1
                 key_end = eq if eq >= 0 else j
                 if key_end > start:
-                    k = nxt[prev]
-                    if k < 0 or not _same_key(buf, start, key_end, k, rep_s, rep_e):
-                        k, n_keys = _key_id(
-                            buf, start, key_end, table, rep_s, rep_e, n_keys, max_keys
-                        )
-                        if k < 0:
-                            return rep_s, rep_e, w, -1
-                        nxt[prev] = k
+                    k, n_keys = _next_key(
+                        buf, start, key_end, prev, nxt, table, rep_s, rep_e, n_keys, max_keys
+                    )
+                    if k < 0:
+                        return rep_s, rep_e, w, -1
                     prev = k
                     out_fid[w] = i
                     kid[w] = k
