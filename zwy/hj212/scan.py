@@ -299,26 +299,16 @@ def _split_kernel(
             hi = (p if p >= 0 else t) if part == 0 else t
             start = lo
             while start <= hi:  # one piece [start, j) a turn; the last one ends at hi
+                eq = -1
+                j = start
                 k = nxt[prev]
                 if k >= 0:
                     q = start + rep_e[k] - rep_s[k]
                     if q < hi and buf[q] == _EQ and _same_key(buf, start, q, k, rep_s, rep_e):
+                        eq = q  # the predicted key: only the value's bytes are walked
                         j = q + 1
-                        while j < hi:
-                            c = buf[j]
-                            if c == _SEMI or c == _COMMA or c == _LF:
-                                break
-                            j += 1
-                        prev = k
-                        out_fid[w] = i
-                        kid[w] = k
-                        has_val[w] = True
-                        _put_view(views, w, buf, q + 1, j)
-                        w += 1
-                        start = j + 1
-                        continue
-                eq = -1
-                j = start
+                    else:
+                        k = -1
                 while j < hi:
                     c = buf[j]
                     if c == _SEMI or c == _COMMA or c == _LF:
@@ -328,11 +318,12 @@ def _split_kernel(
                     j += 1
                 key_end = eq if eq >= 0 else j
                 if key_end > start:
-                    k, n_keys = _next_key(
-                        buf, start, key_end, prev, nxt, table, rep_s, rep_e, n_keys, max_keys
-                    )
                     if k < 0:
-                        return rep_s, rep_e, w, -1
+                        k, n_keys = _next_key(
+                            buf, start, key_end, prev, nxt, table, rep_s, rep_e, n_keys, max_keys
+                        )
+                        if k < 0:
+                            return rep_s, rep_e, w, -1
                     prev = k
                     out_fid[w] = i
                     kid[w] = k
