@@ -18,7 +18,8 @@ the files each staging view lists, the published snapshot's files and catalog. W
 do not: the copied staging files keep the source night's bytes (their readings keep their
 times; no query of another day reads them, since the loader and the controls pick files
 by the days ``meta_partitions`` records, and those are moved), and monthly waste ledgers
-are not copied (they arrive once a month, not every night).
+are not copied (they arrive once a month, not every night); the copied alerts name
+the source night's message files.
 """
 
 from __future__ import annotations
@@ -54,20 +55,24 @@ KEY_TEXT = frozenset({"run_id", "breach_id", "issue_id", "alert_id", "item_id", 
 _TIME_TYPES = ("DATE", "TIMESTAMP", "TIMESTAMP WITH TIME ZONE")
 
 
-def clone_tree(src: Path, dst: Path) -> None:
-    """Copy ``src`` to ``dst``: Parquet files as hard links, every other file copied.
+#: Files the pipeline never changes once written: cloned as hard links.
+IMMUTABLE = (".parquet", ".eml")
 
-    The warehouse never changes a Parquet file once written (the loader and the publisher
-    write new names and delete old ones), so a link is as good as a copy and a year of
-    district staging costs no space; the DuckDB file, the manifests and the rest are
-    rewritten in place and must be copies.
+
+def clone_tree(src: Path, dst: Path) -> None:
+    """Copy ``src`` to ``dst``: Parquet files and alert messages as hard links, the rest copied.
+
+    The warehouse never changes a Parquet file or an alert message once written (the
+    loader, the publisher and the outbox write new names and delete old ones), so a link is
+    as good as a copy and a year of district staging costs no space; the DuckDB file, the
+    manifests and the rest are rewritten in place and must be copies.
     """
     for folder, _dirs, files in os.walk(src):
         here = Path(folder)
         there = dst / here.relative_to(src)
         there.mkdir(parents=True, exist_ok=True)
         for name in files:
-            if name.endswith(".parquet"):
+            if name.endswith(IMMUTABLE):
                 os.link(here / name, there / name)
             else:
                 shutil.copy2(here / name, there / name)

@@ -39,9 +39,16 @@ def _adopt_legacy_staging(con: duckdb.DuckDBPyConnection) -> None:
     adopt_legacy_staging(con)
 
 
+def _move_messages_to_files(con: duckdb.DuckDBPyConnection) -> None:
+    from warehouse.messages import move_messages_to_files
+
+    move_messages_to_files(con)
+
+
 #: Python steps run after a migration's SQL, in its transaction: (version, name) → step.
 MIGRATION_STEPS: dict[tuple[str, str], Callable[[duckdb.DuckDBPyConnection], None]] = {
     ("0002", "parquet_staging"): _adopt_legacy_staging,
+    ("0012", "outbox_files"): _move_messages_to_files,
 }
 
 

@@ -79,8 +79,9 @@ WHOLE: tuple[str, ...] = (
     "alert_outbox",
     "alert_items",
 )
-#: Columns never published: the alert mail bodies (their subjects and statuses are).
-PRIVATE_COLUMNS: dict[str, tuple[str, ...]] = {"alert_outbox": ("message",)}
+#: Columns never published: where the alert mail bodies are (their subjects, statuses and
+#: hashes are; the bodies are files beside the writer's warehouse, see warehouse.messages).
+PRIVATE_COLUMNS: dict[str, tuple[str, ...]] = {"alert_outbox": ("message_file",)}
 
 
 def _select_list(table: str) -> str:

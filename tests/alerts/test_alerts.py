@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 
 import duckdb
@@ -172,6 +173,34 @@ def test_server_down_keeps_alerts_pending_then_delivers_once(
     assert third["queued"] == third["sent"] == 0
     assert len(smtp.inbox.messages) == res["queued"]
     assert set(list_alerts(district)["status"]) == {"sent"}
+
+
+def test_messages_are_files_checked_before_they_are_sent(district: Settings, smtp: LoopbackSmtp):
+    smtp.stop()
+    queued = run_alerts(DAY, district)["queued"]
+    assert queued >= 3
+    with duckdb.connect(str(district.warehouse), read_only=True) as con:
+        rows = con.execute(
+            "select alert_id, message_file, message_sha256, message_bytes from alert_outbox "
+            "order by alert_id"
+        ).fetchall()
+    folder = district.warehouse.parent / f"{district.warehouse.stem}_outbox"
+    for aid, file, sha, size in rows:
+        data = (folder / file).read_bytes()
+        assert len(data) == size and hashlib.sha256(data).hexdigest() == sha
+        assert f"X-ZWY-Alert-Id: {aid}".encode() in data
+    # One message lost, one changed: both reported and kept pending, never sent; the rest go.
+    lost, changed = rows[0], rows[1]
+    (folder / lost[1]).unlink()
+    (folder / changed[1]).write_bytes(b"Subject: not the queued one\r\n\r\nx\r\n")
+    smtp.start()
+    again = run_alerts(DAY, district)
+    assert again["sent"] == queued - 2 and again["pending"] == 2
+    assert len(smtp.inbox.messages) == queued - 2
+    pending = list_alerts(district, status="pending")
+    errors = dict(zip(pending["alert_id"], pending["last_error"], strict=True))
+    assert lost[1] in errors[lost[0]] and "cannot be read" in errors[lost[0]]
+    assert "SHA-256" in errors[changed[0]]
 
 
 def test_rerun_of_the_day_sends_nothing_new(district: Settings, smtp: LoopbackSmtp):

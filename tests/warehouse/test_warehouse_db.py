@@ -44,6 +44,7 @@ VERSIONS = [
     ("0005", "dust"),
     ("0010", "controls"),
     ("0011", "partition_files"),
+    ("0012", "outbox_files"),
 ]
 ALL = [v for v, _ in VERSIONS]
 NEXT = f"{int(ALL[-1]) + 1:04d}"
@@ -262,3 +263,49 @@ def test_migration_0002_moves_old_staging_rows_to_parquet(tmp_path):
     # Sorted by mn, data_time_utc inside a file.
     first = pl.read_parquet(tmp_path / "w_parquet" / meta[1][4])
     assert first["mn"].to_list() == ["A", "B"]
+
+
+def test_0012_moves_alert_messages_out_of_the_warehouse_into_files(tmp_path):
+    from warehouse.messages import read_message
+
+    old = tmp_path / "migrations"
+    old.mkdir()
+    for m in discover_migrations():
+        if m.version <= "0011":
+            shutil.copy(m.path, old / m.path.name)
+    path = tmp_path / "w" / "zwy.duckdb"
+    messages = {f"a{i}": f"Subject: {i}\r\n\r\nbody {i}\r\n".encode() * (i + 1) for i in range(3)}
+    with connect(path) as con:
+        migrate(con, old)
+        for i, (aid, data) in enumerate(messages.items()):
+            con.execute(
+                "insert into alert_outbox (alert_id, day, mode, recipient, n_items, subject, "
+                "message, status, attempts, created_at) "
+                "values (?, ?, 'digest', 'x@example.org', 1, 's', ?, 'sent', 1, now())",
+                [aid, date(2024, 5, 1 + i), data],
+            )
+        assert migrate(con) == ["0012"]
+        rows = con.execute(
+            "select alert_id, day, message_file, message_sha256, message_bytes, status "
+            "from alert_outbox order by 1"
+        ).fetchall()
+        columns = {
+            r[0]
+            for r in con.execute(
+                "select column_name from duckdb_columns() where table_name = 'alert_outbox'"
+            ).fetchall()
+        }
+        (comment,) = con.execute(
+            "select comment from duckdb_tables() where table_name = 'alert_outbox'"
+        ).fetchone()
+    assert "message" not in columns and comment.startswith("alerts layer")
+    assert [r[0] for r in rows] == sorted(messages)
+    folder = path.parent / "zwy_outbox"
+    for aid, day, file, sha, size, status in rows:
+        assert read_message(folder, file, sha) == messages[aid]
+        assert size == len(messages[aid]) and status == "sent"
+        assert file.startswith(f"{day.isoformat()}/{aid}.")
+    # A file that is not the one recorded is refused, naming it.
+    (folder / rows[0][2]).write_bytes(b"other")
+    with pytest.raises(WarehouseError, match=r"zwy_outbox/.*SHA-256"):
+        read_message(folder, rows[0][2], rows[0][3])

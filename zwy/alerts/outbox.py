@@ -30,6 +30,14 @@ from typing import Any, Protocol
 
 import polars as pl
 
+from warehouse.messages import (
+    StoredMessage,
+    delete_messages,
+    outbox_dir_of,
+    read_message,
+    sync_folders,
+    write_message,
+)
 from zwy.alerts import render
 from zwy.alerts.catalog import (
     SEVERITY_RANK,
@@ -48,7 +56,7 @@ from zwy.alerts.collect import (
 )
 from zwy.charts import Drawing
 from zwy.charts import preload as preload_charts
-from zwy.errors import ConfigError
+from zwy.errors import ConfigError, WarehouseError
 from zwy.report import ReportData, read_report_data
 from zwy.runtime import batch_stage
 from zwy.settings import Settings
@@ -287,9 +295,11 @@ def queue_alerts(
         result.items = items.height
         routed = route(items, rules, contacts, facilities)
         result.unrouted = items.filter(~pl.col("item_id").is_in(routed["item_id"].implode())).height
+        # Only the routed items' history: a year of alert items is not read every night.
         done = con.execute(
             "select o.recipient, o.mode, i.item_id from alert_items i "
-            "join alert_outbox o using (alert_id)"
+            "join alert_outbox o using (alert_id) where i.item_id in (select unnest(?))",
+            [routed["item_id"].unique().to_list()],
         ).pl()
         fresh = routed.join(done.cast(pl.String), on=["recipient", "mode", "item_id"], how="anti")
         result.already_queued = routed.height - fresh.height
@@ -360,22 +370,53 @@ def queue_alerts(
                     }
                     for r in mine.iter_rows(named=True)
                 ]
+        # The messages go to files (written and synced before their rows commit); an alert
+        # already in the outbox keeps the message it was queued with.
+        folder = outbox_dir_of(con)
+        queued_before = {
+            r[0]
+            for r in con.execute(
+                "select alert_id from alert_outbox where alert_id in (select unnest(?))",
+                [[r["alert_id"] for r in rows]],
+            ).fetchall()
+        }
+        rows = [r for r in rows if r["alert_id"] not in queued_before]
+        written: list[StoredMessage] = []
+        try:
+            for r in rows:
+                stored = write_message(folder, day, r["alert_id"], r.pop("message"))
+                written.append(stored)
+                r |= {
+                    "message_file": stored.file,
+                    "message_sha256": stored.sha256,
+                    "message_bytes": stored.size,
+                }
+            sync_folders(folder, written)
+        except BaseException:
+            delete_messages(folder, written)
+            raise
         outbox = pl.DataFrame(rows)  # noqa: F841 - read by DuckDB below
         carried = pl.DataFrame(item_rows)  # noqa: F841
         con.execute("begin transaction")
         try:
-            new = con.execute(
-                """
-                insert into alert_outbox
-                    (alert_id, day, run_id, mode, recipient, recipient_name, audiences, n_items,
-                     worst_severity, subject, message, status, attempts, created_at)
-                select alert_id, day, run_id, mode, recipient, recipient_name, audiences,
-                       n_items, worst_severity, subject, message, status, attempts, created_at
-                from outbox
-                on conflict do nothing
-                returning alert_id
-                """
-            ).fetchall()
+            new = (
+                con.execute(
+                    """
+                    insert into alert_outbox
+                        (alert_id, day, run_id, mode, recipient, recipient_name, audiences,
+                         n_items, worst_severity, subject, message_file, message_sha256,
+                         message_bytes, status, attempts, created_at)
+                    select alert_id, day, run_id, mode, recipient, recipient_name, audiences,
+                           n_items, worst_severity, subject, message_file, message_sha256,
+                           message_bytes, status, attempts, created_at
+                    from outbox
+                    on conflict do nothing
+                    returning alert_id
+                    """
+                ).fetchall()
+                if rows
+                else []
+            )
             con.execute(
                 "insert into alert_items select alert_id, item_id, kind, severity, facility_id "
                 "from carried on conflict do nothing"
@@ -383,6 +424,7 @@ def queue_alerts(
             con.execute("commit")
         except BaseException:
             con.execute("rollback")
+            delete_messages(folder, written)
             raise
         result.queued = sorted(r[0] for r in new)
     return result
@@ -411,10 +453,11 @@ def send_pending(settings: Settings, sender: Sender, day: date | None = None) ->
 
     with connect(settings.warehouse) as con:
         migrate(con)
+        folder = outbox_dir_of(con)
         where, args = ("and day = ?", [day]) if day else ("", [])
         pending = con.execute(
-            f"select alert_id, recipient, message, attempts from alert_outbox "
-            f"where status = 'pending' {where} order by created_at, alert_id",
+            f"select alert_id, recipient, message_file, message_sha256, attempts "
+            f"from alert_outbox where status = 'pending' {where} order by created_at, alert_id",
             args,
         ).fetchall()
     result = SendResult()
@@ -422,8 +465,13 @@ def send_pending(settings: Settings, sender: Sender, day: date | None = None) ->
     if pending:
         try:
             with sender as s:
-                for aid, _recipient, raw, _attempts in pending:
-                    msg = message_from_bytes(bytes(raw), policy=policy.default)
+                for aid, _recipient, file, sha256, _attempts in pending:
+                    try:
+                        raw = read_message(folder, file, sha256)
+                    except WarehouseError as exc:  # recorded like a refusal: never sent
+                        outcomes.append((aid, "error", _describe(exc)))
+                        continue
+                    msg = message_from_bytes(raw, policy=policy.default)
                     assert isinstance(msg, EmailMessage)
                     msg["From"] = s.from_email
                     msg["Date"] = formatdate(localtime=False, usegmt=True)
