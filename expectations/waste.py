@@ -80,17 +80,24 @@ def waste_batches(
             & pl.col("storage_start").is_not_null()
         ).then((pl.lit(day) - pl.col("storage_start")).dt.total_days()),
     )
+    # Each manifest's latest version; only manifests with some version of this batch or
+    # unconfirmed can have a latest version that is either, so only their rows are ranked
+    # (ranking every manifest of a district's year took 0.2 s a night, 7 ms at one day).
     manifests = con.execute(
         """
         select * exclude (run_id, rn) from (
             select *, row_number() over (
                 partition by manifest_no order by batch_day desc, source_file desc, "row" desc
             ) as rn
-            from stg_waste_manifests where batch_day <= ?
+            from stg_waste_manifests
+            where batch_day <= ? and manifest_no in (
+                select manifest_no from stg_waste_manifests
+                where batch_day <= ? and (batch_day = ? or confirmed_date is null)
+            )
         ) where rn = 1 and ship_date <= ? and (batch_day = ? or confirmed_date is null)
         order by manifest_no
         """,
-        [day, day, day],
+        [day, day, day, day, day],
     ).pl()
     listed = con.execute("select waste_code, hw_category from ref_hw_codes").pl()
     receivers = con.execute("select * from ref_receivers").pl()
