@@ -35,17 +35,13 @@ from pathlib import Path
 
 import duckdb
 
+from warehouse.publish import PARTITIONED
+
 #: Tables whose rows belong to a day, and that day's column: the rows copied back in time.
+#: The published tables' day partitions, less the monthly waste ledgers (not a nightly
+#: arrival), plus the runs and the alerts.
 DAY_TABLES: dict[str, str] = {
-    "raw_ingest_files": "batch_day",
-    "raw_quarantine": "batch_day",
-    "mart_hourly_values": "local_day",
-    "mart_daily_values": "local_day",
-    "breaches": "local_day",
-    "dq_issues": "local_day",
-    "stg_waste_manifests": "batch_day",
-    "stg_station_hourly": "batch_day",
-    "mart_dust_hourly": "local_day",
+    **{t: c for t, c in PARTITIONED.items() if t != "stg_waste_ledger"},
     "ops_runs": "day",
     "ops_validations": "day",
     "alert_outbox": "day",

@@ -95,6 +95,35 @@ def read_message(folder: Path, file: str, sha256: str) -> bytes:
     return data
 
 
+def remove_orphan_messages(con: duckdb.DuckDBPyConnection, folder: Path, day: date) -> list[str]:
+    """Delete the files of ``day``'s folder that no ``alert_outbox`` row names.
+
+    They are left by a queueing that died between writing its messages and committing
+    their rows. Call it only as the warehouse's writer (no queueing is in flight then).
+
+    Returns:
+        The deleted files, relative to ``folder``.
+
+    """
+    day_dir = folder / day.isoformat()
+    if not day_dir.is_dir():
+        return []
+    named = {
+        r[0]
+        for r in con.execute(
+            "select message_file from alert_outbox where message_file like ?",
+            [f"{day.isoformat()}/%"],
+        ).fetchall()
+    }
+    removed = []
+    for path in sorted(day_dir.iterdir()):
+        rel = f"{day.isoformat()}/{path.name}"
+        if path.is_file() and rel not in named:
+            path.unlink(missing_ok=True)
+            removed.append(rel)
+    return removed
+
+
 def delete_messages(folder: Path, files: list[StoredMessage]) -> None:
     """Delete files written for rows that were not committed (best effort)."""
     for m in files:

@@ -189,6 +189,11 @@ def test_messages_are_files_checked_before_they_are_sent(district: Settings, smt
         data = (folder / file).read_bytes()
         assert len(data) == size and hashlib.sha256(data).hexdigest() == sha
         assert f"X-ZWY-Alert-Id: {aid}".encode() in data
+    # A message a dead queueing left behind, no row naming it, goes with the next queueing.
+    stray = folder / DAY.isoformat() / "deadbeef.000000000000.eml"
+    stray.write_bytes(b"Subject: never queued\r\n\r\nx\r\n")
+    assert run_alerts(DAY, district)["queued"] == 0
+    assert not stray.exists() and all((folder / r[1]).exists() for r in rows)
     # One message lost, one changed: both reported and kept pending, never sent; the rest go.
     lost, changed = rows[0], rows[1]
     (folder / lost[1]).unlink()

@@ -20,6 +20,7 @@ systems use to drop the duplicate.
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -35,6 +36,7 @@ from warehouse.messages import (
     delete_messages,
     outbox_dir_of,
     read_message,
+    remove_orphan_messages,
     sync_folders,
     write_message,
 )
@@ -60,6 +62,8 @@ from zwy.errors import ConfigError, WarehouseError
 from zwy.report import ReportData, read_report_data
 from zwy.runtime import batch_stage
 from zwy.settings import Settings
+
+log = logging.getLogger(__name__)
 
 
 class Sender(Protocol):
@@ -373,6 +377,8 @@ def queue_alerts(
         # The messages go to files (written and synced before their rows commit); an alert
         # already in the outbox keeps the message it was queued with.
         folder = outbox_dir_of(con)
+        for orphan in remove_orphan_messages(con, folder, day):
+            log.warning("removed alert message %s: no outbox row names it", orphan)
         queued_before = {
             r[0]
             for r in con.execute(
