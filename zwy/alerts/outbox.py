@@ -271,6 +271,9 @@ def queue_alerts(
     result = QueueResult(day)
     with connect(settings.warehouse) as con:
         migrate(con)
+        folder = outbox_dir_of(con)
+        for orphan in remove_orphan_messages(con, folder, day):
+            log.warning("removed alert message %s: no outbox row names it", orphan)
         try:
             facilities = load_registry(settings.registry).facilities
         except ConfigError:
@@ -376,9 +379,6 @@ def queue_alerts(
                 ]
         # The messages go to files (written and synced before their rows commit); an alert
         # already in the outbox keeps the message it was queued with.
-        folder = outbox_dir_of(con)
-        for orphan in remove_orphan_messages(con, folder, day):
-            log.warning("removed alert message %s: no outbox row names it", orphan)
         queued_before = {
             r[0]
             for r in con.execute(
