@@ -29,13 +29,18 @@ import os
 import shutil
 import statistics
 import time
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Callable, Sequence
 from datetime import date, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import duckdb
 
 from warehouse.publish import PARTITIONED
+
+if TYPE_CHECKING:
+    from zwy.settings import Settings
 
 #: Tables whose rows belong to a day, and that day's column: the rows copied back in time.
 #: The published tables' day partitions, less the monthly waste ledgers (not a nightly
@@ -46,8 +51,17 @@ DAY_TABLES: dict[str, str] = {
     "ops_validations": "day",
     "alert_outbox": "day",
 }
-#: Text columns that are keys (or unique in practice): a copy gets ``~<days back>`` appended.
+#: Which rows of each table are the source night's (one ``?``: the night), in copy order.
+_SOURCE_ROWS: dict[str, str] = {
+    **{t: f"{c} = ?" for t, c in DAY_TABLES.items()},
+    "alert_items": "alert_id in (select alert_id from alert_outbox where day = ?)",
+    "meta_partitions": "batch_day = ?",
+}
+#: Text columns that are keys (or unique in practice): the day they name becomes the
+#: copy's, and ``~<days back>`` is appended.
 KEY_TEXT = frozenset({"run_id", "breach_id", "issue_id", "alert_id", "item_id", "manifest_no"})
+#: Text columns that name their day (a staging file's path): the copy's day replaces it.
+DAY_TEXT = frozenset({"file"})
 _TIME_TYPES = ("DATE", "TIMESTAMP", "TIMESTAMP WITH TIME ZONE")
 
 
@@ -97,6 +111,8 @@ def _shifted(con: duckdb.DuckDBPyConnection, table: str, source: date) -> str:
             expr = f"list_transform({q}, d -> d - {{back}})"
         elif name in KEY_TEXT and dtype == "VARCHAR":
             expr = f"replace({q}, '{source.isoformat()}', '{{day}}') || '~{{back}}'"
+        elif name in DAY_TEXT and dtype == "VARCHAR":
+            expr = f"replace({q}, '{source.isoformat()}', '{{day}}')"
         else:
             expr = q
         out.append(f"{expr} as {q}")
@@ -114,63 +130,49 @@ def extend_history(warehouse: Path, source_day: date, days_back: int) -> dict[st
     full. One transaction for the rows; run it on a warehouse no one else has open.
 
     Returns:
-        Rows added per table (and ``files`` for the staging files linked).
+        Rows added per table (``meta_partitions``: the staging files linked).
 
     """
     from warehouse.db import connect
     from warehouse.partitions import create_views, parquet_dir_of
     from warehouse.publish import publish, published_dir
 
-    added: dict[str, int] = {}
+    added: Counter[str] = Counter()
     with connect(warehouse) as con:
         folder = parquet_dir_of(con)
         present = {r[0] for r in con.execute("select table_name from duckdb_tables()").fetchall()}
-        parts = con.execute(
-            "select file from meta_partitions where batch_day = ?", [source_day]
-        ).fetchall()
-        src_iso = source_day.isoformat()
-        tables = [t for t in (*DAY_TABLES, "alert_items", "meta_partitions") if t in present]
+        files = [
+            r[0]
+            for r in con.execute(
+                "select file from meta_partitions where batch_day = ?", [source_day]
+            ).fetchall()
+        ]
+        tables = [t for t in _SOURCE_ROWS if t in present]
         select = {t: _shifted(con, t, source_day) for t in tables}
         con.execute("begin transaction")
         for back in range(days_back, 0, -1):
             day_iso = (source_day - timedelta(days=back)).isoformat()
-            for table, column in DAY_TABLES.items():
-                if table not in present:
-                    continue
+            for table in tables:
                 n = con.execute(
                     f"insert into {table} select {select[table].format(back=back, day=day_iso)} "
-                    f"from {table} where {column} = ?",
+                    f"from {table} where {_SOURCE_ROWS[table]}",
                     [source_day],
                 ).fetchone()
-                added[table] = added.get(table, 0) + (n[0] if n else 0)
-            if "alert_items" in present:
-                n = con.execute(
-                    f"insert into alert_items select {select['alert_items'].format(back=back, day=day_iso)} "
-                    "from alert_items where alert_id in "
-                    "(select alert_id from alert_outbox where day = ?)",
-                    [source_day],
-                ).fetchone()
-                added["alert_items"] = added.get("alert_items", 0) + (n[0] if n else 0)
-            for (file,) in parts:
-                target = folder / file.replace(src_iso, day_iso)
+                added[table] += n[0] if n else 0
+            for file in files:  # the files the copied meta_partitions rows name
+                target = folder / file.replace(source_day.isoformat(), day_iso)
                 target.parent.mkdir(parents=True, exist_ok=True)
                 os.link(folder / file, target)
-            con.execute(
-                f"insert into meta_partitions select * replace ("
-                f"replace(file, '{src_iso}', '{day_iso}') as file) from "
-                f"(select {select['meta_partitions'].format(back=back, day=day_iso)} from meta_partitions "
-                "where batch_day = ?)",
-                [source_day],
-            )
-            added["files"] = added.get("files", 0) + len(parts)
         create_views(con, folder)
         con.execute("commit")
         con.execute("checkpoint")
         publish(con, published_dir(warehouse), days=None)
-    return added
+    return dict(added)
 
 
-def _night(settings_for: object, night: date, base: Path, work: Path) -> dict[str, float]:
+def _night(
+    settings_for: Callable[[Path], Settings], night: date, base: Path, work: Path
+) -> dict[str, float]:
     from benchmarks.run_benchmark import warm
     from zwy.alerts import queue_alerts
     from zwy.pipeline import run_day
@@ -178,7 +180,7 @@ def _night(settings_for: object, night: date, base: Path, work: Path) -> dict[st
     shutil.rmtree(work, ignore_errors=True)
     clone_tree(base, work)
     os.sync()  # the copy's dirty pages are not the night's to write back
-    settings = settings_for(work)  # type: ignore[operator]
+    settings = settings_for(work)
     warm([settings.inbox / night.isoformat()])
     t0 = time.perf_counter()
     summary = run_day(night, settings)

@@ -138,7 +138,7 @@ def move_messages_to_files(con: duckdb.DuckDBPyConnection) -> None:
     """
     import polars as pl
 
-    stored: dict[str, list[object]] = {"alert_id": [], "file": [], "sha256": [], "size": []}
+    stored: list[tuple[str, str, str, int]] = []
     (n,) = con.execute("select count(*) from alert_outbox").fetchone() or (0,)
     if n:  # (an empty warehouse may be in memory: it has no folder)
         folder = outbox_dir_of(con)
@@ -148,11 +148,11 @@ def move_messages_to_files(con: duckdb.DuckDBPyConnection) -> None:
         while batch := res.fetchmany(1000):
             for alert_id, day, message in batch:
                 m = write_message(folder, day, alert_id, bytes(message))
-                for key, value in zip(stored, (alert_id, m.file, m.sha256, m.size), strict=True):
-                    stored[key].append(value)
+                stored.append((alert_id, m.file, m.sha256, m.size))
     files = pl.DataFrame(
         stored,
         schema={"alert_id": pl.String, "file": pl.String, "sha256": pl.String, "size": pl.Int64},
+        orient="row",
     )
     con.register("_outbox_files_0012", files)
     try:

@@ -69,9 +69,9 @@ def test_extended_history_copies_the_night_to_earlier_days(
             assert grown == dict.fromkeys(earlier, n), table
             assert after.get(SOURCE, 0) == n, table
             copied += n * BACK
-            # A copied row keeps no key of its source: the primary keys held on insert, and
-            # the breach and run ids (text keys) are suffixed.
         assert sum(v for k, v in added.items() if k in DAY_TABLES) == copied
+        # A copied row keeps no key of its source: the primary keys held on insert, and
+        # the breach and run ids (text keys) are made unique.
         ids = con.execute("select run_id from ops_runs").fetchall()
         assert len(ids) == len(set(ids)) == sum(before["ops_runs"].values()) + BACK
         # Staging: every day's files are links of the night's, listed by the views.
