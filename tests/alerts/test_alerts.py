@@ -443,3 +443,33 @@ def test_shared_chart_parts_serialise_as_parts_of_their_own():
     assert chart_part(charts[0]) is chart_part(Chart(cid="chart-a", png=png, title="a"))
     assert first == by_hand("a" * 32) and second == by_hand("b" * 32)
     assert built("a" * 32) == first  # serialising did not change the shared parts
+
+
+def test_message_bytes_copies_shared_parts_byte_for_byte():
+    """``message_bytes`` equals ``as_bytes`` whether a shared part's bytes are new or copied."""
+    from email import policy
+
+    from zwy.alerts.render import _SHARED, Chart, build_message, chart_part, message_bytes
+
+    png = bytes(range(256)) * 30
+    shared = Chart(cid="chart-shared", png=png, title="shared")
+    own = Chart(cid="chart-own", png=png[::-1], title="own")
+    chart_part.cache_clear()  # the first message serialises the shared part anew
+
+    def msg(aid: str, charts: list[Chart]) -> bytes:
+        m = build_message(aid, "ehs@example.org", "超标 subject", "甲厂", "<p>甲厂</p>", charts)
+        got = message_bytes(m)
+        assert got == m.as_bytes()
+        return got
+
+    first = msg("a" * 32, [shared, own])
+    part = chart_part(shared)
+    assert len(_SHARED[part]) == 1  # its bytes were kept for the next messages
+    second = msg("b" * 32, [own, shared])  # both parts copied, in another order
+    assert second != first and second.count(b"Content-ID: <chart-shared>") == 1
+    assert msg("c" * 32, []) and msg("a" * 32, [shared, own]) == first
+    # Another line end is another setting: serialised anew, not the cached bytes.
+    smtp = build_message("d" * 32, "x@example.org", "s", "t", "<p>h</p>", [shared])
+    smtp.policy = policy.SMTP
+    assert message_bytes(smtp) == smtp.as_bytes() and b"\r\n" in message_bytes(smtp)
+    assert len(_SHARED[part]) == 2

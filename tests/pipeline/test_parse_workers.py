@@ -145,3 +145,35 @@ def test_a_small_stream_is_cut_into_more_groups_never_past_the_cap() -> None:
     assert parse_group_bytes([mb], 32 * mb) == MIN_GROUP_BYTES  # not below the floor...
     assert parse_group_bytes([mb], mb // 2) == mb // 2  # ...unless the cap is
     assert parse_group_bytes([], 0) == 0  # 0: every log a group of its own
+
+
+def test_staged_values_keep_the_text_of_values_that_are_not_numbers(tmp_path: Path) -> None:
+    """Staging keeps ``value_text`` only where it is not a number; the frame keeps all."""
+    from zwy.hj212.crc import sign
+
+    generate_district(tmp_path / "sample", [DAY], scale="demo")
+    settings = Settings.for_district(tmp_path / "data", tmp_path / "sample")
+    log = sorted((Path(settings.inbox) / DAY.isoformat() / "wastewater").glob("*.log"))[0]
+    mn = log.name.split("_")[0]
+    segment = (
+        f"QN=20240501235959000;ST=32;CN=2051;PW=123456;MN={mn};Flag=4;"
+        "CP=&&DataTime=20240501235500;w01018-Avg=n/a,w01018-Flag=N;w21003-Avg=1.250,"
+        "w21003-Flag=N&&"
+    )
+    with log.open("a", encoding="utf-8", newline="") as fh:
+        fh.write(sign(segment) + "\r\n")
+    staged = _staged(settings, "wastewater")
+    values = staged["values"]
+    assert values.height > 10
+    assert values.filter(pl.col("value").is_not_null())["value_text"].null_count() == (
+        values.filter(pl.col("value").is_not_null()).height
+    )
+    mine = values.filter(pl.col("mn").cast(pl.String) == mn)
+    mine = mine.filter(pl.col("line") == mine["line"].max()).sort("pollutant")
+    assert mine.select("pollutant", "value", "value_text").rows() == [
+        ("w01018", None, "n/a"),
+        ("w21003", 1.25, None),
+    ]
+    # The number's text as sent ("1.250") is still in the accepted frame's raw text.
+    raw = staged["packets"].filter(pl.col("raw").str.contains("w01018-Avg=n/a"))["raw"]
+    assert raw.len() == 1 and "w21003-Avg=1.250" in raw[0]

@@ -361,7 +361,7 @@ def queue_alerts(
                         "n_items": len(ids),
                         "worst_severity": worst,
                         "subject": subj,
-                        "message": msg.as_bytes(),
+                        "message": render.message_bytes(msg),
                         "status": "pending",
                         "attempts": 0,
                         "created_at": datetime.now(tz=UTC),

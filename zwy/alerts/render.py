@@ -13,10 +13,13 @@ from __future__ import annotations
 import base64
 import functools
 import html
+import io
 import re
+import weakref
 from dataclasses import dataclass
 from datetime import date
-from email.message import EmailMessage
+from email.generator import BytesGenerator
+from email.message import EmailMessage, Message
 from typing import Any
 
 import polars as pl
@@ -312,7 +315,47 @@ def chart_part(chart: Chart) -> EmailMessage:
         cid=f"<{chart.cid}>",
         filename=f"{chart.cid}.png",
     )
+    _SHARED[part] = {}
     return part
+
+
+#: Parts shared by many messages and never changed after they are made (the charts'),
+#: each with its serialised bytes per generator setting (see :func:`message_bytes`).
+_SHARED: weakref.WeakKeyDictionary[Message, dict[str, bytes]] = weakref.WeakKeyDictionary()
+
+
+class _SharedPartsGenerator(BytesGenerator):
+    """A ``BytesGenerator`` that serialises each shared part once and copies its bytes after.
+
+    A chart's part goes into every email that carries it, and serialising it (its headers
+    folded through the header parser, its base64 lines written) was nine tenths of
+    serialising an email with six charts (2.3 of 2.6 ms). The bytes depend on the part and
+    on the generator's settings only, so they are kept per settings.
+    """
+
+    def flatten(self, msg: Message, unixfrom: bool = False, linesep: str | None = None) -> None:
+        done = _SHARED.get(msg)
+        if done is None or unixfrom:
+            super().flatten(msg, unixfrom=unixfrom, linesep=linesep)
+            return
+        policy = msg.policy if self.policy is None else self.policy
+        if linesep is not None:
+            policy = policy.clone(linesep=linesep)
+        # The policy's repr lists every setting it has (line ends, line length, encoding).
+        key = f"{policy!r}|{self._mangle_from_}|{self.maxheaderlen}"
+        flat = done.get(key)
+        if flat is None:
+            buf = io.BytesIO()
+            BytesGenerator.flatten(self.clone(buf), msg, unixfrom=False, linesep=linesep)
+            flat = done[key] = buf.getvalue()
+        self._fp.write(flat)
+
+
+def message_bytes(msg: EmailMessage) -> bytes:
+    """Return ``msg.as_bytes()``, the same bytes, copying shared parts' bytes (:func:`chart_part`)."""
+    buf = io.BytesIO()
+    _SharedPartsGenerator(buf, mangle_from_=False, policy=msg.policy).flatten(msg)
+    return buf.getvalue()
 
 
 def _set_boundaries(msg: EmailMessage, alert_id: str) -> None:
