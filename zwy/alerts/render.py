@@ -20,7 +20,8 @@ from dataclasses import dataclass
 from datetime import date
 from email.generator import BytesGenerator
 from email.message import EmailMessage, Message
-from typing import Any
+from email.policy import Policy
+from typing import Any, BinaryIO
 
 import polars as pl
 
@@ -333,6 +334,19 @@ class _SharedPartsGenerator(BytesGenerator):
     on the generator's settings only, so they are kept per settings.
     """
 
+    def __init__(
+        self,
+        outfp: BinaryIO,
+        mangle_from_: bool | None = None,
+        maxheaderlen: int | None = None,
+        *,
+        policy: Policy | None = None,
+    ) -> None:
+        # ``clone`` calls the class with these arguments, for every part of a message.
+        super().__init__(outfp, mangle_from_, maxheaderlen, policy=policy)
+        self._out = outfp
+        self._settings = (mangle_from_, maxheaderlen)
+
     def flatten(self, msg: Message, unixfrom: bool = False, linesep: str | None = None) -> None:
         done = _SHARED.get(msg)
         if done is None or unixfrom:
@@ -342,13 +356,15 @@ class _SharedPartsGenerator(BytesGenerator):
         if linesep is not None:
             policy = policy.clone(linesep=linesep)
         # The policy's repr lists every setting it has (line ends, line length, encoding).
-        key = f"{policy!r}|{self._mangle_from_}|{self.maxheaderlen}"
+        key = f"{policy!r}|{self._settings!r}"
         flat = done.get(key)
         if flat is None:
             buf = io.BytesIO()
-            BytesGenerator.flatten(self.clone(buf), msg, unixfrom=False, linesep=linesep)
+            mangle, maxlen = self._settings
+            plain = BytesGenerator(buf, mangle, maxlen, policy=self.policy)
+            plain.flatten(msg, unixfrom=False, linesep=linesep)
             flat = done[key] = buf.getvalue()
-        self._fp.write(flat)
+        self._out.write(flat)
 
 
 def message_bytes(msg: EmailMessage) -> bytes:
