@@ -25,7 +25,9 @@ the source night's message files.
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import platform
 import shutil
 import statistics
 import time
@@ -193,6 +195,18 @@ def _night(
     return out
 
 
+def _machine() -> dict[str, object]:
+    """The processor, its cores and Python: where a run's seconds were measured."""
+    model = platform.processor()
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.is_file():
+        for line in cpuinfo.read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    return {"cpu": model, "cores": os.cpu_count(), "python": platform.python_version()}
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("root", type=Path)
@@ -245,12 +259,28 @@ def main(argv: Sequence[str] | None = None) -> None:
     shutil.rmtree(args.root / "work", ignore_errors=True)
     names = [n for n in runs[min(runs)][0] if "." not in n]
     first = {n: statistics.median(x[n] for x in runs[min(runs)]) for n in names}
-    print("\n| history (days) | " + " | ".join(names) + " | night ratio |")
-    print("|---:|" + "---:|" * (len(names) + 1))
+    print("\n| history (days) | " + " | ".join(names) + " | night ratio | paired ratio |")
+    print("|---:|" + "---:|" * (len(names) + 2))
+    summary: dict[int, dict[str, float]] = {}
     for h, rs in runs.items():
         med = {n: statistics.median(x.get(n, 0.0) for x in rs) for n in names}
+        # Each repeat's night against the 1-day night run just before it: a slow spell of
+        # the VM that spans the pair cancels out, one that hits only one night does not.
+        paired = statistics.median(
+            x["night"] / one["night"] for x, one in zip(rs, runs[min(runs)], strict=True)
+        )
+        summary[h] = {**med, "ratio": med["night"] / first["night"], "paired_ratio": paired}
         cells = " | ".join(f"{med[n]:.2f}" for n in names)
-        print(f"| {h} | {cells} | {med['night'] / first['night']:.3f}x |")
+        print(f"| {h} | {cells} | {summary[h]['ratio']:.3f}x | {paired:.3f}x |")
+    out = args.root / "results.json"
+    out.write_text(
+        json.dumps(
+            {"machine": _machine(), "repeats": runs, "medians": summary},
+            indent=1,
+            default=str,
+        )
+    )
+    print(f"\nevery repeat's stages: {out}")
 
 
 if __name__ == "__main__":

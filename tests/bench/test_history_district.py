@@ -128,3 +128,29 @@ def test_clone_links_parquet_and_copies_the_rest(base: tuple[Path, Path], tmp_pa
     with duckdb.connect(str(clone / "warehouse" / "zwy.duckdb")) as con:
         con.execute("create table scratch as select range as i from range(100000)")
     assert (one / "warehouse" / "zwy.duckdb").stat().st_size == size
+
+
+def test_main_measures_each_history_and_keeps_every_repeat(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """One command builds the histories, runs the same night on each and writes every repeat."""
+    import json
+
+    from benchmarks.history_district import main
+
+    main([str(tmp_path), "--histories", "1", "3", "--repeats", "1", "--scale", "test"])
+    out = capsys.readouterr().out
+    assert "| 1 | " in out and "| 3 | " in out and "paired ratio" in out
+    res = json.loads((tmp_path / "results.json").read_text())
+    assert set(res["repeats"]) == {"1", "3"} and res["machine"]["cores"] == os.cpu_count()
+    for h in ("1", "3"):
+        (night,) = res["repeats"][h]
+        assert night["night"] > night["alerts_queued"] > 0
+        assert night["load_day"] > 0 and night["publish"] > 0
+    one, three = (res["repeats"][h][0]["night"] for h in ("1", "3"))
+    assert res["medians"]["3"]["ratio"] == pytest.approx(three / one)
+    assert res["medians"]["3"]["paired_ratio"] == pytest.approx(three / one)
+    assert res["medians"]["1"]["ratio"] == 1.0
+    # The bases stay for the next run; the night's work folder goes.
+    assert (tmp_path / "history_3_test" / "warehouse" / "zwy.duckdb").is_file()
+    assert not (tmp_path / "work").exists()
