@@ -11,7 +11,10 @@ another way (:func:`extend_history`): it loads one district night, then copies t
 night's rows back in time, day by day, in every table that keeps history, and hard-links
 its staging files under the earlier days' folders. Then it runs the next district night
 (parse to publish as ``zwy run`` does, then the alerts queued) on a copy of the 1-day and of the H-day warehouse,
-repeats interleaved, and prints the medians per stage and the ratio.
+repeats interleaved, and prints the medians per stage, the ratio of the median nights and
+the paired ratio (the median of each H-day night over the 1-day night run just before it,
+which a slow spell of the VM spanning both cancels); every repeat's stages go to
+``<root>/results.json`` with the machine.
 
 What the copies reproduce is what can grow with history: the tables' rows and row groups,
 the files each staging view lists, the published snapshot's files and catalog. What they
