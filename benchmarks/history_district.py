@@ -30,7 +30,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import shutil
 import statistics
 import time
@@ -198,18 +197,6 @@ def _night(
     return out
 
 
-def _machine() -> dict[str, object]:
-    """The processor, its cores and Python: where a run's seconds were measured."""
-    model = platform.processor()
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.is_file():
-        for line in cpuinfo.read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    return {"cpu": model, "cores": os.cpu_count(), "python": platform.python_version()}
-
-
 def main(argv: Sequence[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("root", type=Path)
@@ -219,7 +206,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = ap.parse_args(argv)
 
     import zwy  # noqa: F401  # first: as in ``zwy run``, the package sets Polars' allocator default
-    from benchmarks.run_benchmark import DAY
+    from benchmarks.run_benchmark import DAY, machine
     from zwy.alerts import queue_alerts
     from zwy.pipeline import run_day
     from zwy.sample.generate import generate_district
@@ -278,7 +265,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     out = args.root / "results.json"
     out.write_text(
         json.dumps(
-            {"machine": _machine(), "repeats": runs, "medians": summary},
+            {"machine": machine(), "repeats": runs, "medians": summary},
             indent=1,
             default=str,
         )

@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import platform
 import shutil
 import statistics
 import subprocess
@@ -81,6 +82,18 @@ class PeakRSS:
         if self._thread:
             self._thread.join()
         self.peak = max(self.peak, self.current())
+
+
+def machine() -> dict[str, object]:
+    """The processor, its cores and Python: where a run's seconds were measured."""
+    model = platform.processor()
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.is_file():
+        for line in cpuinfo.read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    return {"cpu": model, "cores": os.cpu_count(), "python": platform.python_version()}
 
 
 def cpu_seconds() -> float:
@@ -453,7 +466,7 @@ def main() -> None:
     memory_mb = night["parse_in_memory"]["log_bytes"] / 1e6
     parse_rate = hj212_mb / parse_s
     result = {
-        "machine": {"cores": os.cpu_count(), "python": os.sys.version.split()[0]},  # type: ignore[attr-defined]
+        "machine": machine(),
         "input_mb": round(mb, 1),
         "frames": frames,
         "values": values,
