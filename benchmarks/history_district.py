@@ -37,7 +37,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from datetime import date, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 
@@ -207,6 +207,7 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     import zwy  # noqa: F401  # first: as in ``zwy run``, the package sets Polars' allocator default
     from benchmarks.run_benchmark import DAY, machine
+    from benchmarks.targets import history_verdicts, markdown
     from zwy.alerts import queue_alerts
     from zwy.pipeline import run_day
     from zwy.sample.generate import generate_district
@@ -262,14 +263,15 @@ def main(argv: Sequence[str] | None = None) -> None:
         summary[h] = {**med, "ratio": med["night"] / first["night"], "paired_ratio": paired}
         cells = " | ".join(f"{med[n]:.2f}" for n in names)
         print(f"| {h} | {cells} | {summary[h]['ratio']:.3f}x | {paired:.3f}x |")
+    results: dict[str, Any] = {"machine": machine(), "repeats": runs, "medians": summary}
+    judged = history_verdicts(summary)
+    if judged:
+        results["targets"] = [v.as_json() for v in judged]
+        print("\n" + markdown(judged))
+        if args.scale != "benchmark":
+            print(f"(scale {args.scale!r}: the target is set for the district night; a trial only)")
     out = args.root / "results.json"
-    out.write_text(
-        json.dumps(
-            {"machine": machine(), "repeats": runs, "medians": summary},
-            indent=1,
-            default=str,
-        )
-    )
+    out.write_text(json.dumps(results, indent=1, default=str))
     print(f"\nevery repeat's stages: {out}")
 
 

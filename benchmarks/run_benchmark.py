@@ -11,7 +11,8 @@ and reports medians of wall time, MB/s, rows/s and peak RSS per stage. All four 
 construction sites and their station), then the controls, the analysts' snapshot and the
 alert queue (queued, not sent: no SMTP server in a benchmark). In the same run it
 measures DuckDB's own ``read_csv`` on a plain CSV of the same size (the rate to beat) and
-prints the ratio. Results go to ``<out>/results.json`` and a Markdown table on stdout.
+prints the ratio. Results go to ``<out>/results.json`` and a Markdown table on stdout,
+ending with the verdict against each of issue 8's targets (:mod:`benchmarks.targets`).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from benchmarks.targets import markdown, night_verdicts
 from zwy.contracts import DUST_STREAM, TELEMETRY_STREAMS
 
 DAY = date(2024, 5, 1)
@@ -476,6 +478,7 @@ def main() -> None:
     parse_rate = hj212_mb / parse_s
     result = {
         "machine": machine(),
+        "scale": args.scale,
         "input_mb": round(mb, 1),
         "frames": frames,
         "values": values,
@@ -514,6 +517,8 @@ def main() -> None:
     }
     if dags:
         result["dag_schedule"] = _dag_summary(dags, stage_rows)
+    verdicts = night_verdicts(result)
+    result["targets"] = [v.as_json() for v in verdicts]
     (out / "results.json").write_text(json.dumps(result, indent=2))
     print(f"\ninput {mb:.0f} MB, {frames:,} frames, {values:,} values; medians of {args.repeats}\n")
     print(
@@ -567,6 +572,10 @@ def main() -> None:
         + ", ".join(f"{k} {found} of {n}" for k, (n, found) in recall.items())
         + (f" -- MISSED: {missed}" if missed else "")
     )
+    print("\nissue 8's targets (the history's: benchmarks.history_district):\n")
+    if args.scale != "benchmark":
+        print(f"(scale {args.scale!r}: the targets are set for the district night; a trial only)\n")
+    print(markdown(verdicts))
 
 
 if __name__ == "__main__":
