@@ -94,6 +94,53 @@ def test_split_items_predicted_keys_cut_like_the_reference() -> None:
     assert len(rows) > 2000
 
 
+def test_split_items_word_path_cuts_like_the_byte_path_and_the_reference() -> None:
+    """Predicted keys are compared, and value views built, from 64-bit words (for all but
+    the buffer's last bytes). Keys of 1-20 bytes (a key of 16 or more has no word pattern),
+    values of 0-20 bytes (views inline up to 12, by offset from 13), prefix keys, values
+    holding "=", every separator: the word path cuts exactly as the byte path, which the
+    kernel takes when given no words, and as the reference split."""
+    rng = random.Random(31)
+    keys = ["k" * n for n in range(1, 21)] + ["a-Rtd", "a-Rtdx", "a-Flag", "CP"]
+    alphabet = "0123456789.-=NxZ"
+    segments = []
+    for _ in range(1500):
+        order = keys if rng.random() < 0.8 else rng.sample(keys, rng.randrange(1, len(keys)))
+        pieces = []
+        for key in order:
+            value = "".join(rng.choice(alphabet) for _ in range(rng.randrange(0, 21)))
+            pieces.append(key if rng.random() < 0.05 else f"{key}={value}")
+        text = "".join(p + rng.choice(";;;,,\n") for p in pieces).rstrip(";,\n")
+        segments.append(f"ST=32;CP=&&{text}&&" if rng.random() < 0.5 else text)
+    data = pl.DataFrame({"_fid": range(len(segments)), "_data": segments})
+    buf, offs = scan.string_buffers(data.get_column("_data"))
+    starts, ends = offs[:-1], offs[1:]
+
+    def kernel(words: np.ndarray) -> list[np.ndarray]:
+        total = scan._separators(buf, starts, ends)
+        out = [np.zeros(total, np.int64), np.zeros(total, np.int64), np.zeros(total, np.bool_)]
+        out.append(np.zeros(2 * total, np.uint64))
+        _, _, w, n_keys = scan._split_kernel(
+            buf, words, starts, ends, scan._CP_MARK, scan.MAX_KEYS, scan._HASH_SLOTS, *out
+        )
+        assert n_keys > 0
+        return [out[0][:w], out[1][:w], out[2][:w], out[3][: 2 * w]]
+
+    words = buf[: len(buf) // 8 * 8].view(np.uint64)
+    by_words, by_bytes = kernel(words), kernel(words[:2])  # 2 words: no piece before wlim
+    assert all(np.array_equal(a, b) for a, b in zip(by_words, by_bytes, strict=True))
+    got = scan.split_items(buf, offs)
+    assert got is not None
+    ref = parse_mod._items_slow(data.with_columns(pl.col("_fid").cast(pl.Int64)))
+    ref = ref.filter(pl.col("key").is_not_null() & (pl.col("key") != ""))
+    rows = [
+        (int(f), got.keys[int(k)], v)
+        for f, k, v in zip(got.fid, got.kid, got.value_text.to_list(), strict=True)
+    ]
+    assert rows == list(ref.iter_rows())
+    assert len(rows) > 30_000
+
+
 def test_too_many_distinct_keys_falls_back(monkeypatch: pytest.MonkeyPatch) -> None:
     segments = [f"k{i}=1;CP=&&a-Rtd=1&&" for i in range(10)]
     buf, offs = scan.string_buffers(pl.Series(segments))
