@@ -254,7 +254,8 @@ def _load8(words: U64, p: int) -> np.uint64:  # pragma: no cover
     i = p >> 3
     sh = np.uint64((p & 7) * 8)
     # (x << 1) << (63 - sh) is x << (64 - sh), and 0 (not x) when sh is 0.
-    return (words[i] >> sh) | ((words[i + 1] << np.uint64(1)) << (np.uint64(63) - sh))
+    word: np.uint64 = (words[i] >> sh) | ((words[i + 1] << np.uint64(1)) << (np.uint64(63) - sh))
+    return word
 
 
 @_inlined
