@@ -267,9 +267,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     judged = history_verdicts(summary)
     if judged:
         results["targets"] = [v.as_json() for v in judged]
-        print("\n" + markdown(judged))
-        if args.scale != "benchmark":
-            print(f"(scale {args.scale!r}: the target is set for the district night; a trial only)")
+        print("\n" + markdown(judged, args.scale))
     out = args.root / "results.json"
     out.write_text(json.dumps(results, indent=1, default=str))
     print(f"\nevery repeat's stages: {out}")

@@ -573,9 +573,7 @@ def main() -> None:
         + (f" -- MISSED: {missed}" if missed else "")
     )
     print("\nissue 8's targets (the history's: benchmarks.history_district):\n")
-    if args.scale != "benchmark":
-        print(f"(scale {args.scale!r}: the targets are set for the district night; a trial only)\n")
-    print(markdown(verdicts))
+    print(markdown(verdicts, args.scale))
 
 
 if __name__ == "__main__":

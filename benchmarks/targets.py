@@ -130,8 +130,12 @@ def history_verdicts(medians: Mapping[int, Mapping[str, float]]) -> list[Verdict
     return [verdict("history", round(medians[365]["ratio"], 3))]
 
 
-def markdown(verdicts: list[Verdict]) -> str:
-    """The verdicts as a Markdown table: target, limit, measured, met."""
+def markdown(verdicts: list[Verdict], scale: str = "benchmark") -> str:
+    """The verdicts as a Markdown table: target, limit, measured, met.
+
+    At another ``scale`` than the district benchmark's, a line under the table says the
+    verdicts are a trial: the targets are set for the district night.
+    """
     rows = ["| target | limit | measured | met? |", "|---|---:|---:|---|"]
     for v in verdicts:
         t = v.target
@@ -139,5 +143,9 @@ def markdown(verdicts: list[Verdict]) -> str:
         rows.append(
             f"| {t.what} | {sign} {t.limit:g} {t.unit} | {v.measured:g} {t.unit} "
             f"| {'yes' if v.met else '**no**'} |"
+        )
+    if scale != "benchmark":
+        rows.append(
+            f"\n(scale {scale!r}: the targets are set for the district night; a trial only)"
         )
     return "\n".join(rows)

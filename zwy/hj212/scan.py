@@ -170,72 +170,6 @@ def _separators(buf: U8, starts: I64, ends: I64) -> int:  # pragma: no cover
     return total
 
 
-@_inlined
-def _key_id(
-    buf: U8, a: int, b: int, table: I64, rep_s: I64, rep_e: I64, n_keys: int, max_keys: int
-) -> tuple[int, int]:  # pragma: no cover
-    # The id of key buf[a:b] (open addressing on FNV-1a, keys compared byte by byte); a new
-    # key takes the next id. Returns (id, number of keys); (-1, -1) past max_keys keys.
-    mask = len(table) - 1
-    h = np.uint64(14695981039346656037)
-    for j in range(a, b):
-        h = (h ^ np.uint64(buf[j])) * np.uint64(1099511628211)
-    slot = np.int64(h & np.uint64(mask))
-    while True:
-        k = table[slot]
-        if k < 0:
-            if n_keys >= max_keys:
-                return -1, -1
-            table[slot] = n_keys
-            rep_s[n_keys] = a
-            rep_e[n_keys] = b
-            return n_keys, n_keys + 1
-        if rep_e[k] - rep_s[k] == b - a:
-            same = True
-            for j in range(b - a):
-                if buf[rep_s[k] + j] != buf[a + j]:
-                    same = False
-                    break
-            if same:
-                return k, n_keys
-        slot = (slot + 1) & mask
-
-
-@_inlined
-def _same_key(buf: U8, a: int, b: int, k: int, rep_s: I64, rep_e: I64) -> bool:  # pragma: no cover
-    # Whether buf[a:b] is the text of key k (k >= 0).
-    if rep_e[k] - rep_s[k] != b - a:
-        return False
-    r = rep_s[k]
-    for j in range(b - a):
-        if buf[r + j] != buf[a + j]:
-            return False
-    return True
-
-
-@_inlined
-def _next_key(
-    buf: U8,
-    a: int,
-    b: int,
-    prev: int,
-    nxt: I64,
-    table: I64,
-    rep_s: I64,
-    rep_e: I64,
-    n_keys: int,
-    max_keys: int,
-) -> tuple[int, int]:  # pragma: no cover
-    # The id of key buf[a:b] that follows key ``prev``: the one that followed it last time
-    # when the bytes match, else looked up (and remembered). (-1, -1) past max_keys keys.
-    k = nxt[prev]
-    if k < 0 or not _same_key(buf, a, b, k, rep_s, rep_e):
-        k, n_keys = _key_id(buf, a, b, table, rep_s, rep_e, n_keys, max_keys)
-        if k >= 0:
-            nxt[prev] = k
-    return k, n_keys
-
-
 # --- words: eight bytes at a time --------------------------------------------------------------
 # The split reads a predicted key and a value's view from ``words``: the buffer viewed as
 # little-endian uint64 (its last ``len(buf) % 8`` bytes left out). Everything stays uint64:
@@ -287,6 +221,85 @@ def _key_pattern(
     mask[2 * k + 1] = _LOW_BYTES[max(n + 1 - 8, 0)]
 
 
+@_inlined
+def _key_id(
+    buf: U8,
+    a: int,
+    b: int,
+    table: I64,
+    rep_s: I64,
+    rep_e: I64,
+    pat: U64,
+    pmask: U64,
+    n_keys: int,
+    max_keys: int,
+) -> tuple[int, int]:  # pragma: no cover
+    # The id of key buf[a:b] (open addressing on FNV-1a, keys compared byte by byte); a new
+    # key takes the next id and its word pattern (:func:`_key_pattern`). Returns (id, number
+    # of keys); (-1, -1) past max_keys keys.
+    mask = len(table) - 1
+    h = np.uint64(14695981039346656037)
+    for j in range(a, b):
+        h = (h ^ np.uint64(buf[j])) * np.uint64(1099511628211)
+    slot = np.int64(h & np.uint64(mask))
+    while True:
+        k = table[slot]
+        if k < 0:
+            if n_keys >= max_keys:
+                return -1, -1
+            table[slot] = n_keys
+            rep_s[n_keys] = a
+            rep_e[n_keys] = b
+            _key_pattern(buf, n_keys, rep_s, rep_e, pat, pmask)
+            return n_keys, n_keys + 1
+        if rep_e[k] - rep_s[k] == b - a:
+            same = True
+            for j in range(b - a):
+                if buf[rep_s[k] + j] != buf[a + j]:
+                    same = False
+                    break
+            if same:
+                return k, n_keys
+        slot = (slot + 1) & mask
+
+
+@_inlined
+def _same_key(buf: U8, a: int, b: int, k: int, rep_s: I64, rep_e: I64) -> bool:  # pragma: no cover
+    # Whether buf[a:b] is the text of key k (k >= 0).
+    if rep_e[k] - rep_s[k] != b - a:
+        return False
+    r = rep_s[k]
+    for j in range(b - a):
+        if buf[r + j] != buf[a + j]:
+            return False
+    return True
+
+
+@_inlined
+def _next_key(
+    buf: U8,
+    a: int,
+    b: int,
+    prev: int,
+    nxt: I64,
+    table: I64,
+    rep_s: I64,
+    rep_e: I64,
+    pat: U64,
+    pmask: U64,
+    n_keys: int,
+    max_keys: int,
+) -> tuple[int, int]:  # pragma: no cover
+    # The id of key buf[a:b] that follows key ``prev``: the one that followed it last time
+    # when the bytes match, else looked up (and remembered). (-1, -1) past max_keys keys.
+    k = nxt[prev]
+    if k < 0 or not _same_key(buf, a, b, k, rep_s, rep_e):
+        k, n_keys = _key_id(buf, a, b, table, rep_s, rep_e, pat, pmask, n_keys, max_keys)
+        if k >= 0:
+            nxt[prev] = k
+    return k, n_keys
+
+
 @_compiled
 def _split_kernel(
     buf: U8,
@@ -319,13 +332,12 @@ def _split_kernel(
     # of exhaust-gas logs, measured). The match is exact: a key's text holds no separator
     # and no "=", so the piece's first "=" is the one after it.
     nxt = np.full(max_keys + 1, -1, dtype=np.int64)
-    # Each key's text and "=" as masked words (:func:`_key_pattern`): a predicted key is
-    # checked by two word compares, and its value's view built from words. Words are read
-    # up to 16 bytes past a piece's start and 12 past its end, so only the pieces of parts
-    # ending before ``wlim`` (all but the buffer's last bytes) take that path.
+    # Each key's text and "=" as masked words, made with the key (:func:`_key_pattern`): a
+    # predicted key is checked by two word compares, and its value's view built from words.
+    # Words are read up to 16 bytes past a piece's start and 12 past its end, so only the
+    # pieces of parts ending before ``wlim`` (all but the buffer's last bytes) take that path.
     pat = np.zeros(2 * max_keys, dtype=np.uint64)
     pmask = np.zeros(2 * max_keys, dtype=np.uint64)
-    n_pat = 0
     wlim = 8 * len(words) - 24
     n_keys = 0
     w = 0
@@ -342,13 +354,10 @@ def _split_kernel(
                 if p < 0:
                     break
                 k, n_keys = _next_key(
-                    buf, p, p + 2, prev, nxt, table, rep_s, rep_e, n_keys, max_keys
+                    buf, p, p + 2, prev, nxt, table, rep_s, rep_e, pat, pmask, n_keys, max_keys
                 )
                 if k < 0:
                     return rep_s, rep_e, w, -1
-                while n_pat < n_keys:
-                    _key_pattern(buf, n_pat, rep_s, rep_e, pat, pmask)
-                    n_pat += 1
                 prev = k
                 out_fid[w] = i
                 kid[w] = k
@@ -364,40 +373,26 @@ def _split_kernel(
             while start <= hi:  # one piece [start, j) a turn; the last one ends at hi
                 eq = -1
                 j = start
+                by_words = False  # the predicted key checked (and its view built) by words
                 k = nxt[prev]
-                if k >= 0 and hi < wlim and pmask[2 * k]:
-                    # The predicted key and its "=" as two masked words; its value walked
-                    # byte by byte (values are 3-6 bytes: eight at a time was slower) and
-                    # its view built from words. The pass 72 -> 25 ms per 32 MB group of
-                    # exhaust-gas logs (measured), most of it the views' byte loops.
+                if k >= 0:
                     q = start + rep_e[k] - rep_s[k]
-                    if (
-                        q < hi
-                        and (_load8(words, start) & pmask[2 * k]) == pat[2 * k]
-                        and (_load8(words, start + 8) & pmask[2 * k + 1]) == pat[2 * k + 1]
-                    ):
-                        j = q + 1
-                        while j < hi:
-                            c = buf[j]
-                            if c == _SEMI or c == _COMMA or c == _LF:
-                                break
-                            j += 1
-                        prev = k
-                        out_fid[w] = i
-                        kid[w] = k
-                        has_val[w] = True
-                        _put_view_words(views, w, words, q + 1, j)
-                        w += 1
-                        start = j + 1
-                        continue
-                    k = -1
-                elif k >= 0:
-                    q = start + rep_e[k] - rep_s[k]
-                    if q < hi and buf[q] == _EQ and _same_key(buf, start, q, k, rep_s, rep_e):
-                        eq = q  # the predicted key: only the value's bytes are walked
-                        j = q + 1
+                    if q >= hi:
+                        k = -1
+                    elif hi < wlim and pmask[2 * k]:
+                        # The key and its "=" as two masked words. The pass 72 -> 32 ms per
+                        # 32 MB group of exhaust-gas logs (measured), most of it the views.
+                        if (_load8(words, start) & pmask[2 * k]) == pat[2 * k] and (
+                            _load8(words, start + 8) & pmask[2 * k + 1]
+                        ) == pat[2 * k + 1]:
+                            eq, j, by_words = q, q + 1, True
+                        else:
+                            k = -1
+                    elif buf[q] == _EQ and _same_key(buf, start, q, k, rep_s, rep_e):
+                        eq, j = q, q + 1  # the predicted key: only the value's bytes are walked
                     else:
                         k = -1
+                # Byte by byte: values are 3-6 bytes, and eight at a time was slower.
                 while j < hi:
                     c = buf[j]
                     if c == _SEMI or c == _COMMA or c == _LF:
@@ -409,18 +404,28 @@ def _split_kernel(
                 if key_end > start:
                     if k < 0:
                         k, n_keys = _next_key(
-                            buf, start, key_end, prev, nxt, table, rep_s, rep_e, n_keys, max_keys
+                            buf,
+                            start,
+                            key_end,
+                            prev,
+                            nxt,
+                            table,
+                            rep_s,
+                            rep_e,
+                            pat,
+                            pmask,
+                            n_keys,
+                            max_keys,
                         )
                         if k < 0:
                             return rep_s, rep_e, w, -1
-                        while n_pat < n_keys:
-                            _key_pattern(buf, n_pat, rep_s, rep_e, pat, pmask)
-                            n_pat += 1
                     prev = k
                     out_fid[w] = i
                     kid[w] = k
                     has_val[w] = eq >= 0
-                    if eq >= 0:
+                    if by_words:
+                        _put_view_words(views, w, words, eq + 1, j)
+                    elif eq >= 0:
                         _put_view(views, w, buf, eq + 1, j)
                     else:
                         views[2 * w] = 0
