@@ -337,3 +337,65 @@ def test_datatimes_the_compiled_pass_does_not_decide_go_to_polars(text: str) -> 
     assert_frame_equal(
         parse_mod._datatime(frames, compiled=True), parse_mod._datatime(frames, compiled=False)
     )
+
+
+def _decimal_texts() -> list[str]:
+    """Plain decimals of 1-17 digits (inline views up to 12 bytes, offsets past) and the
+    texts around them that are not plain decimals."""
+    rng = random.Random(17)
+    texts = ["0", "-0", "0.0", "-0.0", "00012.50", "7", "-7", "1.5", "123456789012345"]
+    texts += ["1234567890123456", "0.000000000000001", "999999999999999", "-99999999.9999999"]
+    texts += ["", "-", ".5", "5.", "+1", "1e3", "1E-2", " 1", "1 ", "1.2.3", "--1", "NaN"]
+    texts += ["inf", "-inf", "0x10", "１２", "1,5", "N", "12a", "-.5", "0.", "1.-2"]
+    for _ in range(3000):
+        digits = rng.randrange(1, 18)
+        mantissa = "".join(rng.choice("0123456789") for _ in range(digits))
+        dot = rng.randrange(0, digits + 1)
+        text = mantissa if dot in (0, digits) else f"{mantissa[:dot]}.{mantissa[dot:]}"
+        texts.append(("-" if rng.random() < 0.3 else "") + text)
+    return texts
+
+
+def test_decimals_read_plain_decimals_as_polars_does_to_the_bit() -> None:
+    """The compiled reader of plain decimals gives the double Polars' cast gives, sign of
+    zero included, for every text it is sure of; it is sure of exactly the plain decimals
+    of at most 15 digits, and the parser's values equal Polars' cast of every text."""
+    import re
+
+    texts = _decimal_texts()
+    segment = ";".join(f"k{i % 7}={t}" for i, t in enumerate(texts)) + ";k0;k1="
+    buf, offs = scan.string_buffers(pl.Series([segment]))
+    got = scan.split_items(buf, offs)
+    assert got is not None
+    rows = np.arange(len(got.fid), dtype=np.int64)
+    numbers, sure = scan.decimals(got.views, got.buf, rows)
+    item_texts = got.value_text.to_list()
+    plain = re.compile(r"-?[0-9]+(\.[0-9]+)?")
+    expect_sure = [
+        t is not None and plain.fullmatch(t) is not None and sum(c.isdigit() for c in t) <= 15
+        for t in item_texts
+    ]
+    assert sure.tolist() == expect_sure
+    assert sum(expect_sure) > 1500  # most of the generated texts are plain decimals
+    cast = got.value_text.cast(pl.Float64, strict=False).to_numpy()
+    assert np.array_equal(numbers[sure].view(np.int64), cast[sure].view(np.int64))
+    # Through the parser's path: the unsure texts are cast by Polars, so all rows agree.
+    items = parse_mod._Items(
+        fid=got.fid,
+        kid=got.kid,
+        value_text=got.value_text,
+        keys=pl.DataFrame(),
+        in_header=np.zeros(len(rows), np.bool_),
+        in_cp=np.ones(len(rows), np.bool_),
+        text_views=(got.views, got.buf),
+    )
+    picked = rows[::3]
+    value_text = got.value_text.gather(pl.Series(picked))
+    ours = parse_mod._numbers(items, picked, value_text)
+    theirs = value_text.cast(pl.Float64, strict=False)
+    assert ours.is_null().to_list() == theirs.is_null().to_list()
+    a, b = ours.fill_null(0.0).to_numpy(), theirs.fill_null(0.0).to_numpy()
+    nan = np.isnan(b)
+    assert nan.any()  # "NaN" is among the texts
+    assert np.array_equal(np.isnan(a), nan)
+    assert np.array_equal(a[~nan].view(np.int64), b[~nan].view(np.int64))

@@ -436,6 +436,9 @@ class _Items:
     keys: pl.DataFrame  # _KEYS rows
     in_header: npt.NDArray[np.bool_]  # before the frame's "CP=" item (all items without one)
     in_cp: npt.NDArray[np.bool_]  # after the frame's "CP=" item
+    # value_text's Arrow views and the bytes they point into, from the compiled split
+    # (numbers read by :func:`zwy.hj212.scan.decimals`); None from the reference split.
+    text_views: tuple[npt.NDArray[np.uint64], npt.NDArray[np.uint8]] | None = None
 
     def first_per_frame(self, mask: npt.NDArray[np.bool_], n_frames: int) -> npt.NDArray[np.int64]:
         """Item row of the first item matching ``mask`` in each frame (-1 when none)."""
@@ -494,6 +497,7 @@ def _items_from_ids(
     n_frames: int,
     *,
     compiled: bool,
+    text_views: tuple[npt.NDArray[np.uint64], npt.NDArray[np.uint8]] | None = None,
 ) -> _Items:
     """Items from frame ids, key ids (rows of ``key_names``, -1 empty) and value texts.
 
@@ -513,6 +517,7 @@ def _items_from_ids(
         keys=keys,
         in_header=roles[0],
         in_cp=roles[1],
+        text_views=text_views,
     )
 
 
@@ -521,7 +526,15 @@ def _compiled_items(spans: _Spans, n: int) -> _Items | None:
     split = scan.split_spans(spans.buf, spans.starts, spans.ends)
     if split is None:
         return None
-    return _items_from_ids(split.fid, split.kid, split.value_text, split.keys, n, compiled=True)
+    return _items_from_ids(
+        split.fid,
+        split.kid,
+        split.value_text,
+        split.keys,
+        n,
+        compiled=True,
+        text_views=(split.views, split.buf),
+    )
 
 
 def _frame_firsts_numpy(
@@ -972,6 +985,24 @@ def _value_rows_numpy(
     return rows, flag_of_row
 
 
+def _numbers(it: _Items, rows: npt.NDArray[np.int64], value_text: pl.Series) -> pl.Series:
+    """``value_text`` (the texts of items ``rows``) cast to Float64, as ``cast(strict=False)``.
+
+    With the compiled split's views, plain decimals are read by
+    :func:`zwy.hj212.scan.decimals` and only the other texts are cast by Polars.
+    """
+    if it.text_views is None:
+        return value_text.cast(pl.Float64, strict=False)
+    numbers, sure = scan.decimals(*it.text_views, rows)
+    value = pl.Series(value_text.name, numbers)
+    unsure = np.flatnonzero(~sure)
+    if len(unsure):
+        value = value.scatter(
+            unsure, value_text.gather(pl.Series(unsure)).cast(pl.Float64, strict=False)
+        )
+    return value
+
+
 def _values(df: pl.DataFrame, it: _Items, *, compiled: bool) -> pl.DataFrame:
     """Build VALUES rows from the CP items of accepted frames of a value CN with a DataTime.
 
@@ -1022,7 +1053,7 @@ def _values(df: pl.DataFrame, it: _Items, *, compiled: bool) -> pl.DataFrame:
         pl.col("pollutant", "code_raw", "code_status", "field").cast(CODE), "field_known"
     ).select(pl.all().gather(pl.Series(it.kid[rows])))  # a row's key is never -1
     value_text = it.value_text.gather(pl.Series(rows))
-    value = value_text.cast(pl.Float64, strict=False)
+    value = _numbers(it, rows, value_text)
     out = pl.concat(
         [
             frame_cols,
