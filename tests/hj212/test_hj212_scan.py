@@ -399,3 +399,46 @@ def test_decimals_read_plain_decimals_as_polars_does_to_the_bit() -> None:
     assert nan.any()  # "NaN" is among the texts
     assert np.array_equal(np.isnan(a), nan)
     assert np.array_equal(a[~nan].view(np.int64), b[~nan].view(np.int64))
+
+
+@pytest.mark.parametrize(
+    ("flags", "by_byte"),
+    [
+        (["N", "F", "T", "N", "B", "z", "7"], True),
+        (["N", "NN", "F"], False),  # a longer flag: every text read as text
+        (["N", "", "F"], False),  # an empty one
+        (["N", None, "F"], False),  # an item without "="
+        (["N", "中", "F"], False),  # not ASCII
+    ],
+)
+def test_flags_by_their_byte_equal_the_flags_read_as_text(
+    flags: list[str | None], by_byte: bool
+) -> None:
+    """A row's -Flag code looked up by its one ASCII byte equals the code of its text,
+    rows without a flag (-1) are null, and any other flag text falls back to reading
+    every text."""
+    segment = ";".join(f"a{i}-Flag" if f is None else f"a{i}-Flag={f}" for i, f in enumerate(flags))
+    buf, offs = scan.string_buffers(pl.Series([segment]))
+    got = scan.split_items(buf, offs)
+    assert got is not None
+    n = len(got.fid)
+    flag_of_row = np.array([-1] + list(range(n)) + [n - 1, -1, 0], dtype=np.int64)
+    one = scan.one_byte_texts(got.views, flag_of_row)
+    assert (one is not None) == by_byte
+    if one is not None:
+        rank, present = one
+        assert [chr(b) for b in present] == sorted({f for f in flags if f})
+        assert rank[0] == 0 and rank[-2] == 0
+    items = parse_mod._Items(
+        fid=got.fid,
+        kid=got.kid,
+        value_text=got.value_text,
+        keys=pl.DataFrame(),
+        in_header=np.zeros(n, np.bool_),
+        in_cp=np.ones(n, np.bool_),
+        text_views=(got.views, got.buf),
+    )
+    ours = parse_mod._flags(items, flag_of_row)
+    expected = [None] + flags + [flags[-1], None, flags[0]]
+    assert ours.dtype == pl.Categorical
+    assert ours.cast(pl.String).to_list() == expected

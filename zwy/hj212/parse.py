@@ -1003,6 +1003,22 @@ def _numbers(it: _Items, rows: npt.NDArray[np.int64], value_text: pl.Series) -> 
     return value
 
 
+def _flags(it: _Items, flag_of_row: npt.NDArray[np.int64]) -> pl.Series:
+    """Return the text of item ``flag_of_row`` of each row (null for -1) as a code.
+
+    With the compiled split's views, flags of one ASCII character each (what devices send)
+    are looked up by their byte in a table of this group's few distinct flags, instead of
+    every row's text being gathered and hashed; any other flag text takes that path.
+    """
+    if it.text_views is not None:
+        one = scan.one_byte_texts(it.text_views[0], flag_of_row)
+        if one is not None:
+            rank, present = one
+            table = pl.Series("flag", [None, *map(chr, present)], dtype=pl.String).cast(CODE)
+            return table.gather(pl.Series(rank))
+    return _gather_nullable(it.value_text, flag_of_row).cast(CODE)
+
+
 def _values(df: pl.DataFrame, it: _Items, *, compiled: bool) -> pl.DataFrame:
     """Build VALUES rows from the CP items of accepted frames of a value CN with a DataTime.
 
@@ -1062,7 +1078,7 @@ def _values(df: pl.DataFrame, it: _Items, *, compiled: bool) -> pl.DataFrame:
                 {
                     "value": value.set(~value.is_finite().fill_null(False), None),
                     "value_text": value_text,
-                    "flag": _gather_nullable(it.value_text, flag_of_row),
+                    "flag": _flags(it, flag_of_row),
                 }
             ),
         ],

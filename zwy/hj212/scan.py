@@ -1002,6 +1002,52 @@ def decimals(
     return out, sure
 
 
+@_compiled
+def _one_byte_kernel(
+    views: U64, rows: I64
+) -> tuple[npt.NDArray[np.uint32], U8, bool]:  # pragma: no cover
+    n = len(rows)
+    byte = np.zeros(n, dtype=np.uint8)
+    seen = np.zeros(128, dtype=np.bool_)
+    for i in range(n):
+        r = rows[i]
+        if r < 0:
+            continue
+        w0 = views[np.uint64(2 * r)]
+        b = (w0 >> np.uint64(32)) & np.uint64(0xFF)
+        if (w0 & np.uint64(0xFFFFFFFF)) != np.uint64(1) or b == 0 or b >= 128:
+            return np.zeros(0, dtype=np.uint32), np.zeros(0, dtype=np.uint8), False
+        byte[i] = np.uint8(b)
+        seen[b] = True
+    # Each byte's rank among the distinct bytes seen, from 1 (0: no text).
+    rank = np.zeros(128, dtype=np.uint32)
+    present = np.zeros(128, dtype=np.uint8)
+    m = 0
+    for b in range(1, 128):
+        if seen[b]:
+            present[m] = b
+            m += 1
+            rank[b] = m
+    out = np.empty(n, dtype=np.uint32)
+    for i in range(n):
+        out[i] = rank[byte[i]]
+    return out, present[:m], True
+
+
+def one_byte_texts(views: U64, rows: I64) -> tuple[npt.NDArray[np.uint32], U8] | None:
+    """Return each ``rows`` item's text as one ASCII byte: ``(rank, bytes)``, or None.
+
+    ``bytes``: the distinct bytes, ascending; ``rank[i]``: row i's byte as 1 + its index
+    in ``bytes`` (0 for row -1, no text). None when some row's text is anything else
+    (empty, null, longer, not ASCII): the caller reads those texts as strings. ``views``:
+    :class:`SplitItems`' ``views``. A ``-Flag`` value is one letter (N, F, M, S, D, C, T,
+    B): its code is looked up from this rank instead of each row's text being gathered
+    and hashed.
+    """
+    rank, present, ok = _one_byte_kernel(views, rows)
+    return (rank, present) if ok else None
+
+
 def value_rows(
     fid: I64,
     kid: I64,
