@@ -30,9 +30,11 @@ def _pairs(mn: I64, pollutant: I64, slots: int) -> tuple[I64, int]:  # pragma: n
     for i in range(len(mn)):
         m = mn[i]
         p = pollutant[i]
-        h = ((m * 0x9E3779B1 + p * 0x85EBCA77) ^ (m >> 7)) & mask
+        # Slots as unsigned indexes: numba checks a signed index for wrap-around (a
+        # negative one counts from the end) on every access; these never are.
+        h = np.uint64(((m * 0x9E3779B1 + p * 0x85EBCA77) ^ (m >> 7)) & mask)
         while pid[h] >= 0 and (key_mn[h] != m or key_pol[h] != p):
-            h = (h + 1) & mask
+            h = (h + np.uint64(1)) & np.uint64(mask)
         if pid[h] < 0:
             key_mn[h] = m
             key_pol[h] = p
@@ -51,21 +53,22 @@ def _by_pair_in_time(
     # same time, whose order the reference leaves to its sort.
     n = len(pair)
     offsets = np.zeros(n_pairs + 1, np.int64)
+    # Indexes read from arrays are cast to unsigned (see _pairs).
     for i in range(n):
-        offsets[pair[i] + 1] += 1
+        offsets[np.uint64(pair[i] + 1)] += 1
     for p in range(n_pairs):
         offsets[p + 1] += offsets[p]
     fill = offsets[:-1].copy()
     rows = np.empty(n, np.int64)
     for i in range(n):
-        p = pair[i]
-        rows[fill[p]] = i
-        fill[p] += 1
+        pu = np.uint64(pair[i])
+        rows[np.uint64(fill[pu])] = i
+        fill[pu] += 1
     for p in range(n_pairs):
         a, b = offsets[p], offsets[p + 1]
         in_order = True
         for j in range(a + 1, b):
-            if time[rows[j]] <= time[rows[j - 1]]:
+            if time[np.uint64(rows[j])] <= time[np.uint64(rows[j - 1])]:
                 in_order = False
                 break
         if not in_order:
@@ -138,36 +141,38 @@ def periods_pass(  # pragma: no cover  (compiled; the tests run it through group
         end = offsets[p + 1]
         while j < end:
             i0 = rows[j]
-            st = start[i0]
+            st = start[np.uint64(i0)]
             u = -1
             c0 = c1 = c2 = c3 = c4 = c5 = c6 = c7 = 0
             s0 = s1 = s2 = s3 = 0.0
             k0 = k1 = k2 = k3 = 0.0
-            while j < end and start[rows[j]] == st:
+            # Row numbers as unsigned indexes (see _pairs): some fifteen accesses a row.
+            while j < end and start[np.uint64(rows[j])] == st:
                 i = rows[j]
+                iu = np.uint64(i)
                 c0 += 1
-                c1 += valid[i]
-                c2 += usable[i]
-                c3 += flag_t[i]
-                c4 += flag_s[i]
-                if unit[i] >= 0:
+                c1 += valid[iu]
+                c2 += usable[iu]
+                c3 += flag_t[iu]
+                c4 += flag_s[iu]
+                if unit[iu] >= 0:
                     if u < 0:
                         u = i
-                    elif unit[u] != unit[i]:
+                    elif unit[np.uint64(u)] != unit[iu]:
                         status = UNEXPECTED
-                if vu_ok[i]:
-                    s0, k0 = _add(s0, k0, vu[i])
+                if vu_ok[iu]:
+                    s0, k0 = _add(s0, k0, vu[iu])
                     c5 += 1
-                if w_ok[i]:
-                    s1, k1 = _add(s1, k1, w[i])
+                if w_ok[iu]:
+                    s1, k1 = _add(s1, k1, w[iu])
                     c6 += 1
-                if cw_ok[i]:
-                    s2, k2 = _add(s2, k2, cw[i])
-                if cou_ok[i]:
-                    s3, k3 = _add(s3, k3, cou[i])
+                if cw_ok[iu]:
+                    s2, k2 = _add(s2, k2, cw[iu])
+                if cou_ok[iu]:
+                    s3, k3 = _add(s3, k3, cou[iu])
                     c7 += 1
                 j += 1
-            if j < end and start[rows[j]] < st:
+            if j < end and start[np.uint64(rows[j])] < st:
                 status = UNEXPECTED
             first[g] = i0
             unit_row[g] = u
