@@ -112,3 +112,52 @@ def test_many_logs_pin_a_non_utf8_log() -> None:
     assert "0xE9" in errors["b.log"].reason and "line 1" in errors["b.log"].reason
     assert lines["source_file"].to_list() == ["a.log", "c.log"]
     assert lines["text"].to_list() == ["ok", "fine"]
+
+
+def test_compiled_line_split_equals_the_csv_readers(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The compiled split (line feeds found eight bytes at a time, lines as views over the
+    logs' bytes) gives the CSV reader's lines: CRLF and CR CR LF ends, blank lines, byte
+    order marks at a log's start and inside it, non-ASCII text, logs without a final line
+    feed, line feeds at every position of a word and in the bytes after the last word."""
+    import random
+
+    from zwy.hj212 import scan
+
+    if not scan.AVAILABLE:
+        pytest.skip("numba is not installed")
+    rng = random.Random(7)
+    pieces = ["a", "##0101QN=1;", " ", "\n", "\r\n", "\r\r\n", "\ufeff", "设备", ",", "\r"]
+    logs = []
+    for i in range(40):
+        text = "".join(rng.choice(pieces) for _ in range(rng.randrange(1, 120)))
+        if i % 3 == 0:
+            text = "\ufeff" + text
+        logs.append((text.encode("utf-8"), f"log{i}.log"))
+    blob = b"".join(d if d.endswith(b"\n") else d + b"\n" for d, _ in logs)
+    assert scan.split_lines(blob, True) is not None  # the fast path runs
+    fast, fast_errors = log_lines_many(logs)
+    monkeypatch.setattr(scan, "split_lines", lambda *_: None)
+    slow, slow_errors = log_lines_many(logs)
+    assert fast_errors == slow_errors == {}
+    assert_frame_equal(fast, slow)
+    assert fast.height > 200
+
+
+def test_compiled_line_split_finds_every_line_feed_and_leaves_bad_utf8_to_the_csv_reader() -> None:
+    from zwy.hj212 import scan
+
+    if not scan.AVAILABLE:
+        pytest.skip("numba is not installed")
+    assert scan.split_lines(b"caf\xe9\n", False) is None
+    got = scan.split_lines("\ufeffcafé\r\r\n\n\ufeffx\r\n".encode(), True)
+    assert got is not None
+    assert got[0].to_list() == ["café", "", "x"]
+    assert got[1].tolist() == [10, 11, 17]
+    kept = scan.split_lines("\ufeffx\n".encode(), False)
+    assert kept is not None and kept[0].to_list() == ["\ufeffx"]
+    # Line feeds in every byte of a word and after the last word, counted exactly.
+    for n in range(0, 40):
+        blob = bytes((10 if (i * 7 + n) % 5 == 0 else 97) for i in range(n)) + b"\n"
+        text, feeds = scan.split_lines(blob, False)
+        assert feeds.tolist() == [i for i, b in enumerate(blob) if b == 10]
+        assert text.to_list() == blob.decode().split("\n")[:-1]
