@@ -1008,7 +1008,8 @@ def _flags(it: _Items, flag_of_row: npt.NDArray[np.int64]) -> pl.Series:
 
     With the compiled split's views, flags of one ASCII character each (what devices send)
     are looked up by their byte in a table of this group's few distinct flags, instead of
-    every row's text being gathered and hashed; any other flag text takes that path.
+    every row's text being gathered and hashed; one flag of any other text (empty, none,
+    longer, not ASCII) sends the whole group's flags the text way.
     """
     if it.text_views is not None:
         one = scan.one_byte_texts(it.text_views[0], flag_of_row)

@@ -131,9 +131,10 @@ def log_lines_many(
     Equivalent to :func:`log_lines` per log, concatenated, but splits every log in one pass:
     a district day is thousands of small logs, and a pass per log cost about 2 ms each.
     The pass is compiled (:func:`zwy.hj212.scan.split_lines`: the lines are views over the
-    logs' bytes; 0.065 -> 0.032 s for a 32 MB group), else the CSV reader's. A log whose bytes are empty or binary is reported and left out; when
-    the one pass fails (a log that is not UTF-8) or its line count disagrees with the
-    logs' line feeds, every log is split on its own, which pins the error to its log.
+    logs' bytes; 0.065 -> 0.032 s for a 32 MB group), else the CSV reader's. A log whose
+    bytes are empty or binary is reported and left out; when the one pass fails (a log
+    that is not UTF-8) or its line count disagrees with the logs' line feeds, every log is
+    split on its own, which pins the error to its log.
 
     Args:
         logs: ``(bytes, name)`` per log, ``name`` as written to ``source_file``.

@@ -1093,8 +1093,9 @@ def decimals(
     exact in a double, in one correctly rounded division (the fast path of Clinger's
     algorithm), so it is the double nearest the decimal: the number Polars' cast reads
     from the same text, to the bit (tested). Every other text (empty, null, an exponent,
-    "+1", ".5", "NaN", 16 or more digits) is left to the caller, which asks Polars: a pass
-    of a few ns a row instead of the cast's string parsing (0.027 s per 0.86 M values).
+    "+1", ".5", "NaN", 16 or more digits) is left to the caller, which asks Polars. On its
+    own the pass costs about what Polars' cast does (19 against 20-24 ms for 0.86 M values);
+    ``parse_lines`` with it took 0.92-0.96x the time, paired, in three runs.
     ``views``/``buf``: :class:`SplitItems`' ``views`` and ``buf``.
     """
     out, sure = _decimals_kernel(views, buf, rows, _POW10)
