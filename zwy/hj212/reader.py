@@ -154,16 +154,17 @@ def log_lines_many(
             good.append((data, name))
     if not good:
         return empty(LINES), errors
-    blob = b"".join(d if d.endswith(b"\n") else d + b"\n" for d, _ in good)
+    parts = [d if d.endswith(b"\n") else d + b"\n" for d, _ in good]
+    blob = b"".join(parts)
     any_bom = any(d.startswith(_BOM_BYTES) for d, _ in good)
     # The compiled split (views over the blob, nothing copied), else the CSV reader's.
     split = scan.split_lines(blob, any_bom)
     if split is not None:
         views, feeds = split
-        ends = np.cumsum([len(d) + (0 if d.endswith(b"\n") else 1) for d, _ in good])
+        ends = np.cumsum([len(part) for part in parts])
         counts = np.diff(np.searchsorted(feeds, ends), prepend=0).tolist()
         return _lines_frame([n for _, n in good], counts, views), errors
-    counts = [d.count(b"\n") + (0 if d.endswith(b"\n") else 1) for d, _ in good]
+    counts = [part.count(b"\n") for part in parts]
     text: pl.Series | None
     try:
         text = _split(blob)

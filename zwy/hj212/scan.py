@@ -239,6 +239,18 @@ def _key_pattern(
 
 
 @_inlined
+def _same_key(buf: U8, a: int, b: int, k: int, rep_s: I64, rep_e: I64) -> bool:  # pragma: no cover
+    # Whether buf[a:b] is the text of key k (k >= 0).
+    if rep_e[k] - rep_s[k] != b - a:
+        return False
+    r = rep_s[k]
+    for j in range(b - a):
+        if buf[r + j] != buf[a + j]:
+            return False
+    return True
+
+
+@_inlined
 def _key_id(
     buf: U8,
     a: int,
@@ -269,27 +281,9 @@ def _key_id(
             rep_e[n_keys] = b
             _key_pattern(buf, n_keys, rep_s, rep_e, pat, pmask)
             return n_keys, n_keys + 1
-        if rep_e[k] - rep_s[k] == b - a:
-            same = True
-            for j in range(b - a):
-                if buf[rep_s[k] + j] != buf[a + j]:
-                    same = False
-                    break
-            if same:
-                return k, n_keys
+        if _same_key(buf, a, b, k, rep_s, rep_e):
+            return k, n_keys
         slot = (slot + 1) & mask
-
-
-@_inlined
-def _same_key(buf: U8, a: int, b: int, k: int, rep_s: I64, rep_e: I64) -> bool:  # pragma: no cover
-    # Whether buf[a:b] is the text of key k (k >= 0).
-    if rep_e[k] - rep_s[k] != b - a:
-        return False
-    r = rep_s[k]
-    for j in range(b - a):
-        if buf[r + j] != buf[a + j]:
-            return False
-    return True
 
 
 @_inlined
@@ -1098,8 +1092,7 @@ def decimals(
     ``parse_lines`` with it took 0.92-0.96x the time, paired, in three runs.
     ``views``/``buf``: :class:`SplitItems`' ``views`` and ``buf``.
     """
-    out, sure = _decimals_kernel(views, buf, rows, _POW10)
-    return out, sure
+    return _decimals_kernel(views, buf, rows, _POW10)
 
 
 @_compiled
