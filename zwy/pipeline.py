@@ -85,11 +85,27 @@ class RunSummary:
 if TYPE_CHECKING:
     from polars._typing import ParquetCompression
 
-    from zwy.hj212.exceptions import LogReadError
-    from zwy.hj212.parse import ParseResult
 
-    #: A parse worker's answer: the unreadable logs of a group, and what its lines held.
-    _Parsed = tuple[dict[str, LogReadError], ParseResult | None]
+@dataclass
+class _GroupParsed:
+    """A parse worker's answer for one group of logs (its values part already written).
+
+    Attributes:
+        errors: the group's unreadable logs, by name.
+        prints: each log's (sha256, bytes, arrival time).
+        packets: every frame found (PACKETS); None when the logs held no line.
+        quarantine: the quarantined frames (QUARANTINE).
+        per_file: the counts per log (:meth:`zwy.hj212.parse.ParseResult.per_file`).
+        values: the rows of the group's values part.
+
+    """
+
+    errors: dict[str, InputFileError]
+    prints: dict[str, tuple[str, int, datetime]]
+    packets: pl.DataFrame | None = None
+    quarantine: pl.DataFrame | None = None
+    per_file: pl.DataFrame | None = None
+    values: int = 0
 
 
 def staging_day(settings: Settings, day: date) -> Path:
@@ -295,7 +311,9 @@ class _ParquetAppender:
     DuckDB scan the folder as one table). Each group is written by Polars' own writer, about
     three times faster here than appending row groups through ``pyarrow.ParquetWriter``
     (measured on a district day of exhaust-gas values: 2.2 s against 7.1 s); an earlier
-    run's parts are removed first, so a rerun leaves only its own.
+    run's parts are removed first, so a rerun leaves only its own. A part can be numbered
+    first (:meth:`reserve`) and written later from another thread (:meth:`write_part`),
+    as the parse workers do with their groups' values.
     """
 
     def __init__(
@@ -320,12 +338,31 @@ class _ParquetAppender:
         self.statistics = statistics
         self.shape = shape
         self.rows = 0
-        self._parts = 0
+        self._parts = 0  # reserved
+        self._written = 0
         _reset_dataset(path)
 
     def write(self, df: pl.DataFrame) -> None:
+        """Write ``df`` as the next part (nothing for an empty frame once a part exists)."""
         if not df.height and self._parts:
             return
+        self.add(self.write_part(self.reserve(), df))
+
+    def reserve(self) -> int:
+        """Return the number of the next part, to be written later by :meth:`write_part`.
+
+        Parts are numbered in the order they are reserved, whichever thread writes them
+        and whenever: a rerun numbers the same groups the same way.
+        """
+        self._parts += 1
+        return self._parts - 1
+
+    def write_part(self, part: int, df: pl.DataFrame) -> int:
+        """Write ``df`` as part ``part`` (from :meth:`reserve`); return its rows.
+
+        Safe from a worker thread (it writes its own file and no shared state); the caller
+        counts the rows in with :meth:`add`.
+        """
         df = conform(df if self.shape is None else self.shape(df), self.schema)
         metadata = None
         if not self.statistics and "mn" in df.columns:
@@ -336,19 +373,23 @@ class _ParquetAppender:
             ).row(0)
             metadata = {MN_BOUNDS_KEY: json.dumps([lo, hi, nulls])}
         df.write_parquet(
-            self.path / f"part-{self._parts:05d}.parquet",
+            self.path / f"part-{part:05d}.parquet",
             compression=self.compression,
             row_group_size=PARQUET_ROW_GROUP,
             statistics=self.statistics,
             metadata=metadata,
         )
-        self._parts += 1
-        self.rows += df.height
+        return df.height
+
+    def add(self, rows: int) -> None:
+        """Count ``rows`` written by :meth:`write_part` into the dataset's total."""
+        self.rows += rows
+        self._written += 1
 
     def close(self) -> int:
         """Finish the dataset (one empty typed part when nothing was written); return rows."""
-        if not self._parts:
-            self.write(empty(self.schema))
+        if not self._written:
+            self.add(self.write_part(self.reserve(), empty(self.schema)))
         return self.rows
 
 
@@ -538,44 +579,70 @@ def parse_stream(day: date, stream: str, settings: Settings | None = None) -> di
     )
     policies = registry.crc_policies()
 
-    def parse_group(
-        group: list[tuple[bytes, dict[str, Any]]],
-    ) -> _Parsed:
-        # Runs in a worker thread: Polars and numpy release the GIL, so two groups parse
-        # on two cores while the main thread reads the next logs and writes Parquet.
-        lines, errors = log_lines_many([(data, row["path"]) for data, row in group])
+    def parse_group(group: list[InputFile], part: int) -> _GroupParsed:
+        # Runs in a worker thread, start to end: reading and hashing the logs, parsing
+        # them and writing the group's values part (Polars, numpy, numba, hashlib and file
+        # reads release the GIL), so two groups keep two cores busy and the main thread
+        # only hands out groups and queues the accepted frames. A log is read once: its
+        # hash and its lines come from the same bytes.
+        errors: dict[str, InputFileError] = {}
+        prints: dict[str, tuple[str, int, datetime]] = {}
+        logs: list[tuple[bytes, str]] = []
+        for f in group:
+            data: bytes | None = None
+            try:
+                data = read_log_bytes(f.path, f.rel_path)
+            except InputFileError as exc:
+                errors[f.rel_path] = exc
+            prints[f.rel_path] = fingerprint(f.path, data)
+            if data is not None:
+                logs.append((data, f.rel_path))
+        lines, log_errors = log_lines_many(logs)
+        errors.update(log_errors)
+        del logs
         if not lines.height:
-            return errors, None
-        return errors, parse_lines(lines, policies, default_policy=settings.default_crc_policy)
+            return _GroupParsed(errors, prints)
+        result = parse_lines(lines, policies, default_policy=settings.default_crc_policy)
+        del lines
+        return _GroupParsed(
+            errors,
+            prints,
+            result.packets,
+            result.quarantine,
+            result.per_file(),
+            values_out.write_part(part, result.values),
+        )
 
-    def finish(rows: list[dict[str, Any]], parsed: Future[_Parsed]) -> None:
-        errors, result = parsed.result()
+    def finish(rows: list[dict[str, Any]], parsed: Future[_GroupParsed]) -> None:
+        got = parsed.result()
         for row in rows:
-            if row["path"] in errors:
-                row.update(status="unreadable", error=errors[row["path"]].reason)
-        if result is None:
+            row["sha256"], row["bytes"], row["arrival_time"] = got.prints[row["path"]]
+            if row["path"] in got.errors:
+                row.update(status="unreadable", error=got.errors[row["path"]].reason)
+        if got.packets is None or got.quarantine is None or got.per_file is None:
             return
-        accepted = stg_packets(result.packets.lazy(), day, stream_of_row).collect()
+        values_out.add(got.values)
+        accepted = stg_packets(got.packets.lazy(), day, stream_of_row).collect()
         if not in_key_order(accepted, SORT_KEY):
             accepted = accepted.sort(list(SORT_KEY), nulls_last=False, maintain_order=True)
         packets_out.write(accepted)
-        values_out.write(result.values)
-        quarantine.append(result.quarantine)
-        for r in result.per_file().iter_rows(named=True):
+        quarantine.append(got.quarantine)
+        for r in got.per_file.iter_rows(named=True):
             counts[r["source_file"]] = dict(r)
 
     workers = settings.parse_workers
-    pending: deque[tuple[list[dict[str, Any]], Future[_Parsed]]] = deque()
+    pending: deque[tuple[list[dict[str, Any]], Future[_GroupParsed]]] = deque()
 
-    def flush(group: list[tuple[bytes, dict[str, Any]]]) -> None:
+    def flush(group: list[tuple[InputFile, dict[str, Any]]]) -> None:
         # Parse a group of logs at once: vectorised work wants big frames, memory wants
-        # bounded ones (at most ``workers`` groups are in flight while the next one is
-        # read). Exact re-sends are caught within a group; a device sends one file a day,
-        # so a group always holds all of a device's frames for the day. Results are
-        # written in group order, so reruns write the same parts.
+        # bounded ones (at most ``workers`` groups are in flight). Exact re-sends are
+        # caught within a group; a device sends one file a day, so a group always holds all
+        # of a device's frames for the day. Parts are numbered and frames queued in group
+        # order, so reruns write the same parts and file.
         if group:
             rows = [row for _, row in group]
-            pending.append((rows, pool.submit(parse_group, list(group))))
+            files = [f for f, _ in group]
+            pending.append((rows, pool.submit(parse_group, files, values_out.reserve())))
             group.clear()
         while len(pending) >= workers:
             finish(*pending.popleft())
@@ -585,46 +652,34 @@ def parse_stream(day: date, stream: str, settings: Settings | None = None) -> di
             finish(*pending.popleft())
 
     pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="zwy-parse")
-    group: list[tuple[bytes, dict[str, Any]]] = []
+    group: list[tuple[InputFile, dict[str, Any]]] = []
     group_bytes = 0
-    chunk = parse_group_bytes(
-        (_size_or_zero(f.path) for f in inputs if f.parser == "hj212"),
-        settings.parse_chunk_mb * 1_000_000,
-    )
+    log_sizes = {f.path: _size_or_zero(f.path) for f in inputs if f.parser == "hj212"}
+    chunk = parse_group_bytes(log_sizes.values(), settings.parse_chunk_mb * 1_000_000)
     # Every exit, an unexpected error included, waits for the workers and drops queued groups.
     try:
         for f in inputs:
-            # A log is read once: its hash and its lines come from the same bytes.
-            data: bytes | None = None
-            unreadable: InputFileError | None = None
-            if f.parser == "hj212":
-                try:
-                    data = read_log_bytes(f.path, f.rel_path)
-                except InputFileError as exc:
-                    unreadable = exc
-            sha, size, arrival = fingerprint(f.path, data)
             row: dict[str, Any] = {
                 "batch_day": day,
                 "stream": stream,
                 "path": f.rel_path,
-                "sha256": sha,
-                "bytes": size,
-                "arrival_time": arrival,
+                "sha256": None,  # a log's: filled in from its parse worker (finish)
+                "bytes": None,
+                "arrival_time": None,
                 "parser": f.parser,
                 "status": "parsed",
                 "error": None,
             }
             file_rows.append(row)
             if f.parser != "hj212":
+                row["sha256"], row["bytes"], row["arrival_time"] = fingerprint(f.path)
                 # Groups submitted before this file are written first, as with one worker:
                 # the staged parts and rows do not depend on the number of workers.
                 drain()
             try:
-                if unreadable is not None:
-                    raise unreadable
-                if data is not None:
-                    group.append((data, row))
-                    group_bytes += size
+                if f.parser == "hj212":
+                    group.append((f, row))
+                    group_bytes += log_sizes[f.path]
                     if group_bytes >= chunk:
                         flush(group)
                         group_bytes = 0

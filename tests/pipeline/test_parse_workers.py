@@ -177,3 +177,28 @@ def test_staged_values_keep_the_text_of_values_that_are_not_numbers(tmp_path: Pa
     # The number's text as sent ("1.250") is still in the accepted frame's raw text.
     raw = staged["packets"].filter(pl.col("raw").str.contains("w01018-Avg=n/a"))["raw"]
     assert raw.len() == 1 and "w21003-Avg=1.250" in raw[0]
+
+
+def test_parts_are_numbered_as_reserved_whatever_order_they_are_written_in(
+    tmp_path: Path,
+) -> None:
+    """Parse workers write their values parts as they finish; the numbers are the groups'."""
+    from zwy.pipeline import _ParquetAppender
+
+    schema = pl.Schema({"mn": pl.Categorical(), "value": pl.Float64})
+    out = _ParquetAppender(tmp_path / "values.parquet", schema)
+    first, second, empty_group = out.reserve(), out.reserve(), out.reserve()
+    # The second group's worker finishes first; the third group held no line (no part).
+    out.add(out.write_part(second, pl.DataFrame({"mn": ["B"] * 2, "value": [2.0, 2.5]})))
+    out.add(out.write_part(first, pl.DataFrame({"mn": ["A"], "value": [1.0]})))
+    assert out.close() == 3  # no empty part added: parts were written
+    parts = sorted((tmp_path / "values.parquet").glob("part-*.parquet"))
+    assert [p.name for p in parts] == ["part-00000.parquet", "part-00001.parquet"]
+    assert pl.read_parquet(parts[0])["mn"].cast(pl.String).to_list() == ["A"]
+    assert empty_group == 2
+
+    nothing = _ParquetAppender(tmp_path / "none.parquet", schema)
+    nothing.reserve()  # a group whose logs were all unreadable
+    assert nothing.close() == 0
+    (only,) = (tmp_path / "none.parquet").glob("part-*.parquet")
+    assert pl.read_parquet(only).schema == schema  # one empty, typed part
