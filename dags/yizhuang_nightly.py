@@ -7,7 +7,7 @@ Runs daily at **02:00 Asia/Shanghai** for the previous local day: the run's data
 | stage | task | reads | writes |
 |---|---|---|---|
 | parse | `<stream>.parse_stream` (pool `zwy_parse`, 1 slot per worker machine) | `inbox/<day>/<stream>/*` | `staging/<day>/<stream>/{files,packets,values,quarantine}.parquet` (solid_waste: also `waste_ledger`, `waste_manifests`) |
-| transform | `<stream>.transform_stream` | `values.parquet/` (a folder of parts), registry | `readings.parquet` |
+| transform | `<stream>.transform_stream` | `values.parquet/` and `frames.parquet/` (folders of parts, `zwy.hj212.values`), registry | `readings.parquet` |
 | load | `load_day` (pool `zwy_duckdb_writer`, 1 slot) | all streams' staging | the DuckDB warehouse, `ops_runs` |
 | validate | `validate_day` (same pool) | the day's marts (and those of days judged before that late packets changed) | `breaches`, `dq_issues`, GX results |
 | report | `build_report` (same pool: a reader's lock blocks writers) | the warehouse, read-only | `reports/<day>/compliance_<day>.html` |

@@ -65,6 +65,22 @@ def registry_of_points(points: pl.DataFrame, outlets: pl.DataFrame) -> pl.LazyFr
     )
 
 
+#: The VALUES columns :func:`readings_plan` reads (plus the optional ``stream``).
+READING_INPUTS: tuple[str, ...] = (
+    "source_file",
+    "line",
+    "mn",
+    "cn",
+    "data_time",
+    "st",
+    "pollutant",
+    "code_status",
+    "field",
+    "value",
+    "flag",
+)
+
+
 def build_readings(
     values: pl.DataFrame | pl.LazyFrame,
     points: pl.DataFrame,

@@ -36,11 +36,9 @@ from zwy.contracts import (
     CODE,
     DUST_STREAM,
     INGEST_FILES,
-    PARQUET_ROW_GROUP,
     QUARANTINE,
     READINGS,
     STREAMS,
-    VALUES,
     WASTE_STREAM,
     conform,
     conform_lazy,
@@ -48,6 +46,7 @@ from zwy.contracts import (
     sink_parquet_chunks,
 )
 from zwy.errors import InputFileError
+from zwy.hj212.values import CompactValues, frames_path, read_staged, write_staged
 from zwy.locks import file_lock, remove_held
 from zwy.registry import Registry, load_registry
 from zwy.runtime import batch_stage
@@ -304,49 +303,34 @@ def _reset_dataset(path: Path) -> None:
 MN_BOUNDS_KEY = "zwy:mn_bounds"
 
 
-class _ParquetAppender:
-    """Write frames of one contract as a Parquet dataset, group by group (bounded memory).
+class _StagedValues:
+    """Write a parse's values into the stage folder, group by group, compact (bounded memory).
 
-    ``path`` becomes a folder of ``part-NNNNN.parquet`` files (Spark-style: Polars and
-    DuckDB scan the folder as one table). Each group is written by Polars' own writer, about
-    three times faster here than appending row groups through ``pyarrow.ParquetWriter``
-    (measured on a district day of exhaust-gas values: 2.2 s against 7.1 s); an earlier
-    run's parts are removed first, so a rerun leaves only its own. A part can be numbered
-    first (:meth:`reserve`) and written later from another thread (:meth:`write_part`),
-    as the parse workers do with their groups' values.
+    ``path`` (``values.parquet``) becomes a folder of ``part-NNNNN.parquet`` files, one per
+    parse group or platform export, each a :func:`zwy.hj212.values.write_staged` part: the
+    values' rows with their frame and key numbers, the frames beside them in
+    ``frames.parquet/``, the keys and the part's ``mn`` bounds (:data:`MN_BOUNDS_KEY`, all
+    the transform reads before it reads a part) in its footer. Written by Polars' own writer
+    without statistics; an earlier run's parts are removed first, so a rerun leaves only its
+    own. A part can be numbered first (:meth:`reserve`) and written later from another
+    thread (:meth:`write_part`), as the parse workers do with their groups' values.
     """
 
-    def __init__(
-        self,
-        path: Path,
-        schema: pl.Schema,
-        compression: ParquetCompression = "zstd",
-        *,
-        statistics: bool = True,
-        shape: Callable[[pl.DataFrame], pl.DataFrame] | None = None,
-    ) -> None:
-        """Start the dataset at ``path`` (removing an earlier run's parts).
-
-        With ``statistics`` False no column statistics are written (a quarter of writing
-        a part of values), and each part's ``mn`` bounds go into its footer's key-value
-        metadata instead (:data:`MN_BOUNDS_KEY`), which is all the transform reads of them.
-        ``shape``, when given, is applied to every frame written (e.g. :func:`_staged_values`).
-        """
+    def __init__(self, path: Path, compression: ParquetCompression = "snappy") -> None:
+        """Start the dataset at ``path`` (removing an earlier run's parts and frames)."""
         self.path = path
-        self.schema = schema
         self.compression = compression
-        self.statistics = statistics
-        self.shape = shape
         self.rows = 0
         self._parts = 0  # reserved
         self._written = 0
         _reset_dataset(path)
+        _reset_dataset(frames_path(path / "part-00000.parquet").parent)
 
-    def write(self, df: pl.DataFrame) -> None:
-        """Write ``df`` as the next part (nothing for an empty frame once a part exists)."""
-        if not df.height and self._parts:
+    def write(self, values: pl.DataFrame) -> None:
+        """Write a VALUES frame (e.g. a platform export's) as the next part."""
+        if not values.height and self._parts:
             return
-        self.add(self.write_part(self.reserve(), df))
+        self.add(self.write_part(self.reserve(), CompactValues.of(values)))
 
     def reserve(self) -> int:
         """Return the number of the next part, to be written later by :meth:`write_part`.
@@ -357,29 +341,19 @@ class _ParquetAppender:
         self._parts += 1
         return self._parts - 1
 
-    def write_part(self, part: int, df: pl.DataFrame) -> int:
-        """Write ``df`` as part ``part`` (from :meth:`reserve`); return its rows.
+    def write_part(self, part: int, values: CompactValues) -> int:
+        """Write ``values`` as part ``part`` (from :meth:`reserve`); return its rows.
 
-        Safe from a worker thread (it writes its own file and no shared state); the caller
-        counts the rows in with :meth:`add`.
+        Safe from a worker thread (it writes its own files and no shared state); the
+        caller counts the rows in with :meth:`add`.
         """
-        df = conform(df if self.shape is None else self.shape(df), self.schema)
-        metadata = None
-        if not self.statistics and "mn" in df.columns:
-            lo, hi, nulls = df.select(
-                lo=pl.col("mn").min().cast(pl.String),
-                hi=pl.col("mn").max().cast(pl.String),
-                nulls=pl.col("mn").null_count(),
-            ).row(0)
-            metadata = {MN_BOUNDS_KEY: json.dumps([lo, hi, nulls])}
-        df.write_parquet(
+        bounds = {MN_BOUNDS_KEY: json.dumps(list(values.mn_bounds()))}
+        return write_staged(
+            _staged_values(values),
             self.path / f"part-{part:05d}.parquet",
             compression=self.compression,
-            row_group_size=PARQUET_ROW_GROUP,
-            statistics=self.statistics,
-            metadata=metadata,
+            metadata=bounds,
         )
-        return df.height
 
     def add(self, rows: int) -> None:
         """Count ``rows`` written by :meth:`write_part` into the dataset's total."""
@@ -387,9 +361,9 @@ class _ParquetAppender:
         self._written += 1
 
     def close(self) -> int:
-        """Finish the dataset (one empty typed part when nothing was written); return rows."""
+        """Finish the dataset (one empty part when nothing was written); return rows."""
         if not self._written:
-            self.add(self.write_part(self.reserve(), empty(self.schema)))
+            self.add(self.write_part(self.reserve(), CompactValues.empty()))
         return self.rows
 
 
@@ -475,8 +449,8 @@ MIN_GROUP_BYTES = 4_000_000
 SMALL_STREAM_GROUPS = 8
 
 
-def _staged_values(values: pl.DataFrame) -> pl.DataFrame:
-    """``values`` (VALUES) as the stage folder keeps them: ``value_text`` only where ``value`` is null.
+def _staged_values(values: CompactValues) -> CompactValues:
+    """``values`` as the stage folder keeps them: ``value_text`` only where ``value`` is null.
 
     The transform never reads the text of a number, and the text as sent stays where it
     came from: an HJ 212 frame's ``raw`` (staged with the packets, kept in ``stg_packets``),
@@ -485,9 +459,10 @@ def _staged_values(values: pl.DataFrame) -> pl.DataFrame:
     18 M number texts cost about 3 % of the exhaust-gas parse stage (8.87 → 8.56 CPU-s).
     ``zwy hj212 parse`` writes the full VALUES contract, texts included.
     """
-    return values.with_columns(
+    rows = values.rows.with_columns(
         pl.when(pl.col("value").is_null()).then(pl.col("value_text")).alias("value_text")
     )
+    return CompactValues(values.frames, values.keys, rows)
 
 
 def parse_group_bytes(sizes: Iterable[int], cap: int) -> int:
@@ -558,13 +533,7 @@ def parse_stream(day: date, stream: str, settings: Settings | None = None) -> di
     # group of 0.86 M values encodes in 0.24 instead of 0.30 CPU-s (files 1.5x larger).
     # No statistics, only the part's MN bounds (all the transform uses of them): 0.17 →
     # 0.12 s a part, the bounds 0.02 of it.
-    values_out = _ParquetAppender(
-        out / "values.parquet",
-        VALUES,
-        compression="snappy",
-        statistics=False,
-        shape=_staged_values,
-    )
+    values_out = _StagedValues(out / "values.parquet", compression="snappy")
     # The accepted frames, already as the warehouse stages them (one file, in partition
     # order when the inbox is): the loader then copies the file instead of rewriting it.
     # zstd level 1, not the default 3: a group's packets, mostly their raw text, encode in
@@ -610,7 +579,7 @@ def parse_stream(day: date, stream: str, settings: Settings | None = None) -> di
             result.packets,
             result.quarantine,
             result.per_file(),
-            values_out.write_part(part, result.values),
+            values_out.write_part(part, result.compact),
         )
 
     def finish(rows: list[dict[str, Any]], parsed: Future[_GroupParsed]) -> None:
@@ -794,12 +763,14 @@ def _part_stats(part: Path) -> tuple[int, tuple[str, str] | None]:
 
     meta = pq.read_metadata(part)
     names = meta.schema.to_arrow_schema().names
-    if "mn" not in names or meta.num_rows == 0:
-        return meta.num_rows, None
     written = (meta.metadata or {}).get(MN_BOUNDS_KEY.encode())
+    if meta.num_rows == 0:
+        return meta.num_rows, None
     if written is not None:
         lo, hi, nulls = json.loads(written)
         return meta.num_rows, None if nulls or lo is None else (lo, hi)
+    if "mn" not in names:
+        return meta.num_rows, None
     i = names.index("mn")
     lows, highs = [], []
     for g in range(meta.num_row_groups):
@@ -857,7 +828,7 @@ def transform_stream(day: date, stream: str, settings: Settings | None = None) -
     joined, UTC and local day, validity flag), each part's rows in the partition's sort
     order and row groups, so that the loader can usually copy the file in as it is.
     """
-    from transforms.readings import readings_plan
+    from transforms.readings import READING_INPUTS, readings_plan
     from warehouse.partitions import ROW_GROUP_ROWS, SORT_KEY, in_key_order
     from zwy.hj212.codes import code_table
 
@@ -876,7 +847,12 @@ def transform_stream(day: date, stream: str, settings: Settings | None = None) -
     parts = sorted((out / "values.parquet").glob("part-*.parquet"))
 
     def part_readings(part: Path) -> pl.DataFrame:
-        values = pl.scan_parquet(part).with_columns(pl.lit(stream).cast(CODE).alias("stream"))
+        values = (
+            read_staged(part)
+            .expand(READING_INPUTS)
+            .lazy()
+            .with_columns(pl.lit(stream).cast(CODE).alias("stream"))
+        )
         plan = readings_plan(
             values,
             registry.monitoring_points,

@@ -9,6 +9,7 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
+from zwy.hj212.values import read_staged_dataset
 from zwy.pipeline import parse_stream
 from zwy.sample.generate import generate_district
 from zwy.settings import Settings
@@ -20,7 +21,7 @@ def _staged(settings: Settings, stream: str) -> dict[str, pl.DataFrame]:
     folder = Path(parse_stream(DAY, stream, settings)["dir"])
     return {
         "packets": pl.read_parquet(folder / "packets.parquet"),
-        "values": pl.read_parquet(folder / "values.parquet"),
+        "values": read_staged_dataset(folder / "values.parquet"),
         "files": pl.read_parquet(folder / "files.parquet").drop("arrival_time"),
         "quarantine": pl.read_parquet(folder / "quarantine.parquet"),
     }
@@ -120,12 +121,11 @@ def test_parts_without_statistics_are_ordered_by_the_bounds_in_their_footer(
     """The parse writes its values parts without statistics, their MN bounds as metadata."""
     import pyarrow.parquet as pq
 
-    from zwy.pipeline import MN_BOUNDS_KEY, _ParquetAppender, plan_part_order
+    from zwy.pipeline import MN_BOUNDS_KEY, _StagedValues, plan_part_order
 
-    schema = pl.Schema({"mn": pl.Categorical(), "value": pl.Float64})
-    out = _ParquetAppender(tmp_path / "values.parquet", schema, statistics=False)
+    out = _StagedValues(tmp_path / "values.parquet")
     for mns in (["E", "F", "G"] * 4, ["A", "B", "C"] * 4, ["F2", "B2"], ["D", None]):
-        out.write(pl.DataFrame({"mn": mns, "value": [1.0] * len(mns)}, schema=schema))
+        out.write(_values(mns))
     parts = sorted((tmp_path / "values.parquet").glob("part-*.parquet"))
     meta = pq.read_metadata(parts[0])
     assert meta.row_group(0).column(0).statistics is None  # none written...
@@ -133,6 +133,26 @@ def test_parts_without_statistics_are_ordered_by_the_bounds_in_their_footer(
     high, low, export, unknown = parts
     assert plan_part_order([high, low, export]) == ([low, high], [export])
     assert plan_part_order([low, unknown]) == ([low, unknown], [])  # a row without MN
+
+
+def _values(mns: list[str | None], value: float = 1.0) -> pl.DataFrame:
+    """VALUES rows of one key, one per MN (a platform export's shape)."""
+    from zwy.contracts import VALUES, conform
+
+    n = len(mns)
+    return conform(
+        pl.DataFrame(
+            {
+                "source_file": ["export.csv"] * n,
+                "line": list(range(2, n + 2)),
+                "mn": mns,
+                "pollutant": ["w01018"] * n,
+                "field": ["Avg"] * n,
+                "value": [value + i for i in range(n)],
+            }
+        ),
+        VALUES,
+    )
 
 
 def test_a_small_stream_is_cut_into_more_groups_never_past_the_cap() -> None:
@@ -183,22 +203,27 @@ def test_parts_are_numbered_as_reserved_whatever_order_they_are_written_in(
     tmp_path: Path,
 ) -> None:
     """Parse workers write their values parts as they finish; the numbers are the groups'."""
-    from zwy.pipeline import _ParquetAppender
+    from zwy.hj212.values import CompactValues
+    from zwy.pipeline import _StagedValues
 
-    schema = pl.Schema({"mn": pl.Categorical(), "value": pl.Float64})
-    out = _ParquetAppender(tmp_path / "values.parquet", schema)
+    out = _StagedValues(tmp_path / "values.parquet")
     first, second, empty_group = out.reserve(), out.reserve(), out.reserve()
     # The second group's worker finishes first; the third group held no line (no part).
-    out.add(out.write_part(second, pl.DataFrame({"mn": ["B"] * 2, "value": [2.0, 2.5]})))
-    out.add(out.write_part(first, pl.DataFrame({"mn": ["A"], "value": [1.0]})))
+    out.add(out.write_part(second, CompactValues.of(_values(["B", "B"], 2.0))))
+    out.add(out.write_part(first, CompactValues.of(_values(["A"]))))
     assert out.close() == 3  # no empty part added: parts were written
     parts = sorted((tmp_path / "values.parquet").glob("part-*.parquet"))
     assert [p.name for p in parts] == ["part-00000.parquet", "part-00001.parquet"]
-    assert pl.read_parquet(parts[0])["mn"].cast(pl.String).to_list() == ["A"]
+    staged = read_staged_dataset(tmp_path / "values.parquet")
+    assert staged.select(pl.col("mn").cast(pl.String), "value").rows() == [
+        ("A", 1.0),
+        ("B", 2.0),
+        ("B", 3.0),
+    ]
     assert empty_group == 2
 
-    nothing = _ParquetAppender(tmp_path / "none.parquet", schema)
+    nothing = _StagedValues(tmp_path / "none" / "values.parquet")
     nothing.reserve()  # a group whose logs were all unreadable
     assert nothing.close() == 0
-    (only,) = (tmp_path / "none.parquet").glob("part-*.parquet")
-    assert pl.read_parquet(only).schema == schema  # one empty, typed part
+    assert len(list((tmp_path / "none" / "values.parquet").glob("part-*.parquet"))) == 1
+    assert read_staged_dataset(tmp_path / "none" / "values.parquet").height == 0

@@ -27,16 +27,18 @@ from __future__ import annotations
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 import numpy.typing as npt
 import polars as pl
 import pyarrow as pa
 
-from zwy.contracts import CODE, LINES, LOCAL_DT, PACKETS, QUARANTINE, TZ_LOCAL, VALUES, conform
+from zwy.contracts import CODE, LINES, LOCAL_DT, PACKETS, QUARANTINE, TZ_LOCAL, conform
 from zwy.hj212 import codes, scan
 from zwy.hj212.exceptions import CrcPolicyError
 from zwy.hj212.frames import crc_column, find_frames
+from zwy.hj212.values import FRAMES, KEYS, ROWS, CompactValues
 
 POLICIES: tuple[str, ...] = ("tolerant", "strict")
 
@@ -77,7 +79,8 @@ class ParseResult:
 
     Attributes:
         packets: one row per frame (PACKETS), ``ok`` or ``quarantined``.
-        values: one row per CP value of the accepted data frames (VALUES).
+        compact: the CP values of the accepted data frames, compact (:class:`CompactValues`);
+            :attr:`values` spells them out.
         quarantine: one row per quarantined frame (QUARANTINE).
         noise_lines: non-blank lines holding no frame (receiver timestamps, Modbus hex...).
         blank_lines: lines that are empty or whitespace only.
@@ -87,12 +90,17 @@ class ParseResult:
     """
 
     packets: pl.DataFrame
-    values: pl.DataFrame
+    compact: CompactValues
     quarantine: pl.DataFrame
     noise_lines: int
     blank_lines: int
     lines_total: int
     file_stats: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=FILE_STATS))
+
+    @cached_property
+    def values(self) -> pl.DataFrame:
+        """One row per CP value of the accepted data frames (VALUES), built on first use."""
+        return self.compact.expand()
 
     def per_file(self) -> pl.DataFrame:
         """Return the counts per source file (every file of the input, even without frames).
@@ -106,14 +114,9 @@ class ParseResult:
             (pl.col("status") == "ok").sum().cast(pl.Int64).alias("frames_loaded"),
             (pl.col("status") == "quarantined").sum().cast(pl.Int64).alias("frames_quarantined"),
         )
-        vals = (
-            self.values.group_by("source_file")
-            .agg(pl.len().cast(pl.Int64).alias("values_loaded"))
-            .with_columns(pl.col("source_file").cast(pl.String))  # VALUES codes its text
-        )
         out = (
             self.file_stats.join(frames, on="source_file", how="full", coalesce=True)
-            .join(vals, on="source_file", how="left")
+            .join(self.compact.per_source_file(), on="source_file", how="left")
             .with_columns(pl.exclude("source_file").fill_null(0))
             .sort("source_file")
         )
@@ -1020,8 +1023,8 @@ def _flags(it: _Items, flag_of_row: npt.NDArray[np.int64]) -> pl.Series:
     return _gather_nullable(it.value_text, flag_of_row).cast(CODE)
 
 
-def _values(df: pl.DataFrame, it: _Items, *, compiled: bool) -> pl.DataFrame:
-    """Build VALUES rows from the CP items of accepted frames of a value CN with a DataTime.
+def _values(df: pl.DataFrame, it: _Items, *, compiled: bool) -> CompactValues:
+    """Build the values (compact) of the CP items of accepted frames of a value CN with a DataTime.
 
     Index arithmetic on item and key ids only: ``-Flag`` items fill the ``flag`` of the
     same pollutant in the same frame; DataTime and ``-Flag`` items are not rows themselves.
@@ -1030,7 +1033,7 @@ def _values(df: pl.DataFrame, it: _Items, *, compiled: bool) -> pl.DataFrame:
     """
     keys = it.keys
     if keys.is_empty():
-        return pl.DataFrame(schema=VALUES)
+        return CompactValues.empty()
     ok_frame = (
         df.select(
             (pl.col("status") == "ok")
@@ -1060,32 +1063,36 @@ def _values(df: pl.DataFrame, it: _Items, *, compiled: bool) -> pl.DataFrame:
         picked = _value_rows_numpy(it, ok_frame, is_flag_k, is_dt_k, code_id_k)
     rows, flag_of_row = picked
     if not len(rows):
-        return pl.DataFrame(schema=VALUES)
-    # Text columns become codes (Categorical) on the frames and keys, before they are
-    # gathered to one row per value: integers are gathered, not strings.
-    frame_cols = df.select(
-        pl.col("source_file", "mn", "cn", "st").cast(CODE), pl.col("line", "data_time")
-    ).select(pl.all().gather(pl.Series(it.fid[rows])))
-    key_cols = keys.select(
+        return CompactValues.empty()
+    # The values stay compact: each row names its frame and key by number (the frames
+    # renumbered over the frames that have values), and only the frames' and keys' few
+    # rows are made codes (Categorical), not one per value.
+    fid = it.fid[rows]
+    used = np.zeros(df.height, dtype=np.bool_)
+    used[fid] = True
+    frame_no = (np.cumsum(used, dtype=np.int64) - 1)[fid]
+    frames = df.filter(pl.Series(used)).select(
+        pl.col("source_file").cast(CODE),
+        "line",
+        pl.col("mn", "cn").cast(CODE),
+        "data_time",
+        pl.col("st").cast(CODE),
+    )
+    keys = keys.select(
         pl.col("pollutant", "code_raw", "code_status", "field").cast(CODE), "field_known"
-    ).select(pl.all().gather(pl.Series(it.kid[rows])))  # a row's key is never -1
+    )
     value_text = it.value_text.gather(pl.Series(rows))
     value = _numbers(it, rows, value_text)
-    out = pl.concat(
-        [
-            frame_cols,
-            key_cols,
-            pl.DataFrame(
-                {
-                    "value": value.set(~value.is_finite().fill_null(False), None),
-                    "value_text": value_text,
-                    "flag": _flags(it, flag_of_row),
-                }
-            ),
-        ],
-        how="horizontal",
+    own = pl.DataFrame(
+        {
+            "frame": frame_no.astype(np.uint32),
+            "key": it.kid[rows].astype(np.uint32),  # a row's key is never -1
+            "value": value.set(~value.is_finite().fill_null(False), None),
+            "value_text": value_text,
+            "flag": _flags(it, flag_of_row),
+        }
     )
-    return conform(out, VALUES)
+    return CompactValues(conform(frames, FRAMES), conform(keys, KEYS), conform(own, ROWS))
 
 
 def _empty_result(
@@ -1093,7 +1100,7 @@ def _empty_result(
 ) -> ParseResult:
     return ParseResult(
         packets=pl.DataFrame(schema=PACKETS),
-        values=pl.DataFrame(schema=VALUES),
+        compact=CompactValues.empty(),
         quarantine=pl.DataFrame(schema=QUARANTINE),
         noise_lines=noise,
         blank_lines=blank,
@@ -1210,12 +1217,12 @@ def parse_lines(
         .otherwise(pl.lit("quarantined"))
         .alias("status")
     )
-    values = _values(df, items, compiled=use_scanner)
+    compact = _values(df, items, compiled=use_scanner)
     packets = conform(df, PACKETS)
     quarantine = conform(df.filter(pl.col("status") == "quarantined"), QUARANTINE)
     return ParseResult(
         packets=packets,
-        values=values,
+        compact=compact,
         quarantine=quarantine,
         noise_lines=noise,
         blank_lines=blanks,
