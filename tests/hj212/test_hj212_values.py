@@ -82,3 +82,20 @@ def test_a_values_frame_compacts_and_expands_to_itself() -> None:
     assert compact.keys.height == values.select("pollutant", "field").n_unique()
     assert_frame_equal(compact.expand(), values)
     assert_frame_equal(CompactValues.of(values.clear()).expand(), values.clear())
+
+
+def test_a_part_that_is_not_a_staged_part_is_named_with_the_reason(tmp_path: Path) -> None:
+    import pytest
+
+    from zwy.hj212.exceptions import StagedValuesError
+
+    folder = tmp_path / "values.parquet"
+    folder.mkdir()
+    part = folder / "part-00000.parquet"
+    pl.DataFrame({"mn": ["A"]}).write_parquet(part)  # an older release's full VALUES part
+    with pytest.raises(StagedValuesError, match="frames.parquet/part-00000.parquet is missing"):
+        read_staged(part)
+    (tmp_path / "frames.parquet").mkdir()
+    pl.DataFrame({"mn": ["A"]}).write_parquet(tmp_path / "frames.parquet" / part.name)
+    with pytest.raises(StagedValuesError, match="part-00000.parquet: no zwy:keys in its footer"):
+        read_staged(part)

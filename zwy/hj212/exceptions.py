@@ -6,7 +6,7 @@ inputs that cannot be read at all and for wrong configuration.
 
 from __future__ import annotations
 
-from zwy.errors import ConfigError, InputFileError
+from zwy.errors import ConfigError, InputFileError, ZwyError
 
 
 class LogReadError(InputFileError):
@@ -35,3 +35,12 @@ class LogReadError(InputFileError):
 
 class CrcPolicyError(ConfigError):
     """A CRC policy name is not ``tolerant`` or ``strict``."""
+
+
+class StagedValuesError(ZwyError, ValueError):
+    """A staged values part is not what :func:`zwy.hj212.values.write_staged` writes."""
+
+    def __init__(self, path: str, reason: str) -> None:
+        super().__init__(f"{path}: {reason}")
+        self.path = path
+        self.reason = reason

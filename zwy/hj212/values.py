@@ -21,6 +21,7 @@ import numpy as np
 import polars as pl
 
 from zwy.contracts import VALUES, conform
+from zwy.hj212.exceptions import StagedValuesError
 
 if TYPE_CHECKING:
     from polars._typing import ParquetCompression
@@ -164,13 +165,28 @@ def write_staged(
 
 
 def read_staged(part: Path) -> CompactValues:
-    """Read a part written by :func:`write_staged`."""
+    """Read a part written by :func:`write_staged`.
+
+    Raises:
+        StagedValuesError: the part or its frames are missing, or the part has no keys in
+            its footer (written by something else, e.g. an older release: parse the day
+            again).
+
+    """
     import pyarrow.parquet as pq
 
-    meta = pq.read_metadata(part).metadata or {}
-    keys = json.loads(meta[KEYS_META.encode()])
+    frames = frames_path(part)
+    if not part.is_file() or not frames.is_file():
+        missing = part if not part.is_file() else frames
+        raise StagedValuesError(str(part), f"{missing} is missing: parse the day again")
+    written = (pq.read_metadata(part).metadata or {}).get(KEYS_META.encode())
+    if written is None:
+        raise StagedValuesError(
+            str(part), f"no {KEYS_META} in its footer: not a staged values part of this release"
+        )
+    keys = json.loads(written)
     return CompactValues(
-        conform(pl.read_parquet(frames_path(part)), FRAMES),
+        conform(pl.read_parquet(frames), FRAMES),
         conform(pl.DataFrame(keys), KEYS),
         conform(pl.read_parquet(part), ROWS),
     )
