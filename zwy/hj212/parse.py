@@ -988,22 +988,23 @@ def _value_rows_numpy(
     return rows, flag_of_row
 
 
-def _numbers(it: _Items, rows: npt.NDArray[np.int64], value_text: pl.Series) -> pl.Series:
-    """``value_text`` (the texts of items ``rows``) cast to Float64, as ``cast(strict=False)``.
+def _numbers(it: _Items, rows: npt.NDArray[np.int64]) -> pl.Series:
+    """Return the texts of items ``rows`` as Float64, as ``cast(strict=False)``; inf, NaN null.
 
     With the compiled split's views, plain decimals are read by
-    :func:`zwy.hj212.scan.decimals` and only the other texts are cast by Polars.
+    :func:`zwy.hj212.scan.decimals` and only the other texts are gathered and cast by
+    Polars.
     """
     if it.text_views is None:
-        return value_text.cast(pl.Float64, strict=False)
-    numbers, sure = scan.decimals(*it.text_views, rows)
-    value = pl.Series(value_text.name, numbers)
-    unsure = np.flatnonzero(~sure)
-    if len(unsure):
-        value = value.scatter(
-            unsure, value_text.gather(pl.Series(unsure)).cast(pl.Float64, strict=False)
-        )
-    return value
+        value = it.value_text.gather(pl.Series(rows)).cast(pl.Float64, strict=False)
+    else:
+        numbers, sure = scan.decimals(*it.text_views, rows)
+        value = pl.Series("value", numbers)
+        unsure = np.flatnonzero(~sure)
+        if len(unsure):
+            texts = it.value_text.gather(pl.Series(rows[unsure]))
+            value = value.scatter(unsure, texts.cast(pl.Float64, strict=False))
+    return value.set(~value.is_finite().fill_null(False), None).alias("value")
 
 
 def _flags(it: _Items, flag_of_row: npt.NDArray[np.int64]) -> pl.Series:
@@ -1071,28 +1072,43 @@ def _values(df: pl.DataFrame, it: _Items, *, compiled: bool) -> CompactValues:
     used = np.zeros(df.height, dtype=np.bool_)
     used[fid] = True
     frame_no = (np.cumsum(used, dtype=np.int64) - 1)[fid]
-    frames = df.filter(pl.Series(used)).select(
-        pl.col("source_file").cast(CODE),
-        "line",
-        pl.col("mn", "cn").cast(CODE),
-        "data_time",
-        pl.col("st").cast(CODE),
-    )
+    # Select, then filter: the frame holds some forty columns by now.
+    frames = (
+        df.select(
+            pl.col("source_file").cast(CODE),
+            "line",
+            pl.col("mn", "cn").cast(CODE),
+            "data_time",
+            pl.col("st").cast(CODE),
+        )
+    ).filter(pl.Series(used))
     keys = keys.select(
         pl.col("pollutant", "code_raw", "code_status", "field").cast(CODE), "field_known"
     )
-    value_text = it.value_text.gather(pl.Series(rows))
-    value = _numbers(it, rows, value_text)
+    value = _numbers(it, rows)
+    # The rows keep the text of values that are not numbers (what staging keeps); every
+    # value's text is gathered only when the VALUES frame is spelled out (``texts``).
+    not_number = value.is_null().arg_true()
+    value_text = pl.repeat(None, len(rows), dtype=pl.String, eager=True)
+    if not not_number.is_empty():
+        value_text = value_text.scatter(
+            not_number, it.value_text.gather(pl.Series(rows[not_number.to_numpy()]))
+        )
     own = pl.DataFrame(
         {
             "frame": frame_no.astype(np.uint32),
             "key": it.kid[rows].astype(np.uint32),  # a row's key is never -1
-            "value": value.set(~value.is_finite().fill_null(False), None),
+            "value": value,
             "value_text": value_text,
             "flag": _flags(it, flag_of_row),
         }
     )
-    return CompactValues(conform(frames, FRAMES), conform(keys, KEYS), conform(own, ROWS))
+    return CompactValues(
+        conform(frames, FRAMES),
+        conform(keys, KEYS),
+        conform(own, ROWS),
+        texts=(it.value_text, rows),
+    )
 
 
 def _empty_result(

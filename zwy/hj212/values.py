@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
+import numpy.typing as npt
 import polars as pl
 
 from zwy.contracts import VALUES, conform
@@ -42,18 +43,22 @@ ROWS = pl.Schema({"frame": pl.UInt32(), "key": pl.UInt32()} | {c: VALUES[c] for 
 KEYS_META = "zwy:keys"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class CompactValues:
     """Values as ``rows`` (frame, key, value, value_text, flag) over ``frames`` and ``keys``.
 
     Row ``i`` of the VALUES frame is ``frames[rows.frame[i]]``, ``keys[rows.key[i]]`` and
     ``rows[i]``'s own columns (:meth:`expand`). ``frames`` holds only frames that have
-    values, in the order of their values.
+    values, in the order of their values. ``rows.value_text`` may hold only the texts of
+    values that are not numbers (what staging keeps), with every text in ``texts``.
     """
 
     frames: pl.DataFrame
     keys: pl.DataFrame
     rows: pl.DataFrame
+    #: Every value's text, when ``rows.value_text`` holds only those of values that are
+    #: not numbers (a parse's): the item texts and each row's item. None: ``rows`` has all.
+    texts: tuple[pl.Series, npt.NDArray[np.int64]] | None = None
 
     @property
     def height(self) -> int:
@@ -111,6 +116,9 @@ class CompactValues:
             ],
             how="horizontal",
         )
+        if self.texts is not None and "value_text" in want:
+            items, rows = self.texts
+            out = out.with_columns(items.gather(pl.Series(rows)).alias("value_text"))
         return out.select(want)
 
     def per_source_file(self) -> pl.DataFrame:
