@@ -1073,14 +1073,12 @@ def _values(df: pl.DataFrame, it: _Items, *, compiled: bool) -> CompactValues:
     used[fid] = True
     frame_no = (np.cumsum(used, dtype=np.int64) - 1)[fid]
     # Select, then filter: the frame holds some forty columns by now.
-    frames = (
-        df.select(
-            pl.col("source_file").cast(CODE),
-            "line",
-            pl.col("mn", "cn").cast(CODE),
-            "data_time",
-            pl.col("st").cast(CODE),
-        )
+    frames = df.select(
+        pl.col("source_file").cast(CODE),
+        "line",
+        pl.col("mn", "cn").cast(CODE),
+        "data_time",
+        pl.col("st").cast(CODE),
     ).filter(pl.Series(used))
     keys = keys.select(
         pl.col("pollutant", "code_raw", "code_status", "field").cast(CODE), "field_known"
