@@ -143,9 +143,14 @@ class CompactValues:
         return lo, hi, nulls
 
 
+def frames_dir(values_dir: Path) -> Path:
+    """Return the folder of the frames of staged ``values_dir``: ``frames.parquet`` beside it."""
+    return values_dir.with_name("frames.parquet")
+
+
 def frames_path(part: Path) -> Path:
-    """Where the frames of staged values part ``part`` are: ``frames.parquet`` beside ``values.parquet``."""
-    return part.parent.with_name("frames.parquet") / part.name
+    """Return the frames file of staged values part ``part`` (same name, in :func:`frames_dir`)."""
+    return frames_dir(part.parent) / part.name
 
 
 def write_staged(
@@ -160,11 +165,8 @@ def write_staged(
     The keys go into the part's footer metadata (:data:`KEYS_META`), with ``metadata``.
     No column statistics: the transform reads each part whole. Returns the rows written.
     """
-    keys = {
-        c: values.keys.get_column(c).cast(pl.String if c != "field_known" else pl.Boolean).to_list()
-        for c in KEY_COLUMNS
-    }
-    meta = {KEYS_META: json.dumps(keys), **(metadata or {})}
+    keys = values.keys.with_columns(pl.col(pl.Categorical).cast(pl.String))
+    meta = {KEYS_META: json.dumps(keys.to_dict(as_series=False)), **(metadata or {})}
     frames = frames_path(part)
     frames.parent.mkdir(parents=True, exist_ok=True)
     values.frames.write_parquet(frames, compression=compression, statistics=False)
