@@ -167,9 +167,12 @@ def test_value_rows_picks_rows_and_first_flags_by_frame() -> None:
     ok = np.array([True, False, True])
     picked = scan.value_rows(fid, kid, in_cp, ok, is_flag, is_dt, code)
     assert picked is not None
-    rows, flag_of = picked
-    assert rows.tolist() == [3, 5, 9]
-    assert flag_of.tolist() == [2, -1, -1]  # a-Rtd takes the frame's first a-Flag
+    assert picked.rows.tolist() == [3, 5, 9]
+    assert picked.flag_of_row.tolist() == [2, -1, -1]  # a-Rtd takes the frame's first a-Flag
+    # Frames 0 and 2 have values: numbered 0 and 1.
+    assert picked.frame_no.tolist() == [0, 0, 1]
+    assert picked.key.tolist() == [0, 3, 0]
+    assert picked.used.tolist() == [True, False, True]
     # Items not grouped by frame: the caller takes the numpy reference.
     assert scan.value_rows(fid[::-1].copy(), kid, in_cp, ok, is_flag, is_dt, code) is None
 

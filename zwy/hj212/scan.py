@@ -31,7 +31,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar, cast
+from typing import Any, NamedTuple, TypeVar, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -71,6 +71,7 @@ def _inlined(fn: F) -> F:
 U8 = npt.NDArray[np.uint8]
 I64 = npt.NDArray[np.int64]
 U16 = npt.NDArray[np.uint16]
+U32 = npt.NDArray[np.uint32]
 U64 = npt.NDArray[np.uint64]
 
 _TA = np.asarray(TABLE_APPENDIX_A, dtype=np.uint16)
@@ -570,13 +571,17 @@ def _value_rows_kernel(
     is_dt_k: npt.NDArray[np.bool_],
     code_id_k: I64,
     n_codes: int,
-) -> tuple[I64, I64]:  # pragma: no cover
+) -> tuple[I64, I64, U32, U32, npt.NDArray[np.bool_]]:  # pragma: no cover
     n = len(fid)
     rows = np.empty(n, dtype=np.int64)
     flag_of = np.empty(n, dtype=np.int64)
+    frame_no = np.empty(n, dtype=np.uint32)
+    key = np.empty(n, dtype=np.uint32)
+    used = np.zeros(len(ok_frame), dtype=np.bool_)
     stamp = np.full(n_codes, -1, dtype=np.int64)  # frame whose -Flag of a code is in first
     first = np.empty(n_codes, dtype=np.int64)
     m = 0
+    frames = 0  # frames with a row so far: the next one's number
     i = 0
     while i < n:
         f = fid[i]
@@ -586,6 +591,7 @@ def _value_rows_kernel(
         # Indexes read from the arrays are cast to unsigned (all are >= 0 where used): no
         # wrap-around check on each access (see _split_kernel).
         if ok_frame[np.uint64(f)]:
+            m0 = m
             for r in range(i, j):  # the first -Flag of each code in the frame
                 k = kid[r]
                 if k >= 0 and in_cp[r] and is_flag_k[np.uint64(k)]:
@@ -600,11 +606,16 @@ def _value_rows_kernel(
                     if is_flag_k[ku] or is_dt_k[ku]:
                         continue
                     rows[m] = r
+                    key[m] = np.uint32(k)
+                    frame_no[m] = np.uint32(frames)
                     c = code_id_k[ku]
                     flag_of[m] = first[np.uint64(c)] if c > 0 and stamp[np.uint64(c)] == f else -1
                     m += 1
+            if m > m0:
+                used[np.uint64(f)] = True
+                frames += 1
         i = j
-    return rows[:m], flag_of[:m]
+    return rows[:m], flag_of[:m], frame_no[:m], key[:m], used
 
 
 @_compiled
@@ -1141,6 +1152,16 @@ def one_byte_texts(views: U64, rows: I64) -> tuple[npt.NDArray[np.uint32], U8] |
     return (rank, present) if ok else None
 
 
+class ValueRows(NamedTuple):
+    """The items that become VALUES rows (:func:`value_rows`), with what each row needs."""
+
+    rows: I64  # item row of each value, ascending
+    flag_of_row: I64  # item row of its flag (-1: none)
+    frame_no: U32  # its frame, numbered over the frames that have values (0, 1, ...)
+    key: U32  # its key id
+    used: npt.NDArray[np.bool_]  # per frame: whether it has values
+
+
 def value_rows(
     fid: I64,
     kid: I64,
@@ -1149,20 +1170,21 @@ def value_rows(
     is_flag_k: npt.NDArray[np.bool_],
     is_dt_k: npt.NDArray[np.bool_],
     code_id_k: I64,
-) -> tuple[I64, I64] | None:
+) -> ValueRows | None:
     """Which items become VALUES rows, and the ``-Flag`` item of each, in one pass.
 
     An item becomes a row when its frame is ``ok_frame``, it is in the CP area, has a key
     (``kid`` >= 0) and its key is neither a ``-Flag`` nor DataTime; its flag item is the
     first ``-Flag`` item of the same code (``code_id_k`` > 0) in the same frame, else -1.
     The same as :func:`zwy.hj212.parse._value_rows_numpy`, the numpy arithmetic that stays the
-    reference (tested equal). Returns ``(rows, flag_of_row)``, or None when the items are
+    reference (tested equal). Returns a :class:`ValueRows`, or None when the items are
     not grouped by frame (``fid`` decreasing somewhere) or numba is missing.
     """
     if not AVAILABLE or (len(fid) > 1 and bool((fid[1:] < fid[:-1]).any())):
         return None
     n_codes = int(code_id_k.max()) + 1 if len(code_id_k) else 1
-    return _value_rows_kernel(
+    return ValueRows(
+        *_value_rows_kernel(
         fid,
         kid,
         np.ascontiguousarray(in_cp, dtype=np.bool_),
@@ -1171,6 +1193,7 @@ def value_rows(
         np.ascontiguousarray(is_dt_k, dtype=np.bool_),
         np.ascontiguousarray(code_id_k, dtype=np.int64),
         n_codes,
+        )
     )
 
 
