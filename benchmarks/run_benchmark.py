@@ -197,7 +197,7 @@ def parse_in_memory(settings: Any, streams: tuple[str, ...]) -> tuple[float, flo
     from concurrent.futures import ThreadPoolExecutor
 
     from zwy.hj212.parse import parse_lines
-    from zwy.hj212.reader import log_lines_many, read_log_bytes
+    from zwy.hj212.reader import log_lines_group, read_log_group
     from zwy.pipeline import discover_inputs, parse_group_bytes
     from zwy.registry import load_registry
 
@@ -221,7 +221,7 @@ def parse_in_memory(settings: Any, streams: tuple[str, ...]) -> tuple[float, flo
             groups.append(group)
 
     def parse(group: list[tuple[Path, str]]) -> int:
-        lines, _ = log_lines_many([(read_log_bytes(path, name), name) for path, name in group])
+        lines, _ = log_lines_group(read_log_group(group))
         res = parse_lines(lines, policies, default_policy=settings.default_crc_policy)
         return res.packets.height
 

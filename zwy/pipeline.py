@@ -248,7 +248,7 @@ def discover_inputs(inbox: Path, day: date, stream: str) -> list[InputFile]:
     return out
 
 
-def fingerprint(path: Path, data: bytes | None = None) -> tuple[str, int, datetime]:
+def fingerprint(path: Path, data: bytes | memoryview | None = None) -> tuple[str, int, datetime]:
     """Return (sha256 hex, size in bytes, arrival time) of a file; arrival is its mtime, UTC.
 
     ``data``: the file's bytes when the caller has read them already (hashed instead of
@@ -517,7 +517,7 @@ def parse_stream(day: date, stream: str, settings: Settings | None = None) -> di
     from zwy.dust.read import STATION_HOURLY, read_station_file
     from zwy.exports import read_platform_export
     from zwy.hj212.parse import parse_lines
-    from zwy.hj212.reader import log_lines_many, read_log_bytes
+    from zwy.hj212.reader import log_lines_group, read_log_group
     from zwy.waste.contracts import WASTE_LEDGER, WASTE_MANIFESTS
     from zwy.waste.read import WasteRead, read_waste_file
 
@@ -559,20 +559,12 @@ def parse_stream(day: date, stream: str, settings: Settings | None = None) -> di
         # reads release the GIL), so two groups keep two cores busy and the main thread
         # only hands out groups and queues the accepted frames. A log is read once: its
         # hash and its lines come from the same bytes.
-        errors: dict[str, InputFileError] = {}
-        prints: dict[str, tuple[str, int, datetime]] = {}
-        logs: list[tuple[bytes, str]] = []
-        for f in group:
-            data: bytes | None = None
-            try:
-                data = read_log_bytes(f.path, f.rel_path)
-            except InputFileError as exc:
-                errors[f.rel_path] = exc
-            prints[f.rel_path] = fingerprint(f.path, data)
-            if data is not None:
-                logs.append((data, f.rel_path))
-        lines, log_errors = log_lines_many(logs)
-        errors.update(log_errors)
+        logs = read_log_group([(f.path, f.rel_path) for f in group])
+        data = logs.data()
+        prints = {f.rel_path: fingerprint(f.path, data.get(f.rel_path)) for f in group}
+        del data
+        lines, log_errors = log_lines_group(logs)
+        errors: dict[str, InputFileError] = dict(log_errors)
         del logs
         if not lines.height:
             return _GroupParsed(errors, prints)

@@ -14,7 +14,13 @@ from zwy.contracts import LINES
 from zwy.errors import InputFileError
 from zwy.hj212.exceptions import LogReadError
 from zwy.hj212.parse import parse_lines
-from zwy.hj212.reader import log_lines, log_lines_many, read_log_lines
+from zwy.hj212.reader import (
+    log_lines,
+    log_lines_group,
+    log_lines_many,
+    read_log_group,
+    read_log_lines,
+)
 
 TEXTS = ["[2024-05-01 00:00:03]", APPENDIX_A_EXAMPLE, "", "0E0F00000006010400000064", "设备 ok"]
 
@@ -103,6 +109,63 @@ def test_many_logs_in_one_pass_equal_one_by_one() -> None:
         3,
         4,
     ]
+
+
+def test_a_group_read_into_one_buffer_splits_as_the_logs_one_by_one(tmp_path: Path) -> None:
+    """read_log_group + log_lines_group: the lines and errors of log_lines_many, each log's
+    own bytes (for its hash), and a file that cannot be opened reported by name."""
+    files = []
+    for data, name in _MANY:
+        (tmp_path / name).write_bytes(data)
+        files.append((tmp_path / name, name))
+    files.insert(2, (tmp_path / "missing.log", "missing.log"))
+    group = read_log_group(files)
+    assert group.names == ["bom_crlf.log", "no_terminator.log", "quotes.log", "one_blank.log"]
+    assert {n: bytes(v) for n, v in group.data().items()} == {
+        name: data for data, name in _MANY if name in group.names
+    }
+    lines, errors = log_lines_group(group)
+    many_lines, many_errors = log_lines_many(_MANY)
+    assert_frame_equal(lines, many_lines)
+    assert sorted(errors) == ["binary.log", "empty.log", "missing.log"]
+    assert errors["binary.log"].reason == many_errors["binary.log"].reason
+    assert "cannot read file" in errors["missing.log"].reason
+
+
+@pytest.mark.parametrize("delta", [-3, 4])
+def test_a_group_takes_a_log_that_changed_size_since_it_was_measured(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, delta: int
+) -> None:
+    # A log measured at its size + delta (it grew or shrank between stat and read).
+    from types import SimpleNamespace
+
+    logs = {"a.log": b"one\ntwo\nthree\n", "b.log": b"four\nfive", "c.log": b"six\n"}
+    for name, data in logs.items():
+        (tmp_path / name).write_bytes(data)
+    real_stat = Path.stat
+
+    def stat(self: Path, **kwargs: object) -> object:
+        st = real_stat(self)
+        if self.name == "a.log":
+            return SimpleNamespace(st_size=max(st.st_size + delta, 0))
+        return st
+
+    monkeypatch.setattr(Path, "stat", stat)
+    group = read_log_group([(tmp_path / n, n) for n in logs])
+    monkeypatch.setattr(Path, "stat", real_stat)
+    assert {n: bytes(v) for n, v in group.data().items()} == logs
+    lines, errors = log_lines_group(group)
+    assert not errors
+    assert lines["text"].to_list() == ["one", "two", "three", "four", "five", "six"]
+
+
+def test_a_group_with_a_non_utf8_log_pins_it(tmp_path: Path) -> None:
+    for name, data in [("a.log", b"ok\n"), ("b.log", b"caf\xe9\n"), ("c.log", b"fine")]:
+        (tmp_path / name).write_bytes(data)
+    group = read_log_group([(tmp_path / n, n) for n in ("a.log", "b.log", "c.log")])
+    lines, errors = log_lines_group(group)
+    assert list(errors) == ["b.log"] and "0xE9" in errors["b.log"].reason
+    assert lines["text"].to_list() == ["ok", "fine"]
 
 
 def test_many_logs_pin_a_non_utf8_log() -> None:

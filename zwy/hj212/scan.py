@@ -879,7 +879,7 @@ def _lines_kernel(
     return starts, ends, feeds, (high & _HIGHS) == 0
 
 
-def split_lines(blob: bytes, strip_bom: bool) -> tuple[pl.Series, I64] | None:
+def split_lines(blob: bytes | bytearray, strip_bom: bool) -> tuple[pl.Series, I64] | None:
     """Return the lines of ``blob`` (UTF-8, ending in a line feed) as views over it, or None.
 
     Returns ``(text, feeds)``: each line without its line feed and trailing CRs and, with
@@ -1185,14 +1185,14 @@ def value_rows(
     n_codes = int(code_id_k.max()) + 1 if len(code_id_k) else 1
     return ValueRows(
         *_value_rows_kernel(
-        fid,
-        kid,
-        np.ascontiguousarray(in_cp, dtype=np.bool_),
-        np.ascontiguousarray(ok_frame, dtype=np.bool_),
-        np.ascontiguousarray(is_flag_k, dtype=np.bool_),
-        np.ascontiguousarray(is_dt_k, dtype=np.bool_),
-        np.ascontiguousarray(code_id_k, dtype=np.int64),
-        n_codes,
+            fid,
+            kid,
+            np.ascontiguousarray(in_cp, dtype=np.bool_),
+            np.ascontiguousarray(ok_frame, dtype=np.bool_),
+            np.ascontiguousarray(is_flag_k, dtype=np.bool_),
+            np.ascontiguousarray(is_dt_k, dtype=np.bool_),
+            np.ascontiguousarray(code_id_k, dtype=np.int64),
+            n_codes,
         )
     )
 
