@@ -934,7 +934,10 @@ def _rules(df: pl.DataFrame, policy: pl.Expr) -> pl.DataFrame:
 def _duplicates(df: pl.DataFrame) -> pl.DataFrame:
     """Quarantine accepted frames repeating (mn, cn, data_time, pno) of an earlier one."""
     keys = ["mn", "cn", "data_time", "pno"]
-    cand = df.filter(pl.col("rule").is_null() & pl.col("data_time").is_not_null())
+    # Only the columns needed here (the frame holds some forty by now): 6 -> 3 ms a group.
+    cand = df.select("_fid", "source_file", "line", "_fno", *keys).filter(
+        df.get_column("rule").is_null() & df.get_column("data_time").is_not_null()
+    )
     dup = cand.filter(pl.struct(keys).is_duplicated())
     if dup.is_empty():
         return df

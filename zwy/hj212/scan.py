@@ -571,13 +571,14 @@ def _value_rows_kernel(
     is_dt_k: npt.NDArray[np.bool_],
     code_id_k: I64,
     n_codes: int,
-) -> tuple[I64, I64, U32, U32, npt.NDArray[np.bool_]]:  # pragma: no cover
+    rows: I64,
+    flag_of: I64,
+    frame_no: U32,
+    key: U32,
+    used: npt.NDArray[np.bool_],
+) -> int:  # pragma: no cover
+    # Fills the outputs (allocated by the caller, see split_spans) and returns their length.
     n = len(fid)
-    rows = np.empty(n, dtype=np.int64)
-    flag_of = np.empty(n, dtype=np.int64)
-    frame_no = np.empty(n, dtype=np.uint32)
-    key = np.empty(n, dtype=np.uint32)
-    used = np.zeros(len(ok_frame), dtype=np.bool_)
     stamp = np.full(n_codes, -1, dtype=np.int64)  # frame whose -Flag of a code is in first
     first = np.empty(n_codes, dtype=np.int64)
     m = 0
@@ -615,7 +616,7 @@ def _value_rows_kernel(
                 used[np.uint64(f)] = True
                 frames += 1
         i = j
-    return rows[:m], flag_of[:m], frame_no[:m], key[:m], used
+    return m
 
 
 @_compiled
@@ -1183,18 +1184,27 @@ def value_rows(
     if not AVAILABLE or (len(fid) > 1 and bool((fid[1:] < fid[:-1]).any())):
         return None
     n_codes = int(code_id_k.max()) + 1 if len(code_id_k) else 1
-    return ValueRows(
-        *_value_rows_kernel(
-            fid,
-            kid,
-            np.ascontiguousarray(in_cp, dtype=np.bool_),
-            np.ascontiguousarray(ok_frame, dtype=np.bool_),
-            np.ascontiguousarray(is_flag_k, dtype=np.bool_),
-            np.ascontiguousarray(is_dt_k, dtype=np.bool_),
-            np.ascontiguousarray(code_id_k, dtype=np.int64),
-            n_codes,
-        )
+    # Allocated by numpy, as in split_spans: 16 -> 10 ms a 32 MB group (measured).
+    n = len(fid)
+    out = ValueRows(
+        np.empty(n, dtype=np.int64),
+        np.empty(n, dtype=np.int64),
+        np.empty(n, dtype=np.uint32),
+        np.empty(n, dtype=np.uint32),
+        np.zeros(len(ok_frame), dtype=np.bool_),
     )
+    m = _value_rows_kernel(
+        fid,
+        kid,
+        np.ascontiguousarray(in_cp, dtype=np.bool_),
+        np.ascontiguousarray(ok_frame, dtype=np.bool_),
+        np.ascontiguousarray(is_flag_k, dtype=np.bool_),
+        np.ascontiguousarray(is_dt_k, dtype=np.bool_),
+        np.ascontiguousarray(code_id_k, dtype=np.int64),
+        n_codes,
+        *out,
+    )
+    return ValueRows(out.rows[:m], out.flag_of_row[:m], out.frame_no[:m], out.key[:m], out.used)
 
 
 def item_roles(
