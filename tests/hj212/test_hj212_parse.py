@@ -94,6 +94,22 @@ def test_policy_per_mn_overrides_default() -> None:
     assert status == {strict_mn: "quarantined", other_mn: "ok"}
 
 
+def test_policy_per_mn_overrides_a_strict_default_and_listing_the_default_changes_nothing() -> None:
+    strict_mn, other_mn = "STRICT000000001", "TOLER000000002"
+    texts = [
+        sign(data_2011(mn=strict_mn), "modbus"),
+        sign(data_2011(mn=other_mn), "modbus"),
+    ]
+    res = parse_texts(
+        texts, policies={strict_mn: "strict", other_mn: "tolerant"}, default_policy="strict"
+    )
+    status = dict(zip(res.packets["mn"], res.packets["status"], strict=True))
+    assert status == {strict_mn: "quarantined", other_mn: "ok"}
+    listed = parse_texts(texts, policies={strict_mn: "tolerant", other_mn: "tolerant"})
+    assert listed.packets.equals(parse_texts(texts).packets)
+    assert listed.packets["status"].to_list() == ["ok", "ok"]
+
+
 def test_unknown_policy_is_a_config_error() -> None:
     with pytest.raises(CrcPolicyError, match="lenient"):
         parse_texts([APPENDIX_A_EXAMPLE], default_policy="lenient")

