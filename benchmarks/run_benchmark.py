@@ -221,8 +221,13 @@ def parse_in_memory(settings: Any, streams: tuple[str, ...]) -> tuple[float, flo
             groups.append(group)
 
     def parse(group: list[tuple[Path, str]]) -> int:
-        lines, _ = log_lines_group(read_log_group(group))
-        res = parse_lines(lines, policies, default_policy=settings.default_crc_policy)
+        split = log_lines_group(read_log_group(group))
+        res = parse_lines(
+            split.lines,
+            policies,
+            default_policy=settings.default_crc_policy,
+            text_spans=split.spans,
+        )
         return res.packets.height
 
     c0, t0 = cpu_seconds(), time.perf_counter()

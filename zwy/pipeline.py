@@ -563,13 +563,18 @@ def parse_stream(day: date, stream: str, settings: Settings | None = None) -> di
         data = logs.data()
         prints = {f.rel_path: fingerprint(f.path, data.get(f.rel_path)) for f in group}
         del data
-        lines, log_errors = log_lines_group(logs)
-        errors: dict[str, InputFileError] = dict(log_errors)
+        split = log_lines_group(logs)
+        errors: dict[str, InputFileError] = dict(split.errors)
         del logs
-        if not lines.height:
+        if not split.lines.height:
             return _GroupParsed(errors, prints)
-        result = parse_lines(lines, policies, default_policy=settings.default_crc_policy)
-        del lines
+        result = parse_lines(
+            split.lines,
+            policies,
+            default_policy=settings.default_crc_policy,
+            text_spans=split.spans,
+        )
+        del split
         return _GroupParsed(
             errors,
             prints,

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from hj212_helpers import APPENDIX_A_EXAMPLE
+from hj212_helpers import APPENDIX_A_EXAMPLE, assert_same_result
 from polars.testing import assert_frame_equal
 
 from zwy.contracts import LINES
@@ -124,7 +124,8 @@ def test_a_group_read_into_one_buffer_splits_as_the_logs_one_by_one(tmp_path: Pa
     assert {n: bytes(v) for n, v in group.data().items()} == {
         name: data for data, name in _MANY if name in group.names
     }
-    lines, errors = log_lines_group(group)
+    lines, errors, spans = log_lines_group(group)
+    assert spans is not None and len(spans.starts) == lines.height
     many_lines, many_errors = log_lines_many(_MANY)
     assert_frame_equal(lines, many_lines)
     assert sorted(errors) == ["binary.log", "empty.log", "missing.log"]
@@ -154,16 +155,38 @@ def test_a_group_takes_a_log_that_changed_size_since_it_was_measured(
     group = read_log_group([(tmp_path / n, n) for n in logs])
     monkeypatch.setattr(Path, "stat", real_stat)
     assert {n: bytes(v) for n, v in group.data().items()} == logs
-    lines, errors = log_lines_group(group)
+    lines, errors, _ = log_lines_group(group)
     assert not errors
     assert lines["text"].to_list() == ["one", "two", "three", "four", "five", "six"]
+
+
+def test_parse_reads_a_groups_lines_in_place_with_the_same_result(tmp_path: Path) -> None:
+    """parse_lines with the group's text spans (no copy of the lines) gives what it gives
+    without them; spans that are not the lines' are not used."""
+    from zwy.hj212 import scan
+
+    if not scan.AVAILABLE:
+        pytest.skip("numba is not installed")
+    logs = {
+        "a.log": f"[2024-05-01 00:00:03] {APPENDIX_A_EXAMPLE}\r\nnoise\r\n\r\n##0",
+        "b.log": f"\ufeff{APPENDIX_A_EXAMPLE}\n{APPENDIX_A_EXAMPLE[:-4]}FFFF\n##12",
+    }
+    for name, text in logs.items():
+        (tmp_path / name).write_text(text, encoding="utf-8")
+    lines, errors, spans = log_lines_group(read_log_group([(tmp_path / n, n) for n in logs]))
+    assert not errors and spans is not None
+    in_place = parse_lines(lines, text_spans=spans)
+    assert in_place.packets["status"].to_list() == ["ok", "ok", "quarantined"]
+    assert_same_result(in_place, parse_lines(lines))
+    shifted = scan.TextSpans(spans.buf, spans.starts[1:], spans.ends[1:])
+    assert_same_result(parse_lines(lines, text_spans=shifted), in_place)
 
 
 def test_a_group_with_a_non_utf8_log_pins_it(tmp_path: Path) -> None:
     for name, data in [("a.log", b"ok\n"), ("b.log", b"caf\xe9\n"), ("c.log", b"fine")]:
         (tmp_path / name).write_bytes(data)
     group = read_log_group([(tmp_path / n, n) for n in ("a.log", "b.log", "c.log")])
-    lines, errors = log_lines_group(group)
+    lines, errors, _ = log_lines_group(group)
     assert list(errors) == ["b.log"] and "0xE9" in errors["b.log"].reason
     assert lines["text"].to_list() == ["ok", "fine"]
 
@@ -214,13 +237,20 @@ def test_compiled_line_split_finds_every_line_feed_and_leaves_bad_utf8_to_the_cs
     assert scan.split_lines(b"caf\xe9\n", False) is None
     got = scan.split_lines("\ufeffcafé\r\r\n\n\ufeffx\r\n".encode(), True)
     assert got is not None
-    assert got[0].to_list() == ["café", "", "x"]
-    assert got[1].tolist() == [10, 11, 17]
+    assert got.text.to_list() == ["café", "", "x"]
+    assert got.feeds.tolist() == [10, 11, 17]
+    # The spans are the lines' bytes in the blob.
+    buf, starts, ends = got.spans
+    assert [bytes(buf[a:b]).decode() for a, b in zip(starts, ends, strict=True)] == [
+        "café",
+        "",
+        "x",
+    ]
     kept = scan.split_lines("\ufeffx\n".encode(), False)
-    assert kept is not None and kept[0].to_list() == ["\ufeffx"]
+    assert kept is not None and kept.text.to_list() == ["\ufeffx"]
     # Line feeds in every byte of a word and after the last word, counted exactly.
     for n in range(0, 40):
         blob = bytes((10 if (i * 7 + n) % 5 == 0 else 97) for i in range(n)) + b"\n"
-        text, feeds = scan.split_lines(blob, False)
+        text, feeds, _ = scan.split_lines(blob, False)
         assert feeds.tolist() == [i for i, b in enumerate(blob) if b == 10]
         assert text.to_list() == blob.decode().split("\n")[:-1]

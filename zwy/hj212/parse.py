@@ -203,19 +203,31 @@ def _locate(lines: pl.DataFrame) -> _Located:
     return _Located(_frame_fields(df), blank, ~blank & ~framed, None)
 
 
-def _locate_compiled(lines: pl.DataFrame) -> _Located | None:
+def _locate_compiled(
+    lines: pl.DataFrame, text_spans: scan.TextSpans | None = None
+) -> _Located | None:
     """:func:`_locate` by one compiled pass over the lines' bytes (same frames and stats).
 
     Simple lines (ASCII, one ``##`` followed by four digits: nearly all of them) are cut
     and their fields computed from byte offsets; the strings (``raw``, ``_data``,
     ``_crc_text``) are views over the lines' bytes, not copies. Any other line with ``##``
     goes through :func:`zwy.hj212.frames.find_frames`. None: the lines are too large for
-    string views (over 2 GiB), for the caller to use :func:`_locate`.
+    string views (over 2 GiB), for the caller to use :func:`_locate`. ``text_spans``:
+    where the lines' text already lies in a buffer (:func:`parse_lines`).
     """
-    text_buf, offs = scan.string_buffers(lines.get_column("text"))
+    text = lines.get_column("text")
+    if text_spans is not None and (
+        len(text_spans.starts) != len(text)
+        or not np.array_equal(text_spans.ends - text_spans.starts, text.str.len_bytes().to_numpy())
+    ):
+        text_spans = None  # not these lines' text: copy it out instead
+    if text_spans is None:
+        buf, offs = scan.string_buffers(text)
+        text_spans = scan.TextSpans(buf, offs[:-1], offs[1:])
+    text_buf = text_spans.buf
     if len(text_buf) > scan.MAX_VIEW_BUFFER:
         return None
-    found = scan.frame_lines(text_buf, offs[:-1], offs[1:])
+    found = scan.frame_lines(text_buf, text_spans.starts, text_spans.ends)
     simple = np.flatnonzero(found.kind == 1).astype(np.int64)
     raw_s, raw_e = found.raw_start[simple], found.raw_end[simple]
     rest = raw_e - raw_s - 6
@@ -1151,6 +1163,8 @@ def parse_lines(
     policies: Mapping[str, str] | None = None,
     default_policy: str = "tolerant",
     compiled: bool | None = None,
+    *,
+    text_spans: scan.TextSpans | None = None,
 ) -> ParseResult:
     """Find and check every HJ 212 frame in ``lines`` and explode the accepted data values.
 
@@ -1164,6 +1178,11 @@ def parse_lines(
         compiled: cut items, compute CRCs and pick the value rows with the compiled
             scanner (:mod:`zwy.hj212.scan`); None: when numba is installed. Both paths give the
             same result; False keeps the whole-column Polars/numpy path.
+        text_spans: where each line's text lies in a byte buffer, as
+            :func:`zwy.hj212.reader.log_lines_group` split them (``GroupLines.spans``): the
+            compiled path then reads the text there instead of copying every line into a
+            buffer of its own (32 MB a group, and the page faults of a fresh buffer). Spans
+            whose lengths are not the lines' are not used.
 
     Returns:
         A :class:`ParseResult`. Every frame is in ``packets`` with status ``ok`` or
@@ -1180,7 +1199,7 @@ def parse_lines(
         lines = lines.with_columns(pl.col("text").fill_null(""))
     lines = lines.with_row_index("_lid").with_columns(pl.col("_lid").cast(pl.Int64))
     use_scanner = scan.AVAILABLE if compiled is None else compiled
-    located = _locate_compiled(lines) if use_scanner else None
+    located = _locate_compiled(lines, text_spans) if use_scanner else None
     if located is None:
         located = _locate(lines)
     line_stats = pl.DataFrame(

@@ -29,6 +29,7 @@ and on every kind of line the framing distinguishes.
 
 from __future__ import annotations
 
+import codecs
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, NamedTuple, TypeVar, cast
@@ -880,14 +881,30 @@ def _lines_kernel(
     return starts, ends, feeds, (high & _HIGHS) == 0
 
 
-def split_lines(blob: bytes | bytearray, strip_bom: bool) -> tuple[pl.Series, I64] | None:
+class TextSpans(NamedTuple):
+    """Where each string of a String column lies in a byte buffer: ``buf[starts[i]:ends[i]]``."""
+
+    buf: U8
+    starts: I64
+    ends: I64
+
+
+class SplitLines(NamedTuple):
+    """The lines of a blob (:func:`split_lines`)."""
+
+    text: pl.Series  # views over the blob
+    feeds: I64  # the offset of each line's line feed
+    spans: TextSpans  # where each line's text lies in the blob
+
+
+def split_lines(blob: bytes | bytearray | U8, strip_bom: bool) -> SplitLines | None:
     """Return the lines of ``blob`` (UTF-8, ending in a line feed) as views over it, or None.
 
-    Returns ``(text, feeds)``: each line without its line feed and trailing CRs and, with
-    ``strip_bom``, without a leading byte order mark (what the CSV reader's split and
-    :func:`zwy.hj212.reader._clean` give); ``feeds``: the offset of each line's line feed.
-    None when the blob is over 2 GiB or not valid UTF-8 (the caller's slower path then
-    reports which log is at fault). No line's bytes are copied.
+    Each line is without its line feed and trailing CRs and, with ``strip_bom``, without a
+    leading byte order mark (what the CSV reader's split and
+    :func:`zwy.hj212.reader._clean` give). None when the blob is over 2 GiB or not valid
+    UTF-8 (the caller's slower path then reports which log is at fault). No line's bytes
+    are copied.
     """
     if not AVAILABLE or len(blob) > MAX_VIEW_BUFFER:  # pragma: no cover
         return None
@@ -896,10 +913,10 @@ def split_lines(blob: bytes | bytearray, strip_bom: bool) -> tuple[pl.Series, I6
     starts, ends, feeds, ascii_only = _lines_kernel(arr, words, _count_feeds(arr, words), strip_bom)
     if not ascii_only:
         try:
-            blob.decode("utf-8")
+            codecs.utf_8_decode(arr.data, None, True)
         except UnicodeDecodeError:
             return None
-    return view_series("text", arr, starts, ends), feeds
+    return SplitLines(view_series("text", arr, starts, ends), feeds, TextSpans(arr, starts, ends))
 
 
 def view_series(name: str, buf: U8, starts: I64, ends: I64) -> pl.Series:
