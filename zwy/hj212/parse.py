@@ -704,7 +704,7 @@ def _to_hex(values: npt.NDArray[np.int64]) -> pl.Series:
     """Return each 16-bit ``values`` as 4 upper-case hex digits; null where negative.
 
     Polars has no integer -> hex formatter: a look-up in a table of all 65,536 (made once,
-    about 20 ms), where sorting the distinct values first cost 5 ms per 80 k frames.
+    about 16 ms), where sorting the distinct values first cost 5 ms per 80 k frames.
     """
     return _hex_table().gather(pl.Series(np.where(values >= 0, values, 1 << 16)))
 
@@ -950,7 +950,7 @@ def _rules(df: pl.DataFrame, policy: pl.Expr) -> pl.DataFrame:
 def _duplicates(df: pl.DataFrame) -> pl.DataFrame:
     """Quarantine accepted frames repeating (mn, cn, data_time, pno) of an earlier one."""
     keys = ["mn", "cn", "data_time", "pno"]
-    # Only the columns needed here (the frame holds some forty by now): 6 -> 3 ms a group.
+    # Only the columns needed here (the frame holds some forty by now): 6.2 -> 5.6 ms a group.
     cand = df.select("_fid", "source_file", "line", "_fno", *keys).filter(
         df.get_column("rule").is_null() & df.get_column("data_time").is_not_null()
     )

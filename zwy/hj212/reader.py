@@ -51,6 +51,10 @@ def _nul_error(data: bytes, nul: int, name: str) -> LogReadError:
     )
 
 
+def _unreadable(name: str, exc: OSError) -> LogReadError:
+    return LogReadError(name, f"cannot read file: {exc.strerror or exc}")
+
+
 def _utf8_error(data: bytes, name: str) -> LogReadError | None:
     try:
         data.decode("utf-8")
@@ -199,7 +203,7 @@ def read_log_group(files: Sequence[tuple[Path, str]]) -> LogGroup:
                 got = fh.readinto(buf[off : off + size].data) or 0
                 more = fh.read()
         except OSError as exc:
-            errors[name] = LogReadError(name, f"cannot read file: {exc.strerror or exc}")
+            errors[name] = _unreadable(name, exc)
             continue
         if more:
             # The file grew since it was measured: take what it holds now.
@@ -359,4 +363,4 @@ def read_log_bytes(path: Path, name: str) -> bytes:
     try:
         return path.read_bytes()
     except OSError as exc:
-        raise LogReadError(name, f"cannot read file: {exc.strerror or exc}") from exc
+        raise _unreadable(name, exc) from exc

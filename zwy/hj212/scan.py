@@ -1201,7 +1201,8 @@ def value_rows(
     if not AVAILABLE or (len(fid) > 1 and bool((fid[1:] < fid[:-1]).any())):
         return None
     n_codes = int(code_id_k.max()) + 1 if len(code_id_k) else 1
-    # Allocated by numpy, as in split_spans: 16 -> 10 ms a 32 MB group (measured).
+    # Allocated by numpy, as in split_spans: the pass alone 13.5 -> 7.8 ms a 32 MB group
+    # (measured; the parse as a whole moved less than its noise).
     n = len(fid)
     out = ValueRows(
         np.empty(n, dtype=np.int64),
