@@ -38,7 +38,7 @@ from zwy.contracts import CODE, LINES, LOCAL_DT, PACKETS, QUARANTINE, TZ_LOCAL, 
 from zwy.hj212 import codes, scan
 from zwy.hj212.exceptions import CrcPolicyError
 from zwy.hj212.frames import crc_column, find_frames
-from zwy.hj212.values import FRAMES, KEYS, ROWS, CompactValues
+from zwy.hj212.values import FRAME_COLUMNS, FRAMES, KEYS, ROWS, CompactValues
 
 POLICIES: tuple[str, ...] = ("tolerant", "strict")
 
@@ -1106,18 +1106,9 @@ def _values(df: pl.DataFrame, it: _Items, *, compiled: bool) -> CompactValues:
         return CompactValues.empty()
     # The values stay compact: each row names its frame and key by number (the frames
     # renumbered over the frames that have values), and only the frames' and keys' few
-    # rows are made codes (Categorical), not one per value.
-    # Select, then filter: the frame holds some forty columns by now.
-    frames = df.select(
-        pl.col("source_file").cast(CODE),
-        "line",
-        pl.col("mn", "cn").cast(CODE),
-        "data_time",
-        pl.col("st").cast(CODE),
-    ).filter(pl.Series(picked.used))
-    keys = keys.select(
-        pl.col("pollutant", "code_raw", "code_status", "field").cast(CODE), "field_known"
-    )
+    # rows are made codes (Categorical, by ``conform`` below), not one per value. Select,
+    # then filter: the frame holds some forty columns by now.
+    frames = df.select(FRAME_COLUMNS).filter(pl.Series(picked.used))
     value = _numbers(it, rows)
     # The rows keep the text of values that are not numbers (what staging keeps); every
     # value's text is gathered only when the VALUES frame is spelled out (``texts``).

@@ -9,8 +9,7 @@ without a terminator is kept, and a leading UTF-8 byte-order mark is dropped.
 from __future__ import annotations
 
 import io
-import itertools
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
@@ -234,24 +233,41 @@ def read_log_group(files: Sequence[tuple[Path, str]]) -> LogGroup:
 
 
 def log_lines_group(group: LogGroup) -> GroupLines:
-    """Split a :class:`LogGroup` as :func:`log_lines_many` splits its logs (no copy first)."""
+    """Split a :class:`LogGroup` into lines, every log in one pass (see :func:`log_lines_many`).
+
+    The pass is compiled (:func:`zwy.hj212.scan.split_lines`: the lines are views over the
+    group's buffer, nothing copied), else the CSV reader's; when the one pass fails (a log
+    that is not UTF-8) or its line count disagrees with the logs' line feeds, every log is
+    split on its own, which pins the error to its log.
+    """
     errors = dict(group.errors)
     if not group.names:
         return GroupLines(empty(LINES), errors, None)
+    names = list(group.names)
     views = group.data()
-    any_bom = any(bytes(views[n][:3]) == _BOM_BYTES for n in group.names)
+    any_bom = any(bytes(views[n][:3]) == _BOM_BYTES for n in names)
     # Each log's part of the blob: its bytes and the line feed after them (its own or added).
     part_ends = [*group.starts[1:], len(group.blob)]
-    parts = [e - s for s, e in zip(group.starts, part_ends, strict=True)]
-    lines, split_errors, spans = _split_joined(
-        group.blob,
-        list(group.names),
-        parts,
-        any_bom,
-        lambda: [(bytes(views[n]), n) for n in group.names],
-    )
-    errors.update(split_errors)
-    return GroupLines(lines, errors, spans)
+    split = scan.split_lines(group.blob, any_bom)
+    if split is not None:
+        counts = np.diff(np.searchsorted(split.feeds, part_ends), prepend=0).tolist()
+        return GroupLines(_lines_frame(names, counts, split.text), errors, split.spans)
+    data = bytes(group.blob)
+    counts = [data.count(b"\n", a, b) for a, b in zip(group.starts, part_ends, strict=True)]
+    text: pl.Series | None
+    try:
+        text = _split(data)
+    except pl.exceptions.ComputeError:
+        text = None
+    if text is not None and text.len() == sum(counts):
+        return GroupLines(_lines_frame(names, counts, _clean(text, any_bom)), errors, None)
+    frames = []
+    for name in names:
+        try:
+            frames.append(log_lines(bytes(views[name]), name))
+        except LogReadError as exc:
+            errors[name] = exc
+    return GroupLines(pl.concat(frames) if frames else empty(LINES), errors, None)
 
 
 def log_lines_many(
@@ -259,13 +275,10 @@ def log_lines_many(
 ) -> tuple[pl.DataFrame, dict[str, LogReadError]]:
     """Split several logs at once: one LINES frame, and the error of each unreadable log.
 
-    Equivalent to :func:`log_lines` per log, concatenated, but splits every log in one pass:
-    a district day is thousands of small logs, and a pass per log cost about 2 ms each.
-    The pass is compiled (:func:`zwy.hj212.scan.split_lines`: the lines are views over the
-    logs' bytes; 0.065 -> 0.032 s for a 32 MB group), else the CSV reader's. A log whose
-    bytes are empty or binary is reported and left out; when the one pass fails (a log
-    that is not UTF-8) or its line count disagrees with the logs' line feeds, every log is
-    split on its own, which pins the error to its log.
+    Equivalent to :func:`log_lines` per log, concatenated, but splits every log in one pass
+    (:func:`log_lines_group`): a district day is thousands of small logs, and a pass per
+    log cost about 2 ms each. A log whose bytes are empty or binary is reported and left
+    out.
 
     Args:
         logs: ``(bytes, name)`` per log, ``name`` as written to ``source_file``.
@@ -283,52 +296,17 @@ def log_lines_many(
             errors[name] = exc
         else:
             good.append((data, name))
-    if not good:
-        return empty(LINES), errors
     parts = [d if d.endswith(b"\n") else d + b"\n" for d, _ in good]
-    blob = b"".join(parts)
-    any_bom = any(d.startswith(_BOM_BYTES) for d, _ in good)
-    lines, split_errors, _ = _split_joined(
-        blob, [n for _, n in good], [len(p) for p in parts], any_bom, lambda: good
+    starts = np.concatenate([[0], np.cumsum([len(p) for p in parts])[:-1]]).tolist()
+    group = LogGroup(
+        np.frombuffer(b"".join(parts), dtype=np.uint8),
+        [n for _, n in good],
+        starts,
+        [s + len(d) for s, (d, _) in zip(starts, good, strict=True)],
+        errors,
     )
-    errors.update(split_errors)
-    return lines, errors
-
-
-def _split_joined(
-    blob: bytes | npt.NDArray[np.uint8],
-    names: list[str],
-    parts: list[int],
-    any_bom: bool,
-    logs: Callable[[], Sequence[tuple[bytes, str]]],
-) -> tuple[pl.DataFrame, dict[str, LogReadError], scan.TextSpans | None]:
-    # ``blob``: the logs ``names`` one after the other, ``parts[i]`` bytes each, each ending
-    # in a line feed. ``logs``: each log's own bytes, asked for only when the one pass
-    # fails and every log is split on its own.
-    errors: dict[str, LogReadError] = {}
-    # The compiled split (views over the blob, nothing copied), else the CSV reader's.
-    split = scan.split_lines(blob, any_bom)
-    if split is not None:
-        ends = np.cumsum(parts)
-        counts = np.diff(np.searchsorted(split.feeds, ends), prepend=0).tolist()
-        return _lines_frame(names, counts, split.text), errors, split.spans
-    data = bytes(blob)
-    bounds = np.concatenate([[0], np.cumsum(parts)]).tolist()
-    counts = [data.count(b"\n", a, b) for a, b in itertools.pairwise(bounds)]
-    text: pl.Series | None
-    try:
-        text = _split(data)
-    except pl.exceptions.ComputeError:
-        text = None
-    if text is not None and text.len() == sum(counts):
-        return _lines_frame(names, counts, _clean(text, any_bom)), errors, None
-    frames = []
-    for one, name in logs():
-        try:
-            frames.append(log_lines(one, name))
-        except LogReadError as exc:
-            errors[name] = exc
-    return (pl.concat(frames) if frames else empty(LINES)), errors, None
+    lines, all_errors, _ = log_lines_group(group)
+    return lines, all_errors
 
 
 def read_log_lines(path: Path, display_name: str | None = None) -> pl.DataFrame:
