@@ -455,7 +455,10 @@ def test_in_key_order_agrees_with_the_stable_sort():
         stays = frame.sort("mn", "t", nulls_last=False, maintain_order=True).equals(frame)
         assert in_key_order(frame, ("mn", "t")) == stays, frame
         checked[stays] += 1
-    assert min(checked.values()) > 50  # both verdicts were exercised
+        stays_last = frame.sort("mn", "t", nulls_last=True, maintain_order=True).equals(frame)
+        assert in_key_order(frame, ("mn", "t"), nulls_last=True) == stays_last, frame
+        checked[stays_last] += 1
+    assert min(checked.values()) > 100  # both verdicts were exercised, both null orders
 
 
 def test_orphan_files_of_a_crashed_load_are_removed(con):
