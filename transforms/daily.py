@@ -116,6 +116,6 @@ def build_marts(
     # The in-memory engine aggregates each group in row order; with the sorts inside the
     # transforms that makes reruns bit-identical. The streaming engine merges partial
     # sums in whatever order its threads finish, which can change the last bits.
-    lf = aggregate_hourly(readings.lazy(), points, outlets, o2_ref, validity)
+    lf = aggregate_hourly(readings, points, outlets, o2_ref, validity)
     hourly = lf.collect(engine="in-memory")
     return hourly, aggregate_daily(hourly.lazy(), validity).collect(engine="in-memory")

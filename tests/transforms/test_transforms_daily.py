@@ -160,3 +160,48 @@ def test_build_marts_is_bit_identical_for_any_row_order(points, outlets, o2_ref,
         for a, b in zip(first, again, strict=True):
             key = [c for c in ("mn", "pollutant", "hour_start_utc", "local_day") if c in a.columns]
             assert a.sort(key).equals(b.sort(key))
+
+
+def test_devices_that_get_no_hours_are_dropped_first_and_the_marts_do_not_change(
+    points, outlets, o2_ref, make_readings
+):
+    from transform_builders import T0, minutes, value_row
+
+    from transforms.hourly import _aggregated_devices, aggregate_hourly
+
+    start = T0.replace(hour=0)
+    rows = [
+        value_row(mn, "2011", t, p, 10.0 + i % 7, line=i)
+        for mn in ("GAS60", "WAT", "DUST1", "MIX")
+        for i, t in enumerate(minutes(180, start=start, step_s=60))
+        for p in (("w00000", "w01018") if mn in ("WAT", "MIX") else ("a21026", "a34013"))
+    ]
+    readings = make_readings(rows)
+    stream = readings.schema["stream"]
+    line = pl.col("line")
+    # DUST1: an unregistered dust monitor. WAT: registered as water, half its readings
+    # labelled dust. MIX: unregistered, labelled water and dust by turns.
+    label = (
+        pl.when(pl.col("mn") == "DUST1")
+        .then(pl.lit("dust"))
+        .when((pl.col("mn") == "WAT") & (line % 2 == 0))
+        .then(pl.lit("dust"))
+        .when(pl.col("mn") == "MIX")
+        .then(pl.when(line % 2 == 0).then(pl.lit("dust")).otherwise(pl.lit("wastewater")))
+        .otherwise(pl.col("stream").cast(pl.String))
+    )
+    readings = readings.with_columns(label.cast(stream).alias("stream"))
+
+    kept = _aggregated_devices(readings, points, outlets)
+    assert sorted(kept["mn"].unique().cast(pl.String).to_list()) == ["GAS60", "MIX", "WAT"]
+    assert kept.height == readings.height - readings.filter(pl.col("mn") == "DUST1").height
+
+    hourly, daily = build_marts(readings, points, outlets, o2_ref, ValiditySettings())
+    # The same readings as a lazy frame are not pre-filtered: the reference.
+    reference = aggregate_hourly(
+        readings.lazy(), points, outlets, o2_ref, ValiditySettings()
+    ).collect(engine="in-memory")
+    key = ["mn", "pollutant", "hour_start_utc"]
+    assert hourly.sort(key).equals(reference.sort(key))
+    assert sorted(hourly["mn"].unique().to_list()) == ["GAS60", "MIX", "WAT"]
+    assert daily.height > 0
