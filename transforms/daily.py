@@ -8,7 +8,7 @@ from __future__ import annotations
 import polars as pl
 
 from transforms import conform_lazy
-from transforms.hourly import aggregate_hourly
+from transforms.hourly import aggregate_hourly, aggregated_devices
 from transforms.units import L_PER_M3, WATER_ARITHMETIC, WATER_FLOW
 from zwy.contracts import DAILY
 from zwy.settings import ValiditySettings
@@ -116,6 +116,7 @@ def build_marts(
     # The in-memory engine aggregates each group in row order; with the sorts inside the
     # transforms that makes reruns bit-identical. The streaming engine merges partial
     # sums in whatever order its threads finish, which can change the last bits.
-    lf = aggregate_hourly(readings, points, outlets, o2_ref, validity)
+    readings = aggregated_devices(readings, points, outlets)
+    lf = aggregate_hourly(readings.lazy(), points, outlets, o2_ref, validity)
     hourly = lf.collect(engine="in-memory")
     return hourly, aggregate_daily(hourly.lazy(), validity).collect(engine="in-memory")

@@ -438,7 +438,7 @@ def _hours(periods: pl.LazyFrame, validity: ValiditySettings) -> pl.LazyFrame:
     )
 
 
-def _aggregated_devices(
+def aggregated_devices(
     readings: pl.DataFrame, points: pl.DataFrame, outlets: pl.DataFrame
 ) -> pl.DataFrame:
     """Return the readings of the devices that can get hours: all of them but those it drops.
@@ -450,6 +450,8 @@ def _aggregated_devices(
     They were deduplicated and grouped for nothing (a twentieth of a district day's
     readings, 0.33 CPU-s for a range of half a million). Returns ``readings`` itself when
     every reading is of gas or water (one check of the dictionary-coded column).
+    :func:`aggregate_hourly` of the result equals that of ``readings`` (the marts'
+    rebuild, :func:`transforms.daily.build_marts`, calls this first).
     """
     aggregated = [GAS, WATER]
     stream = readings.get_column("stream")
@@ -518,8 +520,6 @@ def aggregate_hourly(
         ``(mn, pollutant, hour_start_utc)``.
 
     """
-    if isinstance(readings, pl.DataFrame):
-        readings = _aggregated_devices(readings, points, outlets)
     # cache(): each of these frames feeds two branches of the plan; compute it once.
     # Filtering first and deduplicating after is the same: the filter tests only columns
     # of the dedup key, so it keeps or drops every delivery of a key alike.

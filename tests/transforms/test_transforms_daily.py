@@ -167,7 +167,7 @@ def test_devices_that_get_no_hours_are_dropped_first_and_the_marts_do_not_change
 ):
     from transform_builders import T0, minutes, value_row
 
-    from transforms.hourly import _aggregated_devices, aggregate_hourly
+    from transforms.hourly import aggregate_hourly, aggregated_devices
 
     start = T0.replace(hour=0)
     rows = [
@@ -192,12 +192,12 @@ def test_devices_that_get_no_hours_are_dropped_first_and_the_marts_do_not_change
     )
     readings = readings.with_columns(label.cast(stream).alias("stream"))
 
-    kept = _aggregated_devices(readings, points, outlets)
+    kept = aggregated_devices(readings, points, outlets)
     assert sorted(kept["mn"].unique().cast(pl.String).to_list()) == ["GAS60", "MIX", "WAT"]
     assert kept.height == readings.height - readings.filter(pl.col("mn") == "DUST1").height
 
     hourly, daily = build_marts(readings, points, outlets, o2_ref, ValiditySettings())
-    # The same readings as a lazy frame are not pre-filtered: the reference.
+    # aggregate_hourly itself keeps every device: the reference.
     reference = aggregate_hourly(
         readings.lazy(), points, outlets, o2_ref, ValiditySettings()
     ).collect(engine="in-memory")

@@ -30,24 +30,26 @@ def _line_of(data: bytes, offset: int) -> int:
     return data.count(b"\n", 0, offset) + 1
 
 
-def _check_bytes(data: bytes, name: str) -> None:
-    if not data:
+def _check_bytes(data: bytes | npt.NDArray[np.uint8], name: str) -> None:
+    """Raise for a log that is empty or holds a NUL byte (a binary file), naming the line.
+
+    ``data``: the log's bytes, or its part of a group's buffer (:func:`read_log_group`);
+    the NUL search is vectorised over a view of either, not a copy.
+    """
+    arr = np.frombuffer(data, dtype=np.uint8)
+    if not len(arr):
         raise LogReadError(name, "file is empty (0 bytes)")
-    nul = data.find(b"\x00")
-    if nul >= 0:
-        raise _nul_error(data, nul, name)
-
-
-def _nul_error(data: bytes, nul: int, name: str) -> LogReadError:
-    # A log ``data`` with a NUL byte at offset ``nul``.
-    line = _line_of(data, nul)
-    return LogReadError(
-        name,
-        f"binary file: NUL byte at byte offset {nul} (line {line}); "
-        "expected a text log of HJ 212 packets",
-        byte_offset=nul,
-        line=line,
-    )
+    if arr.min() == 0:
+        nul = int(arr.argmin())
+        raw = bytes(arr)
+        line = _line_of(raw, nul)
+        raise LogReadError(
+            name,
+            f"binary file: NUL byte at byte offset {nul} (line {line}); "
+            "expected a text log of HJ 212 packets",
+            byte_offset=nul,
+            line=line,
+        )
 
 
 def _unreadable(name: str, exc: OSError) -> LogReadError:
@@ -213,12 +215,8 @@ def read_log_group(files: Sequence[tuple[Path, str]]) -> LogGroup:
                 buf = grown
             buf[off + got : off + got + len(more)] = np.frombuffer(more, dtype=np.uint8)
             got += len(more)
-        part = buf[off : off + got]
         try:
-            if not got:
-                raise LogReadError(name, "file is empty (0 bytes)")
-            if part.min() == 0:  # vectorised: no copy, unlike bytes.find on a view
-                raise _nul_error(bytes(part), int(part.argmin()), name)
+            _check_bytes(buf[off : off + got], name)
         except LogReadError as exc:
             errors[name] = exc
             continue
