@@ -235,6 +235,77 @@ def test_item_roles_and_header_columns_match_the_numpy_reference() -> None:
     assert first.get_column("_has_values").to_list() == [True, False, True, False, False]
 
 
+def test_gather_texts_equals_series_gather_with_nulls() -> None:
+    """Header texts copied as views equal ``Series.gather`` of the items' texts, -1 as null.
+
+    Texts of 0-30 bytes (inline views up to 12, buffer views past it, Chinese included),
+    items without a value (null) and rows with no item, over several columns at once.
+    """
+    rng = random.Random(5)
+    alphabet = "QN=20240501;MN,CP&&-.0123456789浓度"
+    texts = ["".join(rng.choice(alphabet) for _ in range(rng.randrange(0, 31))) for _ in range(400)]
+    nulls = np.array([rng.random() < 0.15 for _ in texts])
+    encoded = [t.encode() for t in texts]
+    buf = np.frombuffer(b"".join(encoded), dtype=np.uint8).copy()
+    ends = np.cumsum([len(b) for b in encoded]).astype(np.int64)
+    starts = ends - np.array([len(b) for b in encoded], dtype=np.int64)
+    views = scan._views_kernel(buf, starts, ends)
+    valid = np.packbits(~nulls, bitorder="little")
+    value_text = scan._string_views("value_text", views, buf, valid)
+    assert value_text.null_count() == int(nulls.sum())
+    n = 257  # not a multiple of 8: the last validity byte is partial
+    first = np.array(
+        [[rng.randrange(-1, len(texts)) for _ in range(5)] for _ in range(n)], dtype=np.int64
+    )
+    cols = [4, 0, 2]
+    names = ["d", "a", "c"]
+    got = scan.gather_texts(names, views, buf, nulls, first, cols)
+    assert got is not None
+    for series, name, col in zip(got, names, cols, strict=True):
+        want = parse_mod._gather_nullable(value_text, first[:, col]).alias(name)
+        assert series.name == name
+        assert series.to_list() == want.to_list()
+        assert series.null_count() == want.null_count() > 0
+    assert scan.gather_texts(["x"], views, buf, nulls, first[:0], [1])[0].len() == 0  # type: ignore[index]
+
+
+def test_compiled_header_texts_equal_the_gathered_ones() -> None:
+    """``_frame_item_columns`` from the compiled split's views equals it without them."""
+    frames = [
+        "QN=1;ST=22;CN=2011;PW=123456;MN=m1;Flag=5;CP=&&DataTime=20240501000000;a01-Rtd=1&&",
+        "QN=2;ST=;CN=2011;MN;Flag=4;PNUM=2;PNO=1;CP=&&a01-Rtd=1&&",
+        "MN=一个很长的设备编号000000000000;CN=2051;CN=2061;CP=&&DataTime=x&&",
+        "",
+        "CP=&&DataTime=20240501000000&&",
+    ]
+    encoded = [f.encode() for f in frames]
+    buf = np.frombuffer(b"".join(encoded), dtype=np.uint8).copy()
+    ends = np.cumsum([len(b) for b in encoded]).astype(np.int64)
+    starts = ends - np.array([len(b) for b in encoded], dtype=np.int64)
+    spans = parse_mod._Spans(buf, starts, ends)
+    items = parse_mod._compiled_items(spans, len(frames))
+    assert items is not None and items.text_views is not None
+    plain = parse_mod._Items(**{**items.__dict__, "text_views": None})
+    got = pl.DataFrame(parse_mod._frame_item_columns(len(frames), items, compiled=True))
+    want = pl.DataFrame(parse_mod._frame_item_columns(len(frames), plain, compiled=True))
+    assert_frame_equal(got, want)
+    assert got.get_column("_h_MN").to_list() == [
+        "m1",
+        None,
+        "一个很长的设备编号000000000000",
+        None,
+        None,
+    ]
+    assert got.get_column("_h_ST").to_list() == ["22", "", None, None, None]
+    assert got.get_column("_dt_text").to_list() == [
+        "20240501000000",
+        None,
+        "x",
+        None,
+        "20240501000000",
+    ]
+
+
 def test_generated_district_parses_the_same_both_ways(tmp_path: Path) -> None:
     """Every log of a generated district (all planted faults) gives identical results."""
     day = date(2024, 5, 1)

@@ -594,7 +594,9 @@ def _frame_item_columns(n: int, it: _Items, *, compiled: bool) -> list[pl.Series
     header field (of :data:`HEADER_KEYS`) given a second time; ``_dt_text`` the first
     DataTime of the CP area; ``_has_values`` tells whether the CP area has a ``code-field`` key.
     ``compiled``: the first items found by one compiled pass
-    (:func:`zwy.hj212.scan.frame_firsts`), else by the numpy reference.
+    (:func:`zwy.hj212.scan.frame_firsts`) and, with the compiled split's views, their
+    texts copied as views in one more (:func:`zwy.hj212.scan.gather_texts`); else the
+    numpy reference and ``Series.gather``.
     """
     names = it.keys.get_column("key").to_list()
     # One slot per wanted (part, key): header keys, then DataTime in the CP area. Each
@@ -614,15 +616,22 @@ def _frame_item_columns(n: int, it: _Items, *, compiled: bool) -> list[pl.Series
     if found is None:
         found = _frame_firsts_numpy(it, *tables)
     first, bad_row, dup_row, has_values = found
-    cols = [
-        _gather_nullable(it.value_text, first[:, s]).alias(f"_h_{k}")
-        for s, k in enumerate(HEADER_KEYS)
-    ]
+    names = [*(f"_h_{k}" for k in HEADER_KEYS), "_dt_text"]
+    texts = (
+        scan.gather_texts(names, *it.text_views, value_null, first, list(range(dt_slot + 1)))
+        if compiled and it.text_views is not None
+        else None
+    )
+    if texts is None:
+        texts = [
+            _gather_nullable(it.value_text, first[:, s]).alias(name) for s, name in enumerate(names)
+        ]
+    cols = texts[:dt_slot]
     key_names = it.keys.get_column("key")
     for name, row in (("_bad_item", bad_row), ("_dup_item", dup_row)):
         kid_of_row = np.where(row >= 0, it.kid[np.maximum(row, 0)], -1)
         cols.append(_gather_nullable(key_names, kid_of_row).alias(name))
-    cols.append(_gather_nullable(it.value_text, first[:, dt_slot]).alias("_dt_text"))
+    cols.append(texts[dt_slot])
     cols.append(pl.Series("_has_values", has_values))
     return cols
 

@@ -14,9 +14,10 @@ bytes in compiled loops and gives the parser the same things:
 - :func:`split_spans` / :func:`split_items`: each segment cut into items exactly as the
   parser's reference split (``_items_slow``) cuts it, with each item's key as an integer id
   over the distinct keys and its value text (null for an item without ``=``);
-- :func:`item_roles`, :func:`frame_firsts` and :func:`value_rows`: one pass each over the
-  items for what the parser's numpy arithmetic computes in several (each item's part of
-  its frame, each frame's header fields, the VALUES rows and their flags).
+- :func:`item_roles`, :func:`frame_firsts`, :func:`gather_texts` and :func:`value_rows`:
+  one pass each over the items for what the parser's numpy arithmetic and gathers compute
+  in several (each item's part of its frame, each frame's header fields and their texts,
+  the VALUES rows and their flags).
 
 All release the GIL (``nogil``), so two parse workers run on two cores. Compiled code is
 cached next to this file (``__pycache__``; ``NUMBA_CACHE_DIR`` moves it), so only the first
@@ -1168,6 +1169,57 @@ def one_byte_texts(views: U64, rows: I64) -> tuple[npt.NDArray[np.uint32], U8] |
     """
     rank, present, ok = _one_byte_kernel(views, rows)
     return (rank, present) if ok else None
+
+
+@_compiled
+def _gather_views_kernel(
+    views: U64, null: npt.NDArray[np.bool_], first: I64, cols: I64
+) -> tuple[U64, U8]:  # pragma: no cover
+    n = first.shape[0]
+    m = len(cols)
+    out = np.zeros((m, 2 * n), dtype=np.uint64)
+    valid = np.zeros((m, (n + 7) // 8), dtype=np.uint8)
+    for r in range(n):
+        for c in range(m):
+            j = first[r, cols[c]]
+            if j < 0:
+                continue
+            u = np.uint64(j)  # unsigned: no wrap-around check on the look-ups
+            if null[u]:
+                continue
+            out[c, 2 * r] = views[np.uint64(2) * u]
+            out[c, 2 * r + 1] = views[np.uint64(2) * u + np.uint64(1)]
+            valid[c, r >> 3] |= np.uint8(1 << (r & 7))
+    return out, valid
+
+
+def gather_texts(
+    names: list[str],
+    views: U64,
+    buf: U8,
+    null: npt.NDArray[np.bool_],
+    first: I64,
+    cols: list[int],
+) -> list[pl.Series] | None:
+    """Return, for each ``cols[c]``, the String series ``names[c]`` of item ``first[:, cols[c]]``.
+
+    Row ``r`` of series ``c`` is the text of item ``first[r, cols[c]]`` (the views
+    ``views`` over ``buf``, two words an item, as :class:`SplitItems` has them), null
+    where that is -1 or the item's ``null`` is set: ``Series.gather`` of the items' texts
+    with -1 as null, for all the columns in one pass, the views copied by word instead
+    of gathered column by column (a frame's header fields: 10.7 -> 2.8 ms per group of
+    80 k frames). The series are views over ``buf``, as the items' texts are. None when
+    numba is missing.
+    """
+    if not AVAILABLE:
+        return None
+    out, valid = _gather_views_kernel(
+        views,
+        np.ascontiguousarray(null, dtype=np.bool_),
+        np.ascontiguousarray(first, dtype=np.int64),
+        np.asarray(cols, dtype=np.int64),
+    )
+    return [_string_views(name, out[c], buf, valid[c]) for c, name in enumerate(names)]
 
 
 class ValueRows(NamedTuple):
