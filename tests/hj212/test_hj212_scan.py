@@ -343,6 +343,14 @@ def test_compiled_framing_cuts_every_kind_of_line_like_the_reference() -> None:
         "\u3000中",
         "7E 01 03 00 ## no frame",
         "no hash at all",
+        # Where the CP area closes: the data segment (before the 4 CRC characters) must end
+        # with "&&" after CP=&&'s own, and under 4 characters after the length field are
+        # all data.
+        "##0010QN=1;CP=&&ABCD",  # ends with CP=&&'s own "&&": not closed
+        "##0011QN=1;CP=&&&ABCD",  # "&&&": still CP=&&'s own, one "&" more: not closed
+        "##0012QN=1;CP=&&a&&ABCD",  # a declared length that is not the actual one
+        "##0005CP=&&",  # 5 after the length: data "C", CRC "P=&&"
+        "##0002&&",  # no CRC: data "&&", no CP area
     ]
     lines = (
         pl.DataFrame({"source_file": "f.log", "line": range(1, len(texts) + 1), "text": texts})
@@ -362,7 +370,11 @@ def test_compiled_framing_cuts_every_kind_of_line_like_the_reference() -> None:
     ]
     assert segments == reference.frames["_data"].to_list()
     assert compiled.blank.to_list()[11:14] == [True, True, True]
-    assert compiled.frames.height == 10  # "##12", "###" and "## no frame" start none
+    assert compiled.frames.height == 15  # "##12", "###" and "## no frame" start none
+    closing = compiled.frames.tail(5)
+    assert closing.get_column("_cp_closed").to_list() == [False, False, True, False, False]
+    assert closing.get_column("declared_length").to_list() == [10, 11, 12, 5, 2]
+    assert closing.get_column("actual_length").to_list() == [10, 11, 13, 1, 2]
 
 
 DATATIMES = [

@@ -228,19 +228,11 @@ def _locate_compiled(
     if len(text_buf) > scan.MAX_VIEW_BUFFER:
         return None
     found = scan.frame_lines(text_buf, text_spans.starts, text_spans.ends)
-    simple = np.flatnonzero(found.kind == 1).astype(np.int64)
-    raw_s, raw_e = found.raw_start[simple], found.raw_end[simple]
+    sf = scan.simple_frames(text_buf, found)
+    simple, raw_s, raw_e, data_e = sf.line, sf.raw_start, sf.raw_end, sf.data_end
     rest = raw_e - raw_s - 6
     data_s = raw_s + 6
-    # Fewer than 4 characters after the length field: no CRC, all of it is data (as in
-    # :func:`_frame_fields`).
-    data_e = np.where(rest >= 4, raw_e - 4, raw_e)
     actual = data_e - data_s
-    digits = text_buf[raw_s[:, None] + np.arange(2, 6)].astype(np.int64) - 48
-    declared = digits @ np.array([1000, 100, 10, 1], dtype=np.int64)
-    cp = found.cp[simple]
-    last2 = np.maximum(data_e - 2, 0)
-    ends_amp = (actual >= 2) & (text_buf[last2] == 38) & (text_buf[last2 + 1] == 38)
     rows = pl.Series(simple)
     fast = pl.DataFrame(
         [
@@ -249,13 +241,13 @@ def _locate_compiled(
             lines.get_column("source_file").gather(rows),
             lines.get_column("line").gather(rows),
             scan.view_series("raw", text_buf, raw_s, raw_e),
-            pl.Series("declared_length", declared, dtype=pl.Int64),
+            pl.Series("declared_length", sf.declared, dtype=pl.Int64),
             pl.Series("_rest_bytes", rest, dtype=pl.Int64),
             scan.view_series("_data", text_buf, data_s, data_e),
             scan.view_series("_crc_text", text_buf, data_e, raw_e),  # "" when no CRC
             pl.Series("actual_length", actual, dtype=pl.Int64),
-            pl.Series("_has_cp", cp >= 0),
-            pl.Series("_cp_closed", ends_amp & (cp >= 0) & (cp - data_s + 7 <= actual)),
+            pl.Series("_has_cp", sf.has_cp),
+            pl.Series("_cp_closed", sf.cp_closed),
         ]
     )
     framed = found.kind == 1

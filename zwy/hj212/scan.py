@@ -975,6 +975,71 @@ def frame_lines(buf: U8, starts: I64, ends: I64) -> LineFrames:
     return LineFrames(kind=kind, blank=blank, raw_start=raw_s, raw_end=raw_e, cp=cp)
 
 
+@_compiled
+def _simple_frames_kernel(
+    buf: U8, kind: npt.NDArray[np.int8], raw_s: I64, raw_e: I64, cp: I64
+) -> tuple[
+    I64, I64, I64, I64, I64, I64, npt.NDArray[np.bool_], npt.NDArray[np.bool_]
+]:  # pragma: no cover
+    m = 0
+    for i in range(len(kind)):
+        if kind[i] == 1:
+            m += 1
+    line = np.empty(m, dtype=np.int64)
+    s_out = np.empty(m, dtype=np.int64)
+    e_out = np.empty(m, dtype=np.int64)
+    data_e = np.empty(m, dtype=np.int64)
+    declared = np.empty(m, dtype=np.int64)
+    cp_out = np.empty(m, dtype=np.int64)
+    closed = np.empty(m, dtype=np.bool_)
+    has_cp = np.empty(m, dtype=np.bool_)
+    q = 0
+    for i in range(len(kind)):
+        if kind[i] != 1:
+            continue
+        s, e, c = raw_s[i], raw_e[i], cp[i]
+        de = e - 4 if e - s - 6 >= 4 else e  # under 4 characters after the length: no CRC
+        actual = de - s - 6
+        d = np.uint64(s)  # unsigned: no wrap-around check
+        number = 0
+        for k in range(2, 6):  # the four digits after "##", checked by the framing
+            number = number * 10 + int(buf[d + np.uint64(k)]) - 48
+        ends_amp = actual >= 2 and buf[np.uint64(de - 2)] == 38 and buf[np.uint64(de - 1)] == 38
+        line[q], s_out[q], e_out[q], data_e[q] = i, s, e, de
+        declared[q], cp_out[q] = number, c
+        has_cp[q] = c >= 0
+        closed[q] = ends_amp and c >= 0 and c - (s + 6) + 7 <= actual
+        q += 1
+    return line, s_out, e_out, data_e, declared, cp_out, has_cp, closed
+
+
+class SimpleFrames(NamedTuple):
+    """The frames of the simple lines (kind 1 of :class:`LineFrames`), one row per frame."""
+
+    line: I64  # the line's row
+    raw_start: I64  # the frame: buf[raw_start:raw_end]
+    raw_end: I64
+    data_end: I64  # the data segment: buf[raw_start + 6:data_end]; the CRC text follows
+    declared: I64  # the length field's four digits as a number
+    cp: I64  # where "CP=&&" starts (-1: absent)
+    has_cp: npt.NDArray[np.bool_]
+    cp_closed: npt.NDArray[np.bool_]  # "CP=&&" present and the data segment ends with "&&"
+
+
+def simple_frames(buf: U8, found: LineFrames) -> SimpleFrames:
+    """Return the fields of each simple line's frame that byte offsets give, in one pass.
+
+    What :func:`zwy.hj212.parse._frame_fields` computes with string kernels for any frame
+    (and ``_locate_compiled`` did with a dozen numpy passes over the frames: 5.8 ms a group
+    of 80 k frames): the data segment ends 4 characters before the frame when at least 4
+    follow the length field (the CRC), else at the frame's end; the CP area is closed when
+    the data segment ends with ``&&`` after ``CP=&&``'s own.
+    """
+    return SimpleFrames(
+        *_simple_frames_kernel(buf, found.kind, found.raw_start, found.raw_end, found.cp)
+    )
+
+
 @dataclass(frozen=True)
 class SplitItems:
     """Items of every segment, in segment order then item order.
