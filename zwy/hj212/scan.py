@@ -1240,21 +1240,28 @@ def one_byte_texts(views: U64, rows: I64) -> tuple[npt.NDArray[np.uint32], U8] |
 def _gather_views_kernel(
     views: U64, null: npt.NDArray[np.bool_], first: I64, cols: I64
 ) -> tuple[U64, U8]:  # pragma: no cover
+    # Every word and validity byte written once, none read first: fresh memory read before
+    # it is written is mapped to the kernel's zero page, and the first write then costs a
+    # copy-on-write fault that flushes the other cores' TLBs.
     n = first.shape[0]
     m = len(cols)
-    out = np.zeros((m, 2 * n), dtype=np.uint64)
-    valid = np.zeros((m, (n + 7) // 8), dtype=np.uint8)
+    out = np.empty((m, 2 * n), dtype=np.uint64)
+    valid = np.empty((m, (n + 7) // 8), dtype=np.uint8)
+    zero = np.uint64(0)
+    bits = np.zeros(m, dtype=np.uint8)  # the validity byte being filled, per column
     for r in range(n):
         for c in range(m):
             j = first[r, cols[c]]
-            if j < 0:
-                continue
-            u = np.uint64(j)  # unsigned: no wrap-around check on the look-ups
-            if null[u]:
-                continue
-            out[c, 2 * r] = views[np.uint64(2) * u]
-            out[c, 2 * r + 1] = views[np.uint64(2) * u + np.uint64(1)]
-            valid[c, r >> 3] |= np.uint8(1 << (r & 7))
+            ok = j >= 0 and not null[np.uint64(j)]  # unsigned: no wrap-around check
+            u = np.uint64(j) if ok else np.uint64(0)
+            out[c, 2 * r] = views[np.uint64(2) * u] if ok else zero
+            out[c, 2 * r + 1] = views[np.uint64(2) * u + np.uint64(1)] if ok else zero
+            if ok:
+                bits[c] |= np.uint8(1 << (r & 7))
+        if r & 7 == 7 or r == n - 1:
+            for c in range(m):
+                valid[c, r >> 3] = bits[c]
+                bits[c] = 0
     return out, valid
 
 
