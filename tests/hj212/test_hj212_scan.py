@@ -94,6 +94,34 @@ def test_split_items_predicted_keys_cut_like_the_reference() -> None:
     assert len(rows) > 2000
 
 
+@pytest.mark.parametrize("item_bytes", [1, 10**9])
+def test_split_items_sized_by_a_guess_or_counted(
+    monkeypatch: pytest.MonkeyPatch, item_bytes: int
+) -> None:
+    """The outputs sized by a guess of the items (one per ``_ITEM_BYTES`` bytes) or, when
+    the items overflow it, counted and cut again: the same items either way."""
+    segments = ["ST=32;CP=&&DataTime=1;a-Rtd=1.5,a-Flag=N&&", "k;=5;;x=y=z", "CP=&&&&", ""]
+    segments += [";".join(f"k{i % 5}={i}" for i in range(n)) for n in range(0, 60, 7)]
+    buf, offs = scan.string_buffers(pl.Series(segments))
+    want = scan.split_items(buf, offs)
+    counted = []
+    separators = scan._separators
+
+    def counting(*args: object) -> int:
+        counted.append(1)
+        return int(separators(*args))
+
+    monkeypatch.setattr(scan, "_ITEM_BYTES", item_bytes)
+    monkeypatch.setattr(scan, "_separators", counting)
+    got = scan.split_items(buf, offs)
+    assert got is not None and want is not None
+    assert got.fid.tolist() == want.fid.tolist()
+    assert [got.keys[k] for k in got.kid] == [want.keys[k] for k in want.kid]
+    assert got.value_text.to_list() == want.value_text.to_list()
+    assert np.array_equal(got.views, want.views)
+    assert len(counted) == (item_bytes > 1)  # a guess of 3 items a segment is too few
+
+
 def test_split_items_word_path_cuts_like_the_byte_path_and_the_reference() -> None:
     """Predicted keys are compared, and value views built, from 64-bit words (for all but
     the buffer's last bytes). Keys of 1-20 bytes (a key of 16 or more has no word pattern),

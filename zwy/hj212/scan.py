@@ -173,7 +173,8 @@ def _find_mark(buf: U8, s: int, e: int, mark: U8) -> int:  # pragma: no cover
 @_compiled
 def _separators(buf: U8, starts: I64, ends: I64) -> int:  # pragma: no cover
     # Items of all segments are at most their separators plus 3 per segment (one more
-    # piece before and after "CP=&&", and the "CP" item itself): sizes the outputs.
+    # piece before and after "CP=&&", and the "CP" item itself): sizes the outputs when
+    # :func:`split_spans`' guess was too small.
     # Each segment is iterated as a slice, not indexed as buf[j] over range(start, end):
     # numba checks a signed index for wrap-around (a negative one counts from the end) on
     # every access, and that check kept LLVM from vectorising the loop (40 -> 14 ms for a
@@ -333,9 +334,11 @@ def _split_kernel(
     # becomes the item "CP=" (key CP, empty value) between the items before and after it,
     # as the reference path's "\nCP=\n" replacement does. Items with an empty key ("",
     # "=5") are left out: every rule of the parser ignores them, and they are not values.
-    # The outputs are sized by the caller (:func:`split_spans`, :func:`_separators`) and
-    # filled here; returns the keys' spans, the number of items and of keys (-1: too many).
+    # The outputs are sized by the caller (:func:`split_spans`) and filled here; returns
+    # the keys' spans, the number of items and of keys (-1: too many keys; -2: more items
+    # than the outputs hold).
     n = len(starts)
+    cap = len(kid)
     table = np.full(slots, -1, dtype=np.int64)
     rep_s = np.empty(max_keys, dtype=np.int64)
     rep_e = np.empty(max_keys, dtype=np.int64)
@@ -377,6 +380,8 @@ def _split_kernel(
                 )
                 if k < 0:
                     return rep_s, rep_e, w, -1
+                if w >= cap:
+                    return rep_s, rep_e, w, -2
                 prev = k
                 out_fid[w] = i
                 kid[w] = k
@@ -440,6 +445,8 @@ def _split_kernel(
                         )
                         if k < 0:
                             return rep_s, rep_e, w, -1
+                    if w >= cap:
+                        return rep_s, rep_e, w, -2
                     prev = k
                     out_fid[np.uint64(w)] = i
                     kid[np.uint64(w)] = k
@@ -1063,6 +1070,18 @@ class SplitItems:
     buf: U8
 
 
+#: The fewest bytes an item takes, on average, for :func:`split_spans`' guess of how many
+#: items its segments hold (separator included: "a21026-Rtd=12.3;" is 16, "ST=22;" 6).
+_ITEM_BYTES = 8
+
+
+@_compiled
+def _remap(ids: I64, lut: I64) -> None:  # pragma: no cover
+    # ids[i] = lut[ids[i]] in place: numpy's lut[ids] makes a new array (17 MB a group).
+    for i in range(len(ids)):
+        ids[i] = lut[np.uint64(ids[i])]
+
+
 def split_items(buf: U8, offs: I64) -> SplitItems | None:
     """Cut each segment into ``key=value`` items; None past :data:`MAX_KEYS` distinct keys.
 
@@ -1080,16 +1099,25 @@ def split_spans(buf: U8, starts: I64, ends: I64) -> SplitItems | None:
     # The outputs are allocated here by numpy, not in the kernel: numpy asks the kernel for
     # transparent huge pages on large arrays, so first touching the 80 MB of a 35 MB group's
     # items costs half as much as numba's own allocation (0.07 -> 0.035 s, measured).
-    total = _separators(buf, starts, ends)
-    fid = np.empty(total, dtype=np.int64)
-    kid = np.empty(total, dtype=np.int64)
-    has_value = np.empty(total, dtype=np.bool_)
-    views = np.empty(2 * total, dtype=np.uint64)
+    # They are sized by a guess, at most one item per _ITEM_BYTES bytes: only the pages
+    # the items fill are ever touched, and counting the separators first was a pass over
+    # every byte (15 ms a 32 MB group). Segments of shorter items overflow the guess; they
+    # are counted and cut again.
+    guess = int((ends - starts).sum()) // _ITEM_BYTES + 3 * len(starts)
     # ``buf`` as words for the kernel's word reads (a view: nothing copied).
     words = buf[: len(buf) // 8 * 8].view(np.uint64)
-    rep_s, rep_e, w, n_keys = _split_kernel(
-        buf, words, starts, ends, _CP_MARK, MAX_KEYS, _HASH_SLOTS, fid, kid, has_value, views
-    )
+    for total in (guess, -1):
+        if total < 0:
+            total = _separators(buf, starts, ends)
+        fid = np.empty(total, dtype=np.int64)
+        kid = np.empty(total, dtype=np.int64)
+        has_value = np.empty(total, dtype=np.bool_)
+        views = np.empty(2 * total, dtype=np.uint64)
+        rep_s, rep_e, w, n_keys = _split_kernel(
+            buf, words, starts, ends, _CP_MARK, MAX_KEYS, _HASH_SLOTS, fid, kid, has_value, views
+        )
+        if n_keys != -2:
+            break
     if n_keys < 0:
         return None
     fid, kid, has_value, views = fid[:w], kid[:w], has_value[:w], views[: 2 * w]
@@ -1097,7 +1125,7 @@ def split_spans(buf: U8, starts: I64, ends: I64) -> SplitItems | None:
     order = sorted(range(len(names)), key=names.__getitem__)
     lut = np.empty(len(names), dtype=np.int64)
     lut[np.asarray(order, dtype=np.int64)] = np.arange(len(names), dtype=np.int64)
-    kid = lut[kid]
+    _remap(kid, lut)
     # Values without "=" are null (the kernel left their views empty). The values are
     # views over ``buf``: importing them copies nothing (0.03 s per 2 M values as offsets).
     valid = np.packbits(has_value, bitorder="little")
