@@ -203,6 +203,10 @@ def test_value_rows_picks_rows_and_first_flags_by_frame() -> None:
     assert picked.used.tolist() == [True, False, True]
     # Items not grouped by frame: the caller takes the numpy reference.
     assert scan.value_rows(fid[::-1].copy(), kid, in_cp, ok, is_flag, is_dt, code) is None
+    late = np.array([0, 0, 0, 0, 0, 0, 1, 1, 0, 2], dtype=np.int64)  # frame 0 again after 1
+    assert scan.value_rows(late, kid, in_cp, ok, is_flag, is_dt, code) is None
+    last = np.array([0, 0, 0, 0, 0, 0, 0, 2, 2, 1], dtype=np.int64)  # a lower frame last
+    assert scan.value_rows(last, kid, in_cp, ok, is_flag, is_dt, code) is None
 
 
 def test_item_roles_and_header_columns_match_the_numpy_reference() -> None:
