@@ -375,6 +375,8 @@ def test_compiled_framing_cuts_every_kind_of_line_like_the_reference() -> None:
         "\u3000中",
         "7E 01 03 00 ## no frame",
         "no hash at all",
+        "##0010QN=1;CP=&&1c8f",  # a CRC in lower-case hex
+        "##0010QN=1;CP=&&1G80",  # a CRC that is not hex
         # Where the CP area closes: the data segment (before the 4 CRC characters) must end
         # with "&&" after CP=&&'s own, and under 4 characters after the length field are
         # all data.
@@ -402,7 +404,10 @@ def test_compiled_framing_cuts_every_kind_of_line_like_the_reference() -> None:
     ]
     assert segments == reference.frames["_data"].to_list()
     assert compiled.blank.to_list()[11:14] == [True, True, True]
-    assert compiled.frames.height == 15  # "##12", "###" and "## no frame" start none
+    assert compiled.frames.height == 17  # "##12", "###" and "## no frame" start none
+    # The CRC sent, as a number: 4 hex digits of either case, else -1 (no CRC, not hex).
+    sent = dict(zip(compiled.frames["line"], compiled.frames["_crc_sent"], strict=True))
+    assert (sent[18], sent[19], sent[1], sent[8]) == (0x1C8F, -1, 0x1C80, -1)
     closing = compiled.frames.tail(5)
     assert closing.get_column("_cp_closed").to_list() == [False, False, True, False, False]
     assert closing.get_column("declared_length").to_list() == [10, 11, 12, 5, 2]

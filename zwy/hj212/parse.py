@@ -140,10 +140,24 @@ def _policy_expr(policies: Mapping[str, str] | None, default_policy: str) -> pl.
     )
 
 
+def _crc_text() -> pl.Expr:
+    """Return the CRC text of frame ``raw``: its last 4 characters, "" when fewer follow ``##dddd``.
+
+    Computed where a reason quotes it (failed frames only), not kept per frame.
+    """
+    raw = pl.col("raw")
+    return pl.when(raw.str.len_chars() - 6 >= 4).then(raw.str.tail(4)).otherwise(pl.lit(""))
+
+
 def _frame_fields(frames: pl.DataFrame) -> pl.DataFrame:
-    """Add length fields, data segment, CRC text and where the CP area is."""
+    """Add length fields, data segment, the CRC sent and where the CP area is.
+
+    ``_crc_sent``: the CRC text (:func:`_crc_text`) as a number when it is 4 hex digits,
+    else -1.
+    """
     raw = pl.col("raw")
     rest_chars = raw.str.len_chars().cast(pl.Int64) - 6
+    crc_text = _crc_text()
     df = frames.with_columns(
         raw.str.slice(2, 4).cast(pl.Int64).alias("declared_length"),
         (raw.str.len_bytes().cast(pl.Int64) - 6).alias("_rest_bytes"),
@@ -152,7 +166,11 @@ def _frame_fields(frames: pl.DataFrame) -> pl.DataFrame:
         .then(raw.str.slice(6, rest_chars - 4))
         .otherwise(raw.str.slice(6))
         .alias("_data"),
-        pl.when(rest_chars >= 4).then(raw.str.tail(4)).otherwise(pl.lit("")).alias("_crc_text"),
+        pl.when(crc_text.str.contains(_HEX4_RE))
+        .then(crc_text.str.to_integer(base=16, strict=False))
+        .fill_null(-1)
+        .cast(pl.Int64)
+        .alias("_crc_sent"),
     )
     data = pl.col("_data")
     cp_pos = data.str.find("CP=&&", literal=True).cast(pl.Int64)
@@ -209,8 +227,9 @@ def _locate_compiled(
     """:func:`_locate` by one compiled pass over the lines' bytes (same frames and stats).
 
     Simple lines (ASCII, one ``##`` followed by four digits: nearly all of them) are cut
-    and their fields computed from byte offsets; the strings (``raw``, ``_data``,
-    ``_crc_text``) are views over the lines' bytes, not copies. Any other line with ``##``
+    and their fields computed from byte offsets (the CRC sent read from its 4 hex digits);
+    the strings (``raw``, ``_data``) are views over the lines' bytes, not copies. Any
+    other line with ``##``
     goes through :func:`zwy.hj212.frames.find_frames`. None: the lines are too large for
     string views (over 2 GiB), for the caller to use :func:`_locate`. ``text_spans``:
     where the lines' text already lies in a buffer (:func:`parse_lines`).
@@ -244,7 +263,7 @@ def _locate_compiled(
             pl.Series("declared_length", sf.declared, dtype=pl.Int64),
             pl.Series("_rest_bytes", rest, dtype=pl.Int64),
             scan.view_series("_data", text_buf, data_s, data_e),
-            scan.view_series("_crc_text", text_buf, data_e, raw_e),  # "" when no CRC
+            pl.Series("_crc_sent", sf.crc_sent, dtype=pl.Int64),
             pl.Series("actual_length", actual, dtype=pl.Int64),
             pl.Series("_has_cp", sf.has_cp),
             pl.Series("_cp_closed", sf.cp_closed),
@@ -641,7 +660,7 @@ def _crc_variants(
 ) -> list[pl.Series]:
     """Return ``crc_variant`` and ``_crc_expected`` (the Appendix A CRC in hex) per frame.
 
-    ``df`` holds ``_data`` and ``_crc_text``; ``scanned``: the bytes and spans of
+    ``df`` holds ``_data`` and ``_crc_sent``; ``scanned``: the bytes and spans of
     ``_data`` for the compiled scanner (else the numpy path, which runs in a worker thread:
     numpy and Polars release the GIL, so it overlaps with the item splitting).
     """
@@ -658,16 +677,7 @@ def _crc_variants(
     else:
         data = data.gather(pl.Series(sized))
         crc_a[sized] = crc_column(data, "appendix_a")
-    sent = (
-        df.select(
-            pl.when(pl.col("_crc_text").str.contains(_HEX4_RE))
-            .then(pl.col("_crc_text").str.to_integer(base=16, strict=False))
-            .fill_null(-1)
-        )
-        .to_series()
-        .to_numpy()
-        .astype(np.int64)
-    )
+    sent = df.get_column("_crc_sent").to_numpy()
     # The variant as a code into _VARIANTS (0 "none"): a string per frame made once by a
     # gather, not an object array converted (4-5 ms per 80 k frames).
     variant = np.zeros(len(df), dtype=np.uint8)
@@ -798,7 +808,7 @@ def _rules(df: pl.DataFrame, policy: pl.Expr) -> pl.DataFrame:
         .then(
             pl.concat_str(
                 s("CRC '"),
-                pl.col("_crc_text"),
+                _crc_text(),
                 s("' matches no known algorithm: expected Appendix A CRC "),
                 pl.col("_crc_expected"),
             )
@@ -806,7 +816,7 @@ def _rules(df: pl.DataFrame, policy: pl.Expr) -> pl.DataFrame:
         .otherwise(
             pl.concat_str(
                 s("CRC '"),
-                pl.col("_crc_text"),
+                _crc_text(),
                 s("' is "),
                 variant,
                 s(" (CRC-16/MODBUS); policy "),
@@ -1237,7 +1247,7 @@ def parse_lines(
         items = found if found is not None else _encode_items(_split_items(df), df.height)
     else:
         with ThreadPoolExecutor(max_workers=1) as pool:
-            crc = pool.submit(_crc_variants, df.select("_data", "_crc_text"))
+            crc = pool.submit(_crc_variants, df.select("_data", "_crc_sent"))
             items = _encode_items(_split_items(df), df.height)
             crc_columns = crc.result()
     df = df.with_columns(crc_columns)

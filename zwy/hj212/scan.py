@@ -989,7 +989,7 @@ def frame_lines(buf: U8, starts: I64, ends: I64) -> LineFrames:
 def _simple_frames_kernel(
     buf: U8, kind: npt.NDArray[np.int8], raw_s: I64, raw_e: I64, cp: I64
 ) -> tuple[
-    I64, I64, I64, I64, I64, I64, npt.NDArray[np.bool_], npt.NDArray[np.bool_]
+    I64, I64, I64, I64, I64, I64, npt.NDArray[np.bool_], npt.NDArray[np.bool_], I64
 ]:  # pragma: no cover
     m = 0
     for i in range(len(kind)):
@@ -1003,6 +1003,7 @@ def _simple_frames_kernel(
     cp_out = np.empty(m, dtype=np.int64)
     closed = np.empty(m, dtype=np.bool_)
     has_cp = np.empty(m, dtype=np.bool_)
+    sent = np.empty(m, dtype=np.int64)
     q = 0
     for i in range(len(kind)):
         if kind[i] != 1:
@@ -1019,8 +1020,24 @@ def _simple_frames_kernel(
         declared[q], cp_out[q] = number, c
         has_cp[q] = c >= 0
         closed[q] = ends_amp and c >= 0 and c - (s + 6) + 7 <= actual
+        crc = -1  # the CRC text as a number: 4 hex digits (either case), else -1
+        if e - de == 4:
+            crc = 0
+            for k in range(4):
+                h = int(buf[np.uint64(de + k)])
+                if h >= 48 and h <= 57:
+                    h -= 48
+                elif h >= 65 and h <= 70:
+                    h -= 55
+                elif h >= 97 and h <= 102:
+                    h -= 87
+                else:
+                    crc = -1
+                    break
+                crc = crc * 16 + h
+        sent[q] = crc
         q += 1
-    return line, s_out, e_out, data_e, declared, cp_out, has_cp, closed
+    return line, s_out, e_out, data_e, declared, cp_out, has_cp, closed, sent
 
 
 class SimpleFrames(NamedTuple):
@@ -1034,6 +1051,7 @@ class SimpleFrames(NamedTuple):
     cp: I64  # where "CP=&&" starts (-1: absent)
     has_cp: npt.NDArray[np.bool_]
     cp_closed: npt.NDArray[np.bool_]  # "CP=&&" present and the data segment ends with "&&"
+    crc_sent: I64  # the 4 characters after the data segment as a hex number, else -1
 
 
 def simple_frames(buf: U8, found: LineFrames) -> SimpleFrames:
@@ -1043,7 +1061,9 @@ def simple_frames(buf: U8, found: LineFrames) -> SimpleFrames:
     (and ``_locate_compiled`` did with a dozen numpy passes over the frames: 5.8 ms a group
     of 80 k frames): the data segment ends 4 characters before the frame when at least 4
     follow the length field (the CRC), else at the frame's end; the CP area is closed when
-    the data segment ends with ``&&`` after ``CP=&&``'s own.
+    the data segment ends with ``&&`` after ``CP=&&``'s own; the CRC sent is read from its
+    4 hex digits (what ``_frame_fields`` asks a regex and Polars' base-16 parse: 3.3 ms a
+    group, and a column of string views for its text, 3.7 ms).
     """
     return SimpleFrames(
         *_simple_frames_kernel(buf, found.kind, found.raw_start, found.raw_end, found.cp)
