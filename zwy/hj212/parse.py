@@ -228,11 +228,10 @@ def _locate_compiled(
 
     Simple lines (ASCII, one ``##`` followed by four digits: nearly all of them) are cut
     and their fields computed from byte offsets (the CRC sent read from its 4 hex digits);
-    the strings (``raw``, ``_data``) are views over the lines' bytes, not copies. Any
-    other line with ``##``
-    goes through :func:`zwy.hj212.frames.find_frames`. None: the lines are too large for
-    string views (over 2 GiB), for the caller to use :func:`_locate`. ``text_spans``:
-    where the lines' text already lies in a buffer (:func:`parse_lines`).
+    the strings (``raw``, ``_data``) are views over the lines' bytes, not copies. Any other
+    line with ``##`` goes through :func:`zwy.hj212.frames.find_frames`. None: the lines are
+    too large for string views (over 2 GiB), for the caller to use :func:`_locate`.
+    ``text_spans``: where the lines' text already lies in a buffer (:func:`parse_lines`).
     """
     text = lines.get_column("text")
     if text_spans is not None and (
@@ -945,7 +944,7 @@ def _rules(df: pl.DataFrame, policy: pl.Expr) -> pl.DataFrame:
     ]
     # Each rule's number where it fails, the first one taken (coalesce), then its name by
     # a gather: a when/then chain of the names zipped a string column per rule over every
-    # frame (13.5 -> 5 ms a group of 80 k frames, the same rule for every frame).
+    # frame (this function 12.2 -> 8.1 ms a group of 80 k frames, the same rule for each).
     first_failed = df.select(
         pl.coalesce(
             [

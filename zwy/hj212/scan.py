@@ -1093,8 +1093,9 @@ class SplitItems:
     buf: U8
 
 
-#: The fewest bytes an item takes, on average, for :func:`split_spans`' guess of how many
-#: items its segments hold (separator included: "a21026-Rtd=12.3;" is 16, "ST=22;" 6).
+#: :func:`split_spans`' guess of the items its segments hold: one per this many bytes, the
+#: separator included ("a21026-Rtd=12.3;" is 16, "ST=22;" 6; a district day's items average
+#: 15). Segments of shorter items on average overflow it and are counted and cut again.
 _ITEM_BYTES = 8
 
 
