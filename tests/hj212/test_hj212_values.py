@@ -73,10 +73,17 @@ def test_staged_parts_read_back_as_they_were_written(tmp_path: Path) -> None:
     assert staged["value_text"].null_count() == 4
     assert_frame_equal(back.expand(), staged)
     assert_frame_equal(read_staged_dataset(folder), staged)
+    # Every value a number: the part leaves its all-null value_text out, reading puts it back.
+    assert "value_text" not in pl.read_parquet_schema(part)
+    mixed = folder / "part-00002.parquet"
+    res_mixed = parse_lines(_lines(_segment(3, "n/a", "D")))
+    write_staged(res_mixed.compact, mixed)
+    assert "value_text" in pl.read_parquet_schema(mixed)
+    assert read_staged(mixed).expand()["value_text"].to_list() == ["n/a", None]
     empty = folder / "part-00001.parquet"
     write_staged(CompactValues.empty(), empty)
     assert read_staged(empty).expand().schema == VALUES
-    assert read_staged_dataset(folder).height == 4
+    assert read_staged_dataset(folder).height == 6
 
 
 def test_a_values_frame_compacts_and_expands_to_itself() -> None:

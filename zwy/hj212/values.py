@@ -170,7 +170,13 @@ def write_staged(
     frames = frames_path(part)
     frames.parent.mkdir(parents=True, exist_ok=True)
     values.frames.write_parquet(frames, compression=compression, statistics=False)
-    values.rows.write_parquet(part, compression=compression, statistics=False, metadata=meta)
+    rows = values.rows
+    # A part whose every value is a number (most: staging keeps a text only where the value
+    # is not one) leaves its all-null value_text out, and read_staged's conform puts it
+    # back: Polars writes 0.86 M null strings in 9.8 ms, 0.86 M null doubles in 1.7.
+    if rows.get_column("value_text").null_count() == rows.height:
+        rows = rows.drop("value_text")
+    rows.write_parquet(part, compression=compression, statistics=False, metadata=meta)
     return values.height
 
 
