@@ -626,15 +626,17 @@ def _frame_item_columns(n: int, it: _Items, *, compiled: bool) -> list[pl.Series
     if found is None:
         found = _frame_firsts_numpy(it, *tables)
     first, bad_row, dup_row, has_values = found
-    names = [*(f"_h_{k}" for k in HEADER_KEYS), "_dt_text"]
+    text_columns = [*(f"_h_{k}" for k in HEADER_KEYS), "_dt_text"]  # one per slot
+    slots = list(range(dt_slot + 1))
     texts = (
-        scan.gather_texts(names, *it.text_views, value_null, first, list(range(dt_slot + 1)))
+        scan.gather_texts(text_columns, *it.text_views, value_null, first, slots)
         if compiled and it.text_views is not None
         else None
     )
     if texts is None:
         texts = [
-            _gather_nullable(it.value_text, first[:, s]).alias(name) for s, name in enumerate(names)
+            _gather_nullable(it.value_text, first[:, s]).alias(name)
+            for s, name in zip(slots, text_columns, strict=True)
         ]
     cols = texts[:dt_slot]
     key_names = it.keys.get_column("key")

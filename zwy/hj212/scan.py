@@ -985,11 +985,29 @@ def frame_lines(buf: U8, starts: I64, ends: I64) -> LineFrames:
     return LineFrames(kind=kind, blank=blank, raw_start=raw_s, raw_end=raw_e, cp=cp)
 
 
+@_inlined
+def _hex_digits(buf: U8, s: int, n: int) -> int:  # pragma: no cover
+    # buf[s:s + n] as a hex number (either case), or -1 when a byte is not a hex digit.
+    v = 0
+    for k in range(n):
+        h = int(buf[np.uint64(s + k)])
+        if h >= 48 and h <= 57:
+            h -= 48
+        elif h >= 65 and h <= 70:
+            h -= 55
+        elif h >= 97 and h <= 102:
+            h -= 87
+        else:
+            return -1
+        v = v * 16 + h
+    return v
+
+
 @_compiled
 def _simple_frames_kernel(
     buf: U8, kind: npt.NDArray[np.int8], raw_s: I64, raw_e: I64, cp: I64
 ) -> tuple[
-    I64, I64, I64, I64, I64, I64, npt.NDArray[np.bool_], npt.NDArray[np.bool_], I64
+    I64, I64, I64, I64, I64, npt.NDArray[np.bool_], npt.NDArray[np.bool_], I64
 ]:  # pragma: no cover
     m = 0
     for i in range(len(kind)):
@@ -1000,7 +1018,6 @@ def _simple_frames_kernel(
     e_out = np.empty(m, dtype=np.int64)
     data_e = np.empty(m, dtype=np.int64)
     declared = np.empty(m, dtype=np.int64)
-    cp_out = np.empty(m, dtype=np.int64)
     closed = np.empty(m, dtype=np.bool_)
     has_cp = np.empty(m, dtype=np.bool_)
     sent = np.empty(m, dtype=np.int64)
@@ -1011,33 +1028,14 @@ def _simple_frames_kernel(
         s, e, c = raw_s[i], raw_e[i], cp[i]
         de = e - 4 if e - s - 6 >= 4 else e  # under 4 characters after the length: no CRC
         actual = de - s - 6
-        d = np.uint64(s)  # unsigned: no wrap-around check
-        number = 0
-        for k in range(2, 6):  # the four digits after "##", checked by the framing
-            number = number * 10 + int(buf[d + np.uint64(k)]) - 48
         ends_amp = actual >= 2 and buf[np.uint64(de - 2)] == 38 and buf[np.uint64(de - 1)] == 38
         line[q], s_out[q], e_out[q], data_e[q] = i, s, e, de
-        declared[q], cp_out[q] = number, c
+        declared[q] = _digits(buf, s + 2, 4)  # the four digits after "##" (the framing checked)
         has_cp[q] = c >= 0
         closed[q] = ends_amp and c >= 0 and c - (s + 6) + 7 <= actual
-        crc = -1  # the CRC text as a number: 4 hex digits (either case), else -1
-        if e - de == 4:
-            crc = 0
-            for k in range(4):
-                h = int(buf[np.uint64(de + k)])
-                if h >= 48 and h <= 57:
-                    h -= 48
-                elif h >= 65 and h <= 70:
-                    h -= 55
-                elif h >= 97 and h <= 102:
-                    h -= 87
-                else:
-                    crc = -1
-                    break
-                crc = crc * 16 + h
-        sent[q] = crc
+        sent[q] = _hex_digits(buf, de, 4) if e - de == 4 else -1  # the CRC text, if any
         q += 1
-    return line, s_out, e_out, data_e, declared, cp_out, has_cp, closed, sent
+    return line, s_out, e_out, data_e, declared, has_cp, closed, sent
 
 
 class SimpleFrames(NamedTuple):
@@ -1048,7 +1046,6 @@ class SimpleFrames(NamedTuple):
     raw_end: I64
     data_end: I64  # the data segment: buf[raw_start + 6:data_end]; the CRC text follows
     declared: I64  # the length field's four digits as a number
-    cp: I64  # where "CP=&&" starts (-1: absent)
     has_cp: npt.NDArray[np.bool_]
     cp_closed: npt.NDArray[np.bool_]  # "CP=&&" present and the data segment ends with "&&"
     crc_sent: I64  # the 4 characters after the data segment as a hex number, else -1
