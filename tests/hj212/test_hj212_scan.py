@@ -149,7 +149,7 @@ def test_split_items_word_path_cuts_like_the_byte_path_and_the_reference() -> No
         out = [np.zeros(total, np.int64), np.zeros(total, np.int64), np.zeros(total, np.bool_)]
         out.append(np.zeros(2 * total, np.uint64))
         _, _, w, n_keys = scan._split_kernel(
-            buf, words, starts, ends, scan._CP_MARK, scan.MAX_KEYS, scan._HASH_SLOTS, *out
+            buf, words, starts, ends, scan.MAX_KEYS, scan._HASH_SLOTS, *out
         )
         assert n_keys > 0
         return [out[0][:w], out[1][:w], out[2][:w], out[3][: 2 * w]]
@@ -412,6 +412,51 @@ def test_compiled_framing_cuts_every_kind_of_line_like_the_reference() -> None:
     assert closing.get_column("_cp_closed").to_list() == [False, False, True, False, False]
     assert closing.get_column("declared_length").to_list() == [10, 11, 12, 5, 2]
     assert closing.get_column("actual_length").to_list() == [10, 11, 13, 1, 2]
+
+
+def test_find_cp_finds_the_first_mark_like_bytes_find() -> None:
+    """The CP area's mark is looked for at every second byte: the same first match as
+    bytes.find in texts dense with its own characters ("&&&", "CP=&", "CCP=&&", ...),
+    at every start and end, a match at either edge included."""
+    rng = random.Random(7)
+    for _ in range(3000):
+        text = "".join(rng.choice("CP=&&x") for _ in range(rng.randrange(0, 14)))
+        if rng.random() < 0.3:
+            at = rng.randrange(len(text) + 1)
+            text = text[:at] + "CP=&&" + text[at:]
+        buf = np.frombuffer(text.encode(), dtype=np.uint8)
+        s = rng.randrange(len(text) + 1)
+        e = rng.randrange(s, len(text) + 1)
+        assert scan._find_cp(buf, s, e) == text.encode().find(b"CP=&&", s, e), (text, s, e)
+
+
+def test_compiled_framing_of_random_hash_lines_equals_the_reference() -> None:
+    """Lines of random "#", digits and CP area characters around frames (several "##"
+    pairs, overlapping ones, pairs at either end): the compiled framing counts the pairs
+    and finds the CP area exactly as find_frames does."""
+    rng = random.Random(11)
+    texts = []
+    for _ in range(2000):
+        pieces = [
+            "".join(rng.choice("##01 x&=CP") for _ in range(rng.randrange(0, 8))) for _ in range(3)
+        ]
+        if rng.random() < 0.6:
+            pieces.insert(1, rng.choice([APPENDIX_A_EXAMPLE, "##0012QN=1;CP=&&a&&ABCD"]))
+        texts.append("".join(pieces))
+    lines = (
+        pl.DataFrame({"source_file": "f.log", "line": range(1, len(texts) + 1), "text": texts})
+        .with_row_index("_lid")
+        .with_columns(pl.col("_lid").cast(pl.Int64))
+    )
+    compiled = parse_mod._locate_compiled(lines)
+    reference = parse_mod._locate(lines)
+    assert compiled is not None
+    assert_frame_equal(compiled.frames, reference.frames.select(compiled.frames.columns))
+    assert compiled.noise.to_list() == reference.noise.to_list()
+    # Both kinds of line are there: simple ones (one pair) and those find_frames cuts.
+    buf, offs = scan.string_buffers(lines.get_column("text"))
+    kind = scan.frame_lines(buf, offs[:-1], offs[1:]).kind
+    assert (kind == 1).sum() > 300 and (kind == 2).sum() > 300
 
 
 DATATIMES = [
