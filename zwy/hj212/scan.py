@@ -85,6 +85,14 @@ MAX_KEYS = 1 << 15
 _HASH_SLOTS = 1 << 16
 
 _SEMI, _COMMA, _LF, _EQ, _AMP, _C, _P = 59, 44, 10, 61, 38, 67, 80  # ; , \n = & C P
+# Word-wide byte tests (eight bytes at a time): each byte of a word set to 0x01, 0x7F, 0x80,
+# or a separator.
+_ONES = np.uint64(0x0101010101010101)
+_LOW7 = np.uint64(0x7F7F7F7F7F7F7F7F)
+_HIGHS = np.uint64(0x8080808080808080)
+_SEMIS = np.uint64(_SEMI * 0x0101010101010101)
+_COMMAS = np.uint64(_COMMA * 0x0101010101010101)
+_LFS = np.uint64(_LF * 0x0101010101010101)
 
 
 # --- kernels ----------------------------------------------------------------------------------
@@ -230,13 +238,6 @@ def _put_view_words(views: U64, row: int, words: U64, s: int, e: int) -> None:  
     r = np.uint64(2 * row)
     views[r] = w0
     views[r + np.uint64(1)] = w1
-
-
-_ONES = np.uint64(0x0101010101010101)
-_HIGHS = np.uint64(0x8080808080808080)
-_SEMIS = np.uint64(_SEMI * 0x0101010101010101)
-_COMMAS = np.uint64(_COMMA * 0x0101010101010101)
-_LFS = np.uint64(_LF * 0x0101010101010101)
 
 
 @_inlined
@@ -871,12 +872,6 @@ def crc_spans(buf: U8, starts: I64, ends: I64, algorithm: str = "appendix_a") ->
         raise ValueError(f"unknown CRC algorithm {algorithm!r}")
     out: I64 = _crc_kernel(buf, starts, ends, algorithm == "modbus", _TA, _TM)
     return out
-
-
-_ONES = np.uint64(0x0101010101010101)
-_LOW7 = np.uint64(0x7F7F7F7F7F7F7F7F)
-_HIGHS = np.uint64(0x8080808080808080)
-_LFS = np.uint64(0x0A0A0A0A0A0A0A0A)
 
 
 @_compiled
