@@ -354,6 +354,23 @@ def test_generated_district_parses_the_same_both_ways(tmp_path: Path) -> None:
     assert compiled.values.height > 0
 
 
+def _located_both_ways(texts: list[str]) -> tuple[parse_mod._Located, parse_mod._Located]:
+    """Locate the frames of ``texts`` (one line each) both ways; assert the same frames and
+    line stats; return (compiled, reference)."""
+    lines = (
+        pl.DataFrame({"source_file": "f.log", "line": range(1, len(texts) + 1), "text": texts})
+        .with_row_index("_lid")
+        .with_columns(pl.col("_lid").cast(pl.Int64))
+    )
+    compiled = parse_mod._locate_compiled(lines)
+    reference = parse_mod._locate(lines)
+    assert compiled is not None
+    assert_frame_equal(compiled.frames, reference.frames.select(compiled.frames.columns))
+    assert compiled.blank.to_list() == reference.blank.to_list()
+    assert compiled.noise.to_list() == reference.noise.to_list()
+    return compiled, reference
+
+
 def test_compiled_framing_cuts_every_kind_of_line_like_the_reference() -> None:
     """Simple lines are cut by the compiled pass, the others by find_frames: same frames."""
     good = APPENDIX_A_EXAMPLE
@@ -386,17 +403,8 @@ def test_compiled_framing_cuts_every_kind_of_line_like_the_reference() -> None:
         "##0005CP=&&",  # 5 after the length: data "C", CRC "P=&&"
         "##0002&&",  # no CRC: data "&&", no CP area
     ]
-    lines = (
-        pl.DataFrame({"source_file": "f.log", "line": range(1, len(texts) + 1), "text": texts})
-        .with_row_index("_lid")
-        .with_columns(pl.col("_lid").cast(pl.Int64))
-    )
-    compiled = parse_mod._locate_compiled(lines)
-    reference = parse_mod._locate(lines)
-    assert compiled is not None and compiled.spans is not None
-    assert_frame_equal(compiled.frames, reference.frames.select(compiled.frames.columns))
-    assert compiled.blank.to_list() == reference.blank.to_list()
-    assert compiled.noise.to_list() == reference.noise.to_list()
+    compiled, reference = _located_both_ways(texts)
+    assert compiled.spans is not None
     # The spans the kernels read are the data segments.
     spans = compiled.spans
     segments = [
@@ -443,18 +451,9 @@ def test_compiled_framing_of_random_hash_lines_equals_the_reference() -> None:
         if rng.random() < 0.6:
             pieces.insert(1, rng.choice([APPENDIX_A_EXAMPLE, "##0012QN=1;CP=&&a&&ABCD"]))
         texts.append("".join(pieces))
-    lines = (
-        pl.DataFrame({"source_file": "f.log", "line": range(1, len(texts) + 1), "text": texts})
-        .with_row_index("_lid")
-        .with_columns(pl.col("_lid").cast(pl.Int64))
-    )
-    compiled = parse_mod._locate_compiled(lines)
-    reference = parse_mod._locate(lines)
-    assert compiled is not None
-    assert_frame_equal(compiled.frames, reference.frames.select(compiled.frames.columns))
-    assert compiled.noise.to_list() == reference.noise.to_list()
+    _located_both_ways(texts)
     # Both kinds of line are there: simple ones (one pair) and those find_frames cuts.
-    buf, offs = scan.string_buffers(lines.get_column("text"))
+    buf, offs = scan.string_buffers(pl.Series(texts))
     kind = scan.frame_lines(buf, offs[:-1], offs[1:]).kind
     assert (kind == 1).sum() > 300 and (kind == 2).sum() > 300
 
