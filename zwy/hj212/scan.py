@@ -84,7 +84,7 @@ _TM = np.asarray(TABLE_MODBUS, dtype=np.uint16)
 MAX_KEYS = 1 << 15
 _HASH_SLOTS = 1 << 16
 
-_SEMI, _COMMA, _LF, _EQ, _AMP, _C, _P = 59, 44, 10, 61, 38, 67, 80  # ; , \n = & C P
+_SEMI, _COMMA, _LF, _EQ, _AMP, _HASH, _C, _P = 59, 44, 10, 61, 38, 35, 67, 80  # ; , \n = & # C P
 # Word-wide byte tests (eight bytes at a time): each byte of a word set to 0x01, 0x7F, 0x80,
 # or a separator.
 _ONES = np.uint64(0x0101010101010101)
@@ -161,6 +161,13 @@ def _text_end(buf: U8, s: int, e: int) -> int:  # pragma: no cover
     if e - s >= 7 and buf[e - 1] == _AMP and buf[e - 2] == _AMP:
         return e - 2
     return e
+
+
+@_inlined
+def _data_end(s: int, e: int) -> int:  # pragma: no cover
+    # Where the data segment of frame buf[s:e] ends: before the 4 CRC characters when at
+    # least 4 follow "##dddd", else at the frame's end (as parse._frame_fields cuts it).
+    return e - 4 if e - s - 6 >= 4 else e
 
 
 @_inlined
@@ -449,13 +456,12 @@ def _split_kernel(
                         eq, j = q, q + 1  # the predicted key: only the value's bytes are walked
                     else:
                         k = -1
-                first = np.uint64(0)  # the value's first 8 bytes, when it ends in them
+                first = np.uint64(0)  # the value's first 8 bytes, when it ends in them (0: not)
                 if by_words:
                     # The value's end by words: the first ; , or \n of each 8 bytes by the
                     # zero-byte test (exact for the lowest byte found), with no branch per
                     # byte to mispredict where a value of 3-6 bytes ends. With the view
                     # made from the same word, the kernel 0.92x (alternated in one process).
-                    n_words = 0
                     while j < hi:
                         x = _load8(words, j)
                         m = (
@@ -464,12 +470,11 @@ def _split_kernel(
                             | _zero_bytes(x ^ _LFS)
                         )
                         if m:
-                            if n_words == 0:
+                            if j == eq + 1:  # the value's first word
                                 first = x
                             j += _first_byte(m)
                             break
                         j += 8
-                        n_words += 1
                     j = min(j, hi)
                 # Byte by byte when the key was not predicted (its "=" is looked for too).
                 while j < hi:
@@ -504,8 +509,8 @@ def _split_kernel(
                     out_fid[np.uint64(w)] = i
                     kid[np.uint64(w)] = k
                     has_val[np.uint64(w)] = eq >= 0
-                    if by_words and j - eq - 1 <= 8 and first:
-                        # The view from the word already read (a value of at most 8 bytes).
+                    if first:
+                        # The view from the word already read (a value of at most 7 bytes).
                         nv = j - eq - 1
                         r = np.uint64(2 * w)
                         views[r] = np.uint64(nv) | (
@@ -594,7 +599,7 @@ def _frame_kernel(
             for k in range(b - a - 1):
                 c = left[k]
                 high |= c
-                matches += (c == 35) & (right[k] == 35)
+                matches += (c == _HASH) & (right[k] == _HASH)
             high |= buf[b - 1]
         if matches == 0:
             # Blank (regex ^\\s*$): only spaces; not blank: a visible ASCII byte; -1: spaces
@@ -614,7 +619,7 @@ def _frame_kernel(
         if matches > 1 or high >= 128:  # several frames, or not ASCII
             continue
         first = a
-        while buf[first] != 35 or buf[first + 1] != 35:  # the one pair is there
+        while buf[first] != _HASH or buf[first + 1] != _HASH:  # the one pair is there
             first += 1
         if first + 6 > b or not _all_digits(buf, first + 2, first + 6):
             continue
@@ -624,8 +629,7 @@ def _frame_kernel(
             end -= 1
         raw_s[i] = first
         raw_e[i] = end
-        data_e = end - 4 if end - first - 6 >= 4 else end
-        cp[i] = _find_cp(buf, first + 6, data_e)
+        cp[i] = _find_cp(buf, first + 6, _data_end(first, end))
     return kind, blank, raw_s, raw_e, cp
 
 
@@ -1079,9 +1083,9 @@ def _simple_frames_kernel(
         if kind[i] != 1:
             continue
         s, e, c = raw_s[i], raw_e[i], cp[i]
-        de = e - 4 if e - s - 6 >= 4 else e  # under 4 characters after the length: no CRC
+        de = _data_end(s, e)
         actual = de - s - 6
-        ends_amp = actual >= 2 and buf[np.uint64(de - 2)] == 38 and buf[np.uint64(de - 1)] == 38
+        ends_amp = actual >= 2 and buf[np.uint64(de - 2)] == _AMP and buf[np.uint64(de - 1)] == _AMP
         line[q], s_out[q], e_out[q], data_e[q] = i, s, e, de
         declared[q] = _digits(buf, s + 2, 4)  # the four digits after "##" (the framing checked)
         has_cp[q] = c >= 0
@@ -1180,9 +1184,8 @@ def split_spans(buf: U8, starts: I64, ends: I64) -> SplitItems | None:
     guess = int((ends - starts).sum()) // _ITEM_BYTES + 3 * len(starts)
     # ``buf`` as words for the kernel's word reads (a view: nothing copied).
     words = buf[: len(buf) // 8 * 8].view(np.uint64)
-    for total in (guess, -1):
-        if total < 0:
-            total = _separators(buf, starts, ends)
+
+    def split_into(total: int) -> tuple[I64, I64, npt.NDArray[np.bool_], U64, I64, I64, int, int]:
         fid = np.empty(total, dtype=np.int64)
         kid = np.empty(total, dtype=np.int64)
         has_value = np.empty(total, dtype=np.bool_)
@@ -1190,8 +1193,13 @@ def split_spans(buf: U8, starts: I64, ends: I64) -> SplitItems | None:
         rep_s, rep_e, w, n_keys = _split_kernel(
             buf, words, starts, ends, MAX_KEYS, _HASH_SLOTS, fid, kid, has_value, views
         )
-        if n_keys != -2:
-            break
+        return fid, kid, has_value, views, rep_s, rep_e, w, n_keys
+
+    fid, kid, has_value, views, rep_s, rep_e, w, n_keys = split_into(guess)
+    if n_keys == -2:  # more items than guessed: the exact count
+        fid, kid, has_value, views, rep_s, rep_e, w, n_keys = split_into(
+            _separators(buf, starts, ends)
+        )
     if n_keys < 0:
         return None
     fid, kid, has_value, views = fid[:w], kid[:w], has_value[:w], views[: 2 * w]
